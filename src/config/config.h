@@ -1,0 +1,76 @@
+// Config: the validated configuration of one proxy process (SPEC 2).
+//
+// LoadConfig() merges, for every setting, the command line, the GKM_* environment, the
+// TOML file named by --config, and the default, in that order of precedence, and checks
+// every value. It never exits and never prints: it returns either a Config or a one-line
+// error for the caller to print (exit code 2), or asks for --help / --version.
+// Pure apart from reading the --config file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace gkm {
+
+struct ListenAddress {
+  std::string host;  // "127.0.0.1", "::1", "0.0.0.0", "localhost"
+  uint16_t port = 5000;
+};
+
+struct UpstreamUrl {
+  bool tls = true;
+  std::string host;       // "generativelanguage.googleapis.com"
+  uint16_t port = 443;
+  std::string base_path;  // "" or "/prefix" (no trailing slash)
+};
+
+enum class OpenAiMode { kTranslate, kGoogle };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+struct Config {
+  std::optional<std::string> config_file;
+  std::string keys_file = "key.txt";
+  ListenAddress listen{"127.0.0.1", 5000};
+  UpstreamUrl upstream{true, "generativelanguage.googleapis.com", 443, ""};
+  std::vector<std::string> tokens;  // empty: generate one (stored in the state dir)
+  std::optional<std::string> admin_token;
+  std::string state_dir = ".";
+  std::optional<std::string> redis;  // redis://[:password@]host:port[/db]
+  std::string log_dir = ".";
+  LogLevel log_level = LogLevel::kInfo;
+  std::string reset_timezone = "America/Los_Angeles";
+  std::chrono::seconds reset_time{0};  // since local midnight, < 24h
+  OpenAiMode openai_mode = OpenAiMode::kTranslate;
+  uint32_t max_attempts = 0;  // 0 = number of keys
+  std::chrono::seconds upstream_timeout{600};
+  uint64_t max_body_bytes = 104857600;
+  uint32_t threads = 0;  // 0 = number of cores (resolved by LoadConfig)
+  std::chrono::seconds client_timeout{30};
+  bool bare_429_cooling = false;  // --bare-429 cooling; default day
+  uint64_t log_max_size = 10485760;
+  uint32_t log_max_files = 5;
+  std::optional<std::string> upstream_ca;
+  bool metrics_per_key = false;
+  // Seconds between counter flushes to the state store (not in SPEC; default 1).
+  std::chrono::milliseconds flush_interval{1000};
+  // Seconds a graceful shutdown waits for in-flight requests.
+  std::chrono::seconds shutdown_grace{30};
+};
+
+struct ShowHelp { std::string text; };
+struct ShowVersion { std::string text; };
+struct ConfigError { std::string message; };  // one line, names the flag or file and the value
+
+using ConfigResult = std::variant<Config, ShowHelp, ShowVersion, ConfigError>;
+
+// argv as main() gets it; env as "NAME" -> value (the caller passes the process
+// environment; tests pass their own). hardware_threads resolves --threads 0.
+ConfigResult LoadConfig(const std::vector<std::string>& argv,
+                        const std::map<std::string, std::string>& env, unsigned hardware_threads);
+
+}  // namespace gkm
