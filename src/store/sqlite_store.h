@@ -16,65 +16,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "common/state_records.h"
 
 struct sqlite3;
 
 namespace gkm {
-
-struct UsageDelta {
-  std::string key_id;
-  std::string model;
-  std::string day;  // "YYYY-MM-DD"
-  int64_t requests = 0;
-  int64_t rate_limited = 0;  // 429s
-  int64_t errors = 0;        // other failed attempts
-  int64_t prompt_tokens = 0;
-  int64_t candidate_tokens = 0;
-  int64_t thought_tokens = 0;
-};
-
-struct KeyModelState {
-  std::string key_id;
-  std::string model;
-  std::string state;  // "cooling" | "exhausted" | "ok" ("ok" deletes the row)
-  int64_t until_ms = 0;
-  std::string reason;
-};
-
-struct KeyStatusRow {
-  std::string key_id;
-  std::string status;  // "active" | "invalid"
-  std::string reason;
-};
-
-struct Binding {
-  std::string kind;  // "upload" | "file" | "cache"
-  std::string name;  // upload id, "files/abc", "cachedContents/xyz"
-  std::string key_id;
-  int64_t created_ms = 0;
-};
-
-struct Batch {
-  std::vector<UsageDelta> usage;
-  std::vector<KeyModelState> states;
-  std::vector<KeyStatusRow> statuses;
-  std::vector<Binding> bindings;
-  std::vector<std::pair<std::string, int64_t>> cursors;  // model -> position
-  bool empty() const {
-    return usage.empty() && states.empty() && statuses.empty() && bindings.empty() &&
-           cursors.empty();
-  }
-};
-
-// What the proxy needs back at start.
-struct Loaded {
-  std::vector<UsageDelta> usage;  // the rows of the requested day only
-  std::vector<KeyModelState> states;
-  std::vector<KeyStatusRow> statuses;
-  std::vector<Binding> bindings;
-  std::vector<std::pair<std::string, int64_t>> cursors;
-};
 
 class SqliteStore {
  public:
@@ -87,20 +36,25 @@ class SqliteStore {
 
   // One transaction. Returns false and sets *error when it failed (nothing was written).
   bool Write(const Batch& batch, std::string* error);
-  // Usage rows of `day`, all states, statuses, bindings and cursors.
-  Loaded Load(const std::string& day);
+  // Usage rows of `day`, all states, statuses, bindings and cursors. On a read error the
+  // result holds what was read before it and *error (when given) says what failed.
+  Loaded Load(const std::string& day, std::string* error = nullptr);
   // Usage of any day (history), for tests and tools.
-  std::vector<UsageDelta> UsageOf(const std::string& day);
+  std::vector<UsageDelta> UsageOf(const std::string& day, std::string* error = nullptr);
 
-  std::optional<std::string> GetMeta(const std::string& name);
+  // nullopt when the name is not set, or on a read error (then *error, when given, is set).
+  std::optional<std::string> GetMeta(const std::string& name, std::string* error = nullptr);
   bool SetMeta(const std::string& name, const std::string& value, std::string* error);
 
   const std::string& path() const { return path_; }
 
  private:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  struct Statements;  // Write()'s prepared statements, kept for the life of the connection.
+
+  SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts);
   sqlite3* db_;
   std::string path_;
+  std::unique_ptr<Statements> stmts_;
 };
 
 }  // namespace gkm

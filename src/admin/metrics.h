@@ -1,0 +1,52 @@
+// Metrics: the proxy's counters and histograms, rendered in Prometheus text format
+// (SPEC 3.5). Thread-safe: counters are atomics; the per-(route, code) table takes a
+// short lock. Never holds or prints a key.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "keypool/key_pool.h"
+#include "verdict/verdict.h"
+
+namespace gkm {
+
+class Histogram {
+ public:
+  static constexpr std::array<double, 16> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                     0.5,   1,    2.5,   5,    10,  30,
+                                                     60,    120,  300,   600};
+  void Observe(double seconds);
+  // Appends the _bucket, _sum and _count lines of `name` with `labels` ("" or `a="b"`).
+  void Render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_micros_{0};
+};
+
+class Metrics {
+ public:
+  void RequestDone(const std::string& route, int code, double seconds);
+  void UpstreamAttempt(Outcome outcome, double seconds);
+  void InflightAdd(int delta) { inflight_.fetch_add(delta, std::memory_order_relaxed); }
+
+  // The whole exposition. per_key: also per-key series from the pool view.
+  std::string Render(const PoolGauges& gauges, const PoolView* per_key) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, std::unique_ptr<Histogram>> request_duration_;
+  std::array<std::atomic<uint64_t>, 6> attempts_{};
+  Histogram upstream_duration_;
+  std::atomic<int64_t> inflight_{0};
+};
+
+}  // namespace gkm

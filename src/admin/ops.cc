@@ -1,0 +1,48 @@
+#include "admin/ops.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <ctime>
+
+namespace gkm {
+
+std::string Rfc3339(TimePoint t) {
+  std::time_t secs = static_cast<std::time_t>(ToUnixMs(t) / 1000);
+  std::tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string AdminKeysJson(const PoolView& view) {
+  namespace json = boost::json;
+  json::object root;
+  root["day"] = view.day;
+  root["next_reset"] = Rfc3339(view.next_reset);
+  json::array keys;
+  keys.reserve(view.keys.size());
+  for (const KeyView& k : view.keys) {
+    json::object o;
+    o["id"] = k.id;
+    o["key"] = k.masked;
+    o["status"] = k.status;
+    if (k.status == "invalid") o["reason"] = k.reason;
+    o["requests_today"] = k.requests_today;
+    json::object models;
+    for (const KeyModelView& m : k.models) {
+      json::object mo;
+      mo["requests"] = m.requests;
+      mo["state"] = m.state;
+      mo["until"] = m.until ? json::value(Rfc3339(*m.until)) : json::value(nullptr);
+      mo["reason"] = m.reason.empty() ? json::value(nullptr) : json::value(m.reason);
+      models[m.model] = std::move(mo);
+    }
+    o["models"] = std::move(models);
+    keys.push_back(std::move(o));
+  }
+  root["keys"] = std::move(keys);
+  return json::serialize(root);
+}
+
+}  // namespace gkm

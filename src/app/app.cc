@@ -1,0 +1,277 @@
+#include "app/app.h"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "config/config.h"
+#include "keypool/affinity.h"
+#include "keypool/key_file.h"
+#include "keypool/key_pool.h"
+#include "logging/log.h"
+#include "proxy/exchange.h"
+#include "server/server.h"
+#include "store/flusher.h"
+#include "store/legacy_import.h"
+#include "store/sqlite_store.h"
+#include "upstream/upstream.h"
+
+extern char** environ;
+
+namespace gkm {
+namespace {
+
+namespace asio = boost::asio;
+constexpr const char* kLegacyToken = "PLACEHOLDER_GEMINI_TOKEN";
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "gemini-key-manager: %s\n", message.c_str());
+  return code;
+}
+
+std::map<std::string, std::string> Environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
+std::string RandomToken() {
+  unsigned char bytes[24];
+  RAND_bytes(bytes, sizeof bytes);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t = "gkm-";
+  for (unsigned char b : bytes) {
+    t += kHex[b >> 4];
+    t += kHex[b & 15];
+  }
+  return t;
+}
+
+std::string LocalDateToday() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm;
+  localtime_r(&now, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+// key_usage.txt beside the key file, once, when it is today's (SPEC 5).
+void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& clock) {
+  std::filesystem::path path =
+      std::filesystem::path(cfg.keys_file).parent_path() / "key_usage.txt";
+  std::error_code fec;
+  if (!std::filesystem::exists(path, fec)) return;
+  if (store.GetMeta("legacy_import")) {
+    spdlog::debug("{} was imported before; not again", path.string());
+    return;
+  }
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  TimePoint now = NowMs();
+  LegacyUsage legacy;
+  std::string error;
+  if (!ParseLegacyUsage(ss.str(), clock.DayOf(now), ToUnixMs(clock.NextReset(now)), &legacy,
+                        &error)) {
+    spdlog::warn("{} not imported: {}", path.string(), error);
+    return;
+  }
+  std::string today = LocalDateToday();
+  if (legacy.date != today) {
+    spdlog::info("{} is from {}, not today ({}): ignored", path.string(), legacy.date, today);
+    return;
+  }
+  if (!store.Write(legacy.batch, &error) ||
+      !store.SetMeta("legacy_import", legacy.date + " from " + path.string(), &error)) {
+    spdlog::error("{} not imported: {}", path.string(), error);
+    return;
+  }
+  spdlog::info("imported {} ({} keys, {} usage rows, {} exhausted states) from the Python proxy",
+               path.string(), legacy.keys, legacy.batch.usage.size(), legacy.batch.states.size());
+}
+
+}  // namespace
+
+int RunApp(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv, argv + argc);
+  ConfigResult loaded = LoadConfig(args, Environment(), std::thread::hardware_concurrency());
+  if (auto* h = std::get_if<ShowHelp>(&loaded)) {
+    std::cout << h->text;
+    return 0;
+  }
+  if (auto* v = std::get_if<ShowVersion>(&loaded)) {
+    std::cout << v->text << "\n";
+    return 0;
+  }
+  if (auto* e = std::get_if<ConfigError>(&loaded)) return Fail(2, e->message);
+  Config cfg = std::get<Config>(std::move(loaded));
+
+  std::string error;
+  auto clock = QuotaClock::Make(cfg.reset_timezone, cfg.reset_time, &error);
+  if (!clock) return Fail(2, "--reset-timezone: " + error);
+  if (cfg.redis) {
+    return Fail(2, "--redis: shared state through Redis is not available in this version yet");
+  }
+  std::error_code fec;
+  std::filesystem::create_directories(cfg.log_dir, fec);
+  if (!SetupLogging(cfg, &error)) return Fail(1, error);
+
+  KeyFile keys;
+  if (!LoadKeyFile(cfg.keys_file, &keys, &error)) return Fail(1, error);
+  for (const auto& w : keys.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
+
+  auto store = SqliteStore::Open(cfg.state_dir, &error);
+  if (!store) return Fail(1, "--state-dir: " + error);
+
+  std::vector<std::string> tokens = cfg.tokens;
+  if (tokens.empty()) {
+    auto stored = store->GetMeta("client_token");
+    if (stored && !stored->empty()) {
+      tokens.push_back(*stored);
+      spdlog::info("using the client token stored in {}", store->path());
+    } else {
+      std::string token = RandomToken();
+      if (!store->SetMeta("client_token", token, &error)) {
+        return Fail(1, "--state-dir: cannot store the generated token: " + error);
+      }
+      std::printf("No client token configured; generated one (kept in %s):\n  %s\n",
+                  store->path().c_str(), token.c_str());
+      std::fflush(stdout);
+      tokens.push_back(token);
+    }
+  }
+  for (const auto& t : tokens) {
+    if (t == kLegacyToken && !IsLoopback(cfg.listen.host)) {
+      spdlog::warn("the well-known token {} is accepted on {}, which is not a loopback address: "
+                   "anyone who can reach the port can use the keys",
+                   kLegacyToken, cfg.listen.host);
+    }
+  }
+
+  ImportLegacyUsage(cfg, *store, *clock);
+
+  size_t key_count = keys.keys.size();
+  KeyPool pool(std::move(keys.keys), *clock);
+  Affinity affinity;
+  Metrics metrics;
+  TimePoint now = NowMs();
+  Loaded state = store->Load(clock->DayOf(now));
+  pool.Restore(state, now);
+  affinity.Restore(state.bindings);
+
+  Flusher flusher(
+      *store,
+      [&] {
+        Batch b = pool.TakeBatch(NowMs());
+        b.bindings = affinity.TakePending();
+        return b;
+      },
+      cfg.flush_interval);
+  pool.SetOnStateChange([&] { flusher.Wake(); });
+  affinity.SetOnChange([&] { flusher.Wake(); });
+
+  Services svc;
+  svc.config = &cfg;
+  svc.pool = &pool;
+  svc.affinity = &affinity;
+  svc.metrics = &metrics;
+  svc.tokens = tokens;
+  std::mutex reload_mu;
+  svc.reload = [&]() -> std::string {
+    std::lock_guard lock(reload_mu);
+    KeyFile next;
+    std::string err;
+    if (!LoadKeyFile(cfg.keys_file, &next, &err)) {
+      spdlog::error("reload refused, keeping the current keys: {}", err);
+      return "error: " + err;
+    }
+    for (const auto& w : next.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
+    auto [added, removed] = pool.Reload(std::move(next.keys), false, NowMs());
+    std::string summary = "reloaded " + cfg.keys_file + ": " + std::to_string(pool.size()) +
+                          " keys (" + std::to_string(added) + " added, " +
+                          std::to_string(removed) + " removed)";
+    spdlog::info("{}", summary);
+    return summary;
+  };
+
+  auto tls = MakeUpstreamTls(cfg, &error);
+  if (cfg.upstream.tls && !tls) return Fail(2, error);
+  Server server(svc, tls);
+  if (!server.Listen(&error)) return Fail(1, error);
+  flusher.Start();
+  server.Start();
+  spdlog::info("gemini-key-manager {} listening on {}:{} with {} keys, {} I/O threads, upstream "
+               "{}://{}:{}{}",
+               GKM_VERSION, cfg.listen.host, server.port(), key_count, cfg.threads,
+               cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
+               cfg.upstream.base_path);
+
+  // The main thread waits for signals.
+  asio::io_context control;
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  bool stopping = false;
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        svc.reload();
+        wait_signal();
+        return;
+      }
+      stopping = true;
+      spdlog::info("signal {}: draining ({} connections open, grace {} s)", sig,
+                   server.open_connections(), cfg.shutdown_grace.count());
+      server.Drain();
+      auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
+      auto timer = std::make_shared<asio::steady_timer>(control);
+      std::function<void()> poll;
+      poll = [&, timer, deadline] {
+        if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+          control.stop();
+          return;
+        }
+        timer->expires_after(std::chrono::milliseconds(20));
+        timer->async_wait([&](const boost::system::error_code&) { poll(); });
+      };
+      poll();
+    });
+  };
+  wait_signal();
+  control.run();
+
+  if (server.open_connections() > 0) {
+    spdlog::warn("{} connections still open after the grace time; closing them",
+                 server.open_connections());
+  }
+  server.Stop();
+  flusher.Stop();
+  spdlog::info("stopped (state flushed to {})", store->path());
+  spdlog::shutdown();
+  return stopping ? 0 : 1;
+}
+
+}  // namespace gkm

@@ -1,0 +1,66 @@
+// The records of the proxy's durable state, as the key pool hands them to the store and
+// the store hands them back at start. Plain data; keys appear only as ids.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gkm {
+
+struct UsageDelta {
+  std::string key_id;
+  std::string model;
+  std::string day;  // "YYYY-MM-DD"
+  int64_t requests = 0;
+  int64_t rate_limited = 0;  // 429s
+  int64_t errors = 0;        // other failed attempts
+  int64_t prompt_tokens = 0;
+  int64_t candidate_tokens = 0;
+  int64_t thought_tokens = 0;
+};
+
+struct KeyModelState {
+  std::string key_id;
+  std::string model;
+  std::string state;  // "cooling" | "exhausted" | "ok" ("ok" deletes the row)
+  int64_t until_ms = 0;
+  std::string reason;
+};
+
+struct KeyStatusRow {
+  std::string key_id;
+  std::string status;  // "active" | "invalid"
+  std::string reason;
+};
+
+struct Binding {
+  std::string kind;  // "upload" | "file" | "cache"
+  std::string name;  // upload id, "files/abc", "cachedContents/xyz"
+  std::string key_id;
+  int64_t created_ms = 0;
+};
+
+struct Batch {
+  std::vector<UsageDelta> usage;
+  std::vector<KeyModelState> states;
+  std::vector<KeyStatusRow> statuses;
+  std::vector<Binding> bindings;
+  std::vector<std::pair<std::string, int64_t>> cursors;  // model -> position
+  bool empty() const {
+    return usage.empty() && states.empty() && statuses.empty() && bindings.empty() &&
+           cursors.empty();
+  }
+};
+
+// What the proxy needs back at start.
+struct Loaded {
+  std::vector<UsageDelta> usage;  // the rows of the requested day only
+  std::vector<KeyModelState> states;
+  std::vector<KeyStatusRow> statuses;
+  std::vector<Binding> bindings;
+  std::vector<std::pair<std::string, int64_t>> cursors;
+};
+
+}  // namespace gkm

@@ -1,0 +1,84 @@
+#include "proxy/exchange.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <ctime>
+
+namespace gkm {
+
+std::string_view StatusNameOf(int code) {
+  switch (code) {
+    case 400:
+      return "INVALID_ARGUMENT";
+    case 401:
+      return "UNAUTHENTICATED";
+    case 403:
+      return "PERMISSION_DENIED";
+    case 404:
+      return "NOT_FOUND";
+    case 408:
+      return "DEADLINE_EXCEEDED";
+    case 413:
+      return "INVALID_ARGUMENT";
+    case 429:
+      return "RESOURCE_EXHAUSTED";
+    case 500:
+      return "INTERNAL";
+    case 502:
+      return "UNAVAILABLE";
+    case 503:
+      return "UNAVAILABLE";
+    case 504:
+      return "DEADLINE_EXCEEDED";
+    default:
+      return code >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+  }
+}
+
+std::string GeminiErrorBody(int code, std::string_view message) {
+  boost::json::object err;
+  err["code"] = code;
+  err["message"] = message;
+  err["status"] = StatusNameOf(code);
+  boost::json::object root;
+  root["error"] = std::move(err);
+  return boost::json::serialize(root);
+}
+
+std::string HttpDateNow() {
+  thread_local std::time_t cached_at = 0;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
+
+http::response<http::string_body> JsonResponse(int code, std::string body, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(code), 11};
+  res.set(http::field::content_type, "application/json; charset=UTF-8");
+  res.body() = std::move(body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+boost::asio::awaitable<bool> SendResponse(ClientConn& client,
+                                          http::response<http::string_body>& res) {
+  if (res.find(http::field::date) == res.end()) res.set(http::field::date, HttpDateNow());
+  client.stream.expires_after(client.timeout);
+  auto [ec, n] = co_await http::async_write(client.stream, res,
+                                            boost::asio::as_tuple(boost::asio::use_awaitable));
+  (void)n;
+  co_return !ec;
+}
+
+}  // namespace gkm

@@ -1,0 +1,75 @@
+// The request path's shared vocabulary: one client request as the server read it, the
+// client connection it is answered on, and the services every request may use.
+//
+// A Request is owned by its connection's coroutine and never shared. Services are shared
+// by all I/O threads; each member documents its own thread safety (KeyPool, Affinity and
+// Metrics lock inside; Config is read-only after start).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "admin/metrics.h"
+#include "common/time.h"
+#include "config/config.h"
+#include "keypool/affinity.h"
+#include "keypool/key_pool.h"
+
+namespace gkm {
+
+namespace http = boost::beast::http;
+
+struct Request {
+  uint64_t id = 0;  // for logs
+  http::request<http::string_body> msg;
+  std::string path;   // target before '?'
+  std::string query;  // after '?', without it
+  std::string origin;  // "http://host:port" as the client addressed us
+  std::chrono::steady_clock::time_point started;
+  // Filled in while serving, for the log line and metrics.
+  std::string route = "other";
+  std::string model = "-";
+  std::string key_id = "-";
+  int attempts = 0;
+};
+
+struct Services {
+  const Config* config = nullptr;
+  KeyPool* pool = nullptr;
+  Affinity* affinity = nullptr;
+  Metrics* metrics = nullptr;
+  std::vector<std::string> tokens;
+  std::atomic<bool> draining{false};
+  // Reloads the key file (SIGHUP, POST /admin/reload): a one-line summary, or an error
+  // text starting with "error: ".
+  std::function<std::string()> reload;
+};
+
+// The client side of one connection: its stream and write timeout.
+struct ClientConn {
+  boost::beast::tcp_stream& stream;
+  std::chrono::seconds timeout;
+};
+
+// A Gemini-shaped error body: {"error":{"code":..,"message":..,"status":..}}.
+std::string GeminiErrorBody(int code, std::string_view message);
+// The gRPC status name Google uses for an HTTP status.
+std::string_view StatusNameOf(int code);
+
+// Sends a complete response with a Date header. False when the client is gone.
+boost::asio::awaitable<bool> SendResponse(ClientConn& client,
+                                          http::response<http::string_body>& res);
+
+// A JSON response with the route's error shape (Gemini's).
+http::response<http::string_body> JsonResponse(int code, std::string body, bool keep_alive);
+
+// The HTTP Date header value for now (cached per second).
+std::string HttpDateNow();
+
+}  // namespace gkm

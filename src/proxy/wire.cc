@@ -1,0 +1,211 @@
+#include "proxy/wire.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace gkm {
+namespace {
+
+bool IsIdChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Finds "<prefix><id>" occurrences where the prefix starts at a boundary ('/', '"', start).
+void CollectNames(std::string_view text, std::string_view prefix, std::string_view kind,
+                  std::vector<ResourceRef>& out) {
+  for (size_t at = text.find(prefix); at != std::string_view::npos;
+       at = text.find(prefix, at + 1)) {
+    if (at > 0) {
+      char before = text[at - 1];
+      if (before != '/' && before != '"' && before != ' ' && before != '\'') continue;
+    }
+    size_t start = at + prefix.size();
+    size_t end = start;
+    while (end < text.size() && IsIdChar(text[end])) ++end;
+    if (end == start) continue;
+    ResourceRef ref{std::string(kind), std::string(text.substr(at, end - at))};
+    if (std::find(out.begin(), out.end(), ref) == out.end()) out.push_back(std::move(ref));
+  }
+}
+
+std::optional<int64_t> NumberAfter(std::string_view text, std::string_view field) {
+  size_t at = text.find(field);
+  if (at == std::string_view::npos) return std::nullopt;
+  size_t i = at + field.size();
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' ||
+                             text[i] == '\t' || text[i] == ':' || text[i] == '"')) {
+    ++i;
+  }
+  int64_t n = 0;
+  size_t digits = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && digits < 15) {
+    n = n * 10 + (text[i] - '0');
+    ++i;
+    ++digits;
+  }
+  if (digits == 0) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+std::string ModelOfPath(std::string_view path) {
+  for (std::string_view marker : {std::string_view("/models/"), std::string_view("/tunedModels/")}) {
+    size_t at = path.find(marker);
+    if (at == std::string_view::npos) continue;
+    std::string_view rest = path.substr(at + marker.size());
+    size_t colon = rest.find(':');
+    if (colon == std::string_view::npos || colon == 0) return "-";
+    std::string_view model = rest.substr(0, colon);
+    if (model.find('/') != std::string_view::npos) return "-";
+    if (marker == "/tunedModels/") return "tunedModels/" + std::string(model);
+    return std::string(model);
+  }
+  return "-";
+}
+
+std::string_view MethodOfPath(std::string_view path) {
+  size_t slash = path.rfind('/');
+  size_t colon = path.rfind(':');
+  if (colon == std::string_view::npos || (slash != std::string_view::npos && colon < slash)) {
+    return {};
+  }
+  return path.substr(colon + 1);
+}
+
+std::string RouteOfPath(std::string_view path) {
+  if (path.starts_with("/upload/")) return "upload";
+  if (path.find("/openai/") != std::string_view::npos) return "openai";
+  std::string_view method = MethodOfPath(path);
+  if (!method.empty()) return std::string(method);
+  if (path.find("/files") != std::string_view::npos) return "files";
+  if (path.find("/cachedContents") != std::string_view::npos) return "cachedContents";
+  if (path.find("/models") != std::string_view::npos) return "models";
+  return "other";
+}
+
+bool IsHopByHop(std::string_view name) {
+  static constexpr std::array<std::string_view, 9> kHop = {
+      "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"};
+  for (auto h : kHop) {
+    if (EqualsIgnoreCase(h, name)) return true;
+  }
+  return false;
+}
+
+std::string StripKeyParam(std::string_view query) {
+  std::string out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.empty() || param == "key" || param.starts_with("key=")) continue;
+    if (!out.empty()) out += '&';
+    out += param;
+  }
+  return out;
+}
+
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.size() > name.size() && param.starts_with(name) && param[name.size()] == '=') {
+      return std::string(param.substr(name.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<ResourceRef> ReferencedResources(std::string_view path, std::string_view query,
+                                             std::string_view body) {
+  std::vector<ResourceRef> refs;
+  if (auto id = QueryParam(query, "upload_id"); id && !id->empty()) {
+    refs.push_back(ResourceRef{"upload", *id});
+  }
+  CollectNames(path, "files/", "file", refs);
+  CollectNames(path, "cachedContents/", "cache", refs);
+  // Bodies without these words (nearly all) are not scanned further.
+  if (body.find("files/") != std::string_view::npos) CollectNames(body, "files/", "file", refs);
+  if (body.find("cachedContents/") != std::string_view::npos) {
+    CollectNames(body, "cachedContents/", "cache", refs);
+  }
+  return refs;
+}
+
+std::vector<ResourceRef> CreatedResources(std::string_view body) {
+  std::vector<ResourceRef> refs;
+  // The names sit in "name" fields; a file's "uri" repeats the file name, which is harmless.
+  size_t at = body.find("\"name\"");
+  while (at != std::string_view::npos) {
+    size_t q1 = body.find('"', body.find(':', at) + 1);
+    if (q1 == std::string_view::npos) break;
+    size_t q2 = body.find('"', q1 + 1);
+    if (q2 == std::string_view::npos) break;
+    std::string_view value = body.substr(q1 + 1, q2 - q1 - 1);
+    if (value.starts_with("files/")) CollectNames(value, "files/", "file", refs);
+    if (value.starts_with("cachedContents/")) CollectNames(value, "cachedContents/", "cache", refs);
+    at = body.find("\"name\"", q2);
+  }
+  return refs;
+}
+
+std::optional<std::string> RewriteUploadUrl(std::string_view url, std::string_view origin,
+                                            std::string* upload_id) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::nullopt;
+  size_t path_at = url.find('/', scheme + 3);
+  if (path_at == std::string_view::npos) return std::nullopt;
+  std::string_view target = url.substr(path_at);
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  auto id = QueryParam(query, "upload_id");
+  if (!id || id->empty()) return std::nullopt;
+  *upload_id = *id;
+  std::string out(origin);
+  out += path;
+  std::string rest = StripKeyParam(query);
+  if (!rest.empty()) {
+    out += '?';
+    out += rest;
+  }
+  return out;
+}
+
+TokenUsage ScanUsage(std::string_view text) {
+  TokenUsage usage;
+  size_t at = text.rfind("usageMetadata");
+  if (at == std::string_view::npos) return usage;
+  std::string_view tail = text.substr(at);
+  size_t end = tail.find('}');
+  if (end != std::string_view::npos) tail = tail.substr(0, end);
+  usage.prompt = NumberAfter(tail, "promptTokenCount").value_or(0);
+  usage.candidates = NumberAfter(tail, "candidatesTokenCount").value_or(0);
+  usage.thoughts = NumberAfter(tail, "thoughtsTokenCount").value_or(0);
+  return usage;
+}
+
+size_t RedactSecret(std::string& text, std::string_view secret, std::string_view mask) {
+  if (secret.empty()) return 0;
+  size_t n = 0;
+  for (size_t at = text.find(secret); at != std::string::npos;
+       at = text.find(secret, at + mask.size())) {
+    text.replace(at, secret.size(), mask);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace gkm

@@ -1,0 +1,62 @@
+// Pure helpers of the native pass-through: what a request names (model, files, caches,
+// upload sessions), which headers cross the proxy, the upload-URL rewrite, and the token
+// counts a response reports. No I/O; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keypool/key_pool.h"
+
+namespace gkm {
+
+// The model a native path names (".../models/{model}:method", also tunedModels), or "-".
+std::string ModelOfPath(std::string_view path);
+
+// The Gemini method after the colon ("generateContent"), or "" for paths without one.
+std::string_view MethodOfPath(std::string_view path);
+
+// A short route label for metrics and logs: the method, or "models", "files", "upload",
+// "cachedContents", "openai", "other".
+std::string RouteOfPath(std::string_view path);
+
+// Connection-level headers that never cross a proxy (RFC 9110 7.6.1).
+bool IsHopByHop(std::string_view lower_name);
+
+// The query without any "key=" parameter (the client's token). No leading '?'.
+std::string StripKeyParam(std::string_view query);
+
+// The value of one query parameter (not decoded; ids are URL-safe), or nullopt.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name);
+
+// A resource that belongs to the project of the key that created it.
+struct ResourceRef {
+  std::string kind;  // "upload" | "file" | "cache"
+  std::string name;  // upload id, "files/abc", "cachedContents/xyz"
+  friend bool operator==(const ResourceRef&, const ResourceRef&) = default;
+};
+
+// Every resource the request names: in its path, the upload_id query parameter, or its
+// body (fileData.fileUri, cachedContent; any spelling, any depth).
+std::vector<ResourceRef> ReferencedResources(std::string_view path, std::string_view query,
+                                             std::string_view body);
+
+// The resources a creating call's response names ({"file":{"name":"files/x"}},
+// {"name":"cachedContents/y"}), for binding them to the key that made them.
+std::vector<ResourceRef> CreatedResources(std::string_view body);
+
+// Rewrites the x-goog-upload-url Google returns so that it points at the proxy (origin
+// like "http://127.0.0.1:5000") without the key. Sets *upload_id. nullopt when the URL
+// cannot be read.
+std::optional<std::string> RewriteUploadUrl(std::string_view url, std::string_view origin,
+                                            std::string* upload_id);
+
+// The last usageMetadata in a body or the tail of a stream (pretty-printed or not).
+TokenUsage ScanUsage(std::string_view text);
+
+// Replaces every occurrence of `secret` in `text` with `mask`; returns how many.
+size_t RedactSecret(std::string& text, std::string_view secret, std::string_view mask);
+
+}  // namespace gkm

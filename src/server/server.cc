@@ -1,0 +1,377 @@
+#include "server/server.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "admin/ops.h"
+#include "proxy/native.h"
+#include "proxy/wire.h"
+
+namespace gkm {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::as_tuple;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+struct Server::Session {
+  beast::tcp_stream* stream;
+  bool idle = true;
+};
+
+struct Server::Worker {
+  asio::io_context ctx{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::unique_ptr<UpstreamPool> upstream;
+  std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+  std::thread thread;
+};
+
+namespace {
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(a.data()), a.size(), da);
+  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), db);
+  return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+bool TokenMatches(std::string_view presented, const std::vector<std::string>& tokens) {
+  bool ok = false;
+  for (const auto& t : tokens) ok |= ConstantTimeEqual(presented, t);  // no early exit
+  return ok;
+}
+
+std::string_view BearerOf(const http::request<http::string_body>& msg) {
+  auto it = msg.find(http::field::authorization);
+  if (it == msg.end()) return {};
+  std::string_view v = it->value();
+  if (v.size() > 7 && (v.starts_with("Bearer ") || v.starts_with("bearer "))) {
+    return v.substr(7);
+  }
+  return {};
+}
+
+// The client token from x-goog-api-key, ?key= or Authorization: Bearer.
+bool ClientAuthorized(const Request& req, const std::vector<std::string>& tokens) {
+  if (auto it = req.msg.find("x-goog-api-key"); it != req.msg.end()) {
+    if (TokenMatches(it->value(), tokens)) return true;
+  }
+  if (auto k = QueryParam(req.query, "key")) {
+    if (TokenMatches(*k, tokens)) return true;
+  }
+  std::string_view bearer = BearerOf(req.msg);
+  return !bearer.empty() && TokenMatches(bearer, tokens);
+}
+
+bool IsNativePath(std::string_view path) {
+  return path.starts_with("/v1/") || path.starts_with("/v1beta/") ||
+         path.starts_with("/v1alpha/") || path.starts_with("/upload/");
+}
+
+bool HasPendingBody(const http::request_parser<http::empty_body>& p) {
+  return p.chunked() || (p.content_length() && *p.content_length() > 0);
+}
+
+}  // namespace
+
+Server::Server(Services& services, std::shared_ptr<asio::ssl::context> upstream_tls)
+    : svc_(services), upstream_tls_(std::move(upstream_tls)) {
+  unsigned n = std::max(1u, svc_.config->threads);
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->upstream = std::make_unique<UpstreamPool>(w->ctx.get_executor(), svc_.config->upstream,
+                                                 upstream_tls_, std::chrono::seconds(10));
+    workers_.push_back(std::move(w));
+  }
+}
+
+Server::~Server() { Stop(); }
+
+bool Server::Listen(std::string* error) {
+  const auto& l = svc_.config->listen;
+  std::string where = (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host) +
+                      ":" + std::to_string(l.port);
+  boost::system::error_code ec;
+  tcp::resolver resolver(workers_[0]->ctx);
+  auto results = resolver.resolve(l.host, std::to_string(l.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    *error = "--listen: cannot resolve " + where + ": " + ec.message();
+    return false;
+  }
+  tcp::endpoint ep = results.begin()->endpoint();
+  auto acc = std::make_unique<tcp::acceptor>(workers_[0]->ctx);
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "--listen: cannot listen on " + where + ": " +
+             (ec == asio::error::address_in_use ? std::string("address already in use")
+                                                : ec.message());
+    return false;
+  }
+  port_ = acc->local_endpoint().port();
+  acceptor_ = std::move(acc);
+  return true;
+}
+
+void Server::Start() {
+  asio::co_spawn(workers_[0]->ctx, AcceptLoop(), asio::detached);
+  for (auto& w : workers_) {
+    w->thread = std::thread([ctx = &w->ctx] { ctx->run(); });
+  }
+  started_ = true;
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  size_t next = 0;
+  while (acceptor_ && acceptor_->is_open()) {
+    Worker& w = *workers_[next++ % workers_.size()];
+    auto [ec, socket] =
+        co_await acceptor_->async_accept(w.ctx.get_executor(), as_tuple(use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    open_.fetch_add(1);
+    asio::co_spawn(w.ctx, RunSession(w, std::move(socket)), asio::detached);
+  }
+}
+
+void Server::Drain() {
+  svc_.draining.store(true);
+  asio::post(workers_[0]->ctx, [this] {
+    if (acceptor_) {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    }
+  });
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [wp = w.get()] {
+      for (Session* s : wp->sessions) {
+        if (s->idle) {
+          boost::system::error_code ec;
+          s->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+          s->stream->cancel();
+        }
+      }
+    });
+  }
+}
+
+void Server::Stop() {
+  if (!started_) return;
+  started_ = false;
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [wp = w.get()] { wp->upstream->CloseIdle(); });
+    w->guard.reset();
+    w->ctx.stop();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
+  const Config& cfg = *svc_.config;
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  beast::tcp_stream stream(std::move(socket));
+  Session session{&stream};
+  worker.sessions.insert(&session);
+  ClientConn client{stream, cfg.client_timeout};
+  beast::flat_buffer buffer;
+  std::string local = stream.socket().local_endpoint(ec).address().to_string();
+
+  for (;;) {
+    session.idle = true;
+    if (svc_.draining.load()) break;
+    http::request_parser<http::empty_body> head;
+    head.header_limit(64 * 1024);
+    head.body_limit(cfg.max_body_bytes);
+    stream.expires_after(cfg.client_timeout);
+    auto [hec, hn] = co_await http::async_read_header(stream, buffer, head, as_tuple(use_awaitable));
+    (void)hn;
+    if (hec) {
+      if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
+          hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
+          hec == asio::error::eof) {
+        break;
+      }
+      int code = hec == http::error::header_limit ? 431 : 400;
+      auto res = JsonResponse(code, GeminiErrorBody(code, "malformed HTTP request: " + hec.message()),
+                              false);
+      co_await SendResponse(client, res);
+      break;
+    }
+    session.idle = false;
+    svc_.metrics->InflightAdd(1);
+    Request req;
+    req.id = next_request_id_.fetch_add(1);
+    req.started = std::chrono::steady_clock::now();
+    req.msg.base() = head.get().base();
+    std::string_view target = req.msg.target();
+    size_t q = target.find('?');
+    req.path = std::string(target.substr(0, q));
+    req.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+    std::string host = req.msg.count(http::field::host)
+                           ? std::string(req.msg[http::field::host])
+                           : local + ":" + std::to_string(port_);
+    std::string proto = "http";
+    if (auto it = req.msg.find("x-forwarded-proto"); it != req.msg.end() && it->value() == "https") {
+      proto = "https";
+    }
+    req.origin = proto + "://" + host;
+    bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
+    int status = 0;
+    bool keep = false;
+
+    // Phase: route and authenticate (before reading the body).
+    enum class Kind { kHealth, kMetrics, kAdmin, kNative, kNotFound } kind;
+    if (req.path == "/healthz") kind = Kind::kHealth;
+    else if (req.path == "/metrics") kind = Kind::kMetrics;
+    else if (req.path.starts_with("/admin/")) kind = Kind::kAdmin;
+    else if (IsNativePath(req.path)) kind = Kind::kNative;
+    else kind = Kind::kNotFound;
+
+    std::optional<http::response<http::string_body>> early;
+    bool pending_body = HasPendingBody(head);
+    if (kind == Kind::kNative && !ClientAuthorized(req, svc_.tokens)) {
+      req.route = "auth";
+      early = JsonResponse(401,
+                           GeminiErrorBody(401, "missing or wrong client token: send it in "
+                                                "x-goog-api-key, ?key= or Authorization: Bearer"),
+                           keep_alive && !pending_body);
+    } else if (kind == Kind::kAdmin) {
+      req.route = "admin";
+      if (!cfg.admin_token) {
+        early = JsonResponse(404, GeminiErrorBody(404, "not found"), keep_alive && !pending_body);
+      } else if (!ConstantTimeEqual(BearerOf(req.msg), *cfg.admin_token) ||
+                 BearerOf(req.msg).empty()) {
+        early = JsonResponse(401, GeminiErrorBody(401, "missing or wrong admin token"),
+                             keep_alive && !pending_body);
+      }
+    } else if (kind == Kind::kNotFound) {
+      req.route = "other";
+      early = JsonResponse(404, GeminiErrorBody(404, "no such route: " + req.path),
+                           keep_alive && !pending_body);
+    }
+    if (!early && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
+      early = JsonResponse(413,
+                           GeminiErrorBody(413, "request body of " +
+                                                    std::to_string(*head.content_length()) +
+                                                    " bytes exceeds --max-body-bytes " +
+                                                    std::to_string(cfg.max_body_bytes)),
+                           false);
+    }
+
+    if (!early && pending_body) {
+      // Phase: read the body.
+      if (auto it = req.msg.find(http::field::expect); it != req.msg.end() &&
+                                                        beast::iequals(it->value(), "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        stream.expires_after(cfg.client_timeout);
+        co_await http::async_write(stream, cont, as_tuple(use_awaitable));
+      }
+      http::request_parser<http::string_body> body(std::move(head));
+      body.body_limit(cfg.max_body_bytes);
+      stream.expires_after(cfg.client_timeout);
+      auto [bec, bn] = co_await http::async_read(stream, buffer, body, as_tuple(use_awaitable));
+      (void)bn;
+      if (bec == http::error::body_limit) {
+        early = JsonResponse(413, GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
+                                                           std::to_string(cfg.max_body_bytes)),
+                             false);
+      } else if (bec == beast::error::timeout) {
+        early = JsonResponse(408, GeminiErrorBody(408, "timed out reading the request body"),
+                             false);
+      } else if (bec) {
+        early = JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
+                             false);
+      } else {
+        req.msg.body() = std::move(body.get().body());
+      }
+    }
+
+    if (early) {
+      status = early->result_int();
+      keep = early->keep_alive() && co_await SendResponse(client, *early);
+    } else if (kind == Kind::kHealth) {
+      req.route = "healthz";
+      bool draining = svc_.draining.load();
+      auto res = JsonResponse(draining ? 503 : 200,
+                              draining ? R"({"status":"draining"})" : R"({"status":"ok"})",
+                              keep_alive);
+      status = res.result_int();
+      keep = co_await SendResponse(client, res) && keep_alive;
+    } else if (kind == Kind::kMetrics) {
+      req.route = "metrics";
+      auto now = NowMs();
+      PoolGauges gauges = svc_.pool->Gauges(now);
+      std::optional<PoolView> view;
+      if (cfg.metrics_per_key) view = svc_.pool->View(now);
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = svc_.metrics->Render(gauges, view ? &*view : nullptr);
+      res.keep_alive(keep_alive);
+      res.prepare_payload();
+      status = 200;
+      keep = co_await SendResponse(client, res) && keep_alive;
+    } else if (kind == Kind::kAdmin) {
+      http::response<http::string_body> res;
+      if (req.path == "/admin/keys" && req.msg.method() == http::verb::get) {
+        res = JsonResponse(200, AdminKeysJson(svc_.pool->View(NowMs())), keep_alive);
+      } else if (req.path == "/admin/reload" && req.msg.method() == http::verb::post) {
+        std::string summary = svc_.reload ? svc_.reload() : "error: reload not available";
+        bool failed = summary.starts_with("error: ");
+        boost::json::object o;
+        o[failed ? "error" : "status"] = failed ? summary.substr(7) : summary;
+        res = JsonResponse(failed ? 500 : 200, boost::json::serialize(o), keep_alive);
+      } else if (req.path.starts_with("/admin/keys/") && req.path.ends_with("/reset") &&
+                 req.msg.method() == http::verb::post) {
+        std::string id = req.path.substr(12, req.path.size() - 12 - 6);
+        bool ok = svc_.pool->ResetKey(id, NowMs());
+        res = ok ? JsonResponse(200, R"({"status":"active"})", keep_alive)
+                 : JsonResponse(404, GeminiErrorBody(404, "no key with id " + id), keep_alive);
+      } else {
+        res = JsonResponse(404, GeminiErrorBody(404, "no such admin route"), keep_alive);
+      }
+      status = res.result_int();
+      keep = co_await SendResponse(client, res) && keep_alive;
+    } else {
+      int packed = co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive);
+      status = StatusOf(packed);
+      keep = KeepAliveOf(packed);
+    }
+
+    // Phase: record.
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started)
+                      .count();
+    svc_.metrics->RequestDone(req.route, status, secs);
+    svc_.metrics->InflightAdd(-1);
+    spdlog::info("req={} {} {} route={} model={} key={} attempts={} status={} ms={:.1f}", req.id,
+                 std::string(req.msg.method_string()), req.path, req.route, req.model, req.key_id,
+                 req.attempts, status, secs * 1000);
+    if (!keep) break;
+  }
+  worker.sessions.erase(&session);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+  open_.fetch_sub(1);
+}
+
+}  // namespace gkm

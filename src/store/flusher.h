@@ -1,0 +1,51 @@
+// Flusher: the store's own thread. It takes what changed from the key pool and the
+// affinity table and writes it to SQLite in one transaction, at least once per interval,
+// at once when woken (state changes), and a last time at Stop(). I/O threads never touch
+// the database. Wake() and Stop() are thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "common/state_records.h"
+#include "common/time.h"
+#include "store/sqlite_store.h"
+
+namespace gkm {
+
+class Flusher {
+ public:
+  // take() gathers everything pending (it is called on the flusher's thread).
+  Flusher(SqliteStore& store, std::function<Batch()> take, Millis interval);
+  ~Flusher();
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+
+  void Start();
+  void Wake();
+  // Flushes one last time and joins the thread.
+  void Stop();
+  // Flushes now on the caller's thread (when the thread is not running).
+  void FlushNow();
+
+  uint64_t flushes() const { return flushes_; }
+
+ private:
+  void Loop();
+  void FlushOnce();
+
+  SqliteStore& store_;
+  std::function<Batch()> take_;
+  Millis interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+  uint64_t flushes_ = 0;
+  Batch retry_;  // a batch whose write failed, merged into the next one
+};
+
+}  // namespace gkm

@@ -1,0 +1,466 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <utility>
+
+namespace gkm {
+namespace {
+
+constexpr char kFileName[] = "gemini-key-manager.db";
+constexpr char kSchemaVersion[] = "1";
+constexpr int kBusyTimeoutMs = 5000;
+
+// CREATE ... IF NOT EXISTS so that opening an existing database is the same code path as
+// creating one. No STRICT tables: they would make the file unreadable to SQLite < 3.37 tools.
+constexpr char kSchemaSql[] = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS meta(
+  name TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage(
+  key_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  day TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  rate_limited INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0,
+  prompt_tokens INTEGER NOT NULL DEFAULT 0,
+  candidate_tokens INTEGER NOT NULL DEFAULT 0,
+  thought_tokens INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(key_id, model, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_model(
+  key_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  state TEXT NOT NULL,
+  until_ms INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(key_id, model));
+CREATE TABLE IF NOT EXISTS key_status(
+  key_id TEXT PRIMARY KEY NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS binding(
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(kind, name));
+CREATE TABLE IF NOT EXISTS cursor(
+  model TEXT PRIMARY KEY NOT NULL,
+  position INTEGER NOT NULL DEFAULT 0);
+INSERT INTO meta(name, value) VALUES('schema_version', '1') ON CONFLICT(name) DO NOTHING;
+COMMIT;
+)sql";
+
+constexpr char kUsageUpsertSql[] =
+    "INSERT INTO usage(key_id, model, day, requests, rate_limited, errors, prompt_tokens,"
+    " candidate_tokens, thought_tokens) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    " ON CONFLICT(key_id, model, day) DO UPDATE SET"
+    " requests = requests + excluded.requests,"
+    " rate_limited = rate_limited + excluded.rate_limited,"
+    " errors = errors + excluded.errors,"
+    " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+    " candidate_tokens = candidate_tokens + excluded.candidate_tokens,"
+    " thought_tokens = thought_tokens + excluded.thought_tokens";
+constexpr char kStateUpsertSql[] =
+    "INSERT INTO key_model(key_id, model, state, until_ms, reason) VALUES(?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT(key_id, model) DO UPDATE SET"
+    " state = excluded.state, until_ms = excluded.until_ms, reason = excluded.reason";
+constexpr char kStateDeleteSql[] = "DELETE FROM key_model WHERE key_id = ?1 AND model = ?2";
+constexpr char kStatusUpsertSql[] =
+    "INSERT INTO key_status(key_id, status, reason) VALUES(?1, ?2, ?3)"
+    " ON CONFLICT(key_id) DO UPDATE SET status = excluded.status, reason = excluded.reason";
+constexpr char kBindingUpsertSql[] =
+    "INSERT INTO binding(kind, name, key_id, created_ms) VALUES(?1, ?2, ?3, ?4)"
+    " ON CONFLICT(kind, name) DO UPDATE SET"
+    " key_id = excluded.key_id, created_ms = excluded.created_ms";
+constexpr char kCursorUpsertSql[] =
+    "INSERT INTO cursor(model, position) VALUES(?1, ?2)"
+    " ON CONFLICT(model) DO UPDATE SET position = excluded.position";
+constexpr char kMetaUpsertSql[] =
+    "INSERT INTO meta(name, value) VALUES(?1, ?2)"
+    " ON CONFLICT(name) DO UPDATE SET value = excluded.value";
+constexpr char kUsageOfDaySql[] =
+    "SELECT key_id, model, day, requests, rate_limited, errors, prompt_tokens,"
+    " candidate_tokens, thought_tokens FROM usage WHERE day = ?1 ORDER BY key_id, model";
+
+void SetError(std::string* error, std::string msg) {
+  if (error) *error = std::move(msg);
+}
+
+// Owns one prepared statement; sqlite3_finalize(nullptr) is a no-op, so an empty Stmt is fine.
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Stmt& operator=(Stmt&& o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// `persistent` tells SQLite the statement lives long, so it takes memory from the heap rather
+// than from the lookaside pool meant for short-lived ones.
+int Prepare(sqlite3* db, const char* sql, bool persistent, Stmt* out, std::string* msg) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v3(db, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &s,
+                              nullptr);
+  if (rc != SQLITE_OK) {
+    *msg = sqlite3_errmsg(db);
+    sqlite3_finalize(s);
+    return rc;
+  }
+  *out = Stmt(s);
+  return SQLITE_OK;
+}
+
+// SQLITE_STATIC: the caller's strings outlive the step, and Run() clears the bindings before
+// returning so no pointer into them is kept.
+int Bind(sqlite3_stmt* s, int idx, const std::string& v) {
+  return sqlite3_bind_text(s, idx, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+}
+int Bind(sqlite3_stmt* s, int idx, int64_t v) { return sqlite3_bind_int64(s, idx, v); }
+
+// Binds the arguments to ?1, ?2, ... and steps a statement that returns no rows. The statement
+// is reset whatever happens, so that the next use starts clean. The message is taken before the
+// reset, which could otherwise replace it.
+template <typename... Args>
+int Run(sqlite3* db, sqlite3_stmt* s, std::string* msg, const Args&... args) {
+  int idx = 0;
+  int rc = SQLITE_OK;
+  ((rc = (rc == SQLITE_OK ? Bind(s, ++idx, args) : rc)), ...);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) rc = SQLITE_OK;
+  }
+  if (rc != SQLITE_OK) *msg = sqlite3_errmsg(db);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc;
+}
+
+std::string ColumnText(sqlite3_stmt* s, int col) {
+  const unsigned char* t = sqlite3_column_text(s, col);
+  if (t == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(t),
+                     static_cast<size_t>(sqlite3_column_bytes(s, col)));
+}
+
+// Runs a read-only query with optional text parameters, calling `row` for each result row.
+int Query(sqlite3* db, const char* sql, const std::vector<std::string>& params,
+          const std::function<void(sqlite3_stmt*)>& row, std::string* msg) {
+  Stmt stmt;
+  int rc = Prepare(db, sql, /*persistent=*/false, &stmt, msg);
+  if (rc != SQLITE_OK) return rc;
+  for (size_t i = 0; i < params.size(); ++i) {
+    rc = Bind(stmt.get(), static_cast<int>(i + 1), params[i]);
+    if (rc != SQLITE_OK) {
+      *msg = sqlite3_errmsg(db);
+      return rc;
+    }
+  }
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) row(stmt.get());
+  if (rc != SQLITE_DONE) {
+    *msg = sqlite3_errmsg(db);
+    return rc;
+  }
+  return SQLITE_OK;
+}
+
+UsageDelta UsageFromRow(sqlite3_stmt* s) {
+  UsageDelta u;
+  u.key_id = ColumnText(s, 0);
+  u.model = ColumnText(s, 1);
+  u.day = ColumnText(s, 2);
+  u.requests = sqlite3_column_int64(s, 3);
+  u.rate_limited = sqlite3_column_int64(s, 4);
+  u.errors = sqlite3_column_int64(s, 5);
+  u.prompt_tokens = sqlite3_column_int64(s, 6);
+  u.candidate_tokens = sqlite3_column_int64(s, 7);
+  u.thought_tokens = sqlite3_column_int64(s, 8);
+  return u;
+}
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+
+// A garbage or damaged file surfaces as NOTADB/CORRUPT on the first read; say so plainly,
+// since the raw "file is not a database" does not tell the operator what to do.
+std::string OpenFailure(const std::string& path, int rc, const std::string& msg) {
+  int primary = rc & 0xff;
+  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+    return "state database " + path + " is not a SQLite database or is corrupted (" + msg +
+           "); move it away to start with empty state";
+  }
+  return "cannot open state database " + path + ": " + msg;
+}
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  Stmt begin, commit, rollback;
+  Stmt usage_upsert, state_upsert, state_delete, status_upsert, binding_upsert, cursor_upsert;
+};
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts)
+    : db_(db), path_(std::move(path)), stmts_(std::move(stmts)) {}
+
+SqliteStore::~SqliteStore() {
+  // Statements first: sqlite3_close refuses a connection that still has live statements.
+  stmts_.reset();
+  sqlite3_close_v2(db_);
+}
+
+std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::string* error) {
+  auto fail = [error](std::string msg) {
+    SetError(error, std::move(msg));
+    return std::unique_ptr<SqliteStore>();
+  };
+
+  // An empty setting is a configuration mistake; do not quietly use the working directory.
+  if (dir.empty()) return fail("state dir is empty: give a directory for the state database");
+  // Check the directory ourselves: SQLite would only say "unable to open database file".
+  std::error_code ec;
+  auto st = std::filesystem::status(dir, ec);
+  if (!std::filesystem::exists(st)) {
+    return fail("state dir '" + dir + "' does not exist" +
+                (ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")"
+                                                                   : std::string()));
+  }
+  if (!std::filesystem::is_directory(st)) {
+    return fail("state dir '" + dir + "' is not a directory");
+  }
+  // W_OK for the database, X_OK to create files in it; WAL also needs to create -wal and -shm.
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return fail("state dir '" + dir + "' is not writable: " + std::strerror(errno));
+  }
+
+  std::string path = (std::filesystem::path(dir) / kFileName).string();
+  sqlite3* raw = nullptr;
+  // NOMUTEX: one thread owns the store, so SQLite's per-connection mutex is pure overhead.
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  DbPtr db(raw);  // even a failed open may allocate a handle that must be closed
+  if (rc != SQLITE_OK) {
+    return fail(OpenFailure(path, rc, raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  // journal_mode is the first statement that reads the file, so a garbage file fails here.
+  std::string msg;
+  std::string mode;
+  rc = Query(db.get(), "PRAGMA journal_mode=WAL", {},
+             [&mode](sqlite3_stmt* s) { mode = ColumnText(s, 0); }, &msg);
+  if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
+  if (mode != "wal") {
+    // Without WAL a crash-safe flush every second would block readers; refuse rather than
+    // run in a mode the rest of the program does not expect.
+    return fail("state database " + path + " could not be switched to WAL mode (got '" +
+                mode + "'); is the state dir on a network or special file system?");
+  }
+  if (sqlite3_db_readonly(db.get(), "main") == 1) {
+    return fail("state database " + path + " is read-only");
+  }
+  // NORMAL is crash-safe in WAL mode (a crash can lose the last commits, never corrupt);
+  // foreign keys stay off because the tables reference key ids of a key file, not each other.
+  char* errmsg = nullptr;
+  rc = sqlite3_exec(db.get(), "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;", nullptr,
+                    nullptr, &errmsg);
+  if (rc != SQLITE_OK) {
+    msg = errmsg ? errmsg : sqlite3_errstr(rc);
+    sqlite3_free(errmsg);
+    return fail(OpenFailure(path, rc, msg));
+  }
+  rc = sqlite3_exec(db.get(), kSchemaSql, nullptr, nullptr, &errmsg);
+  if (rc != SQLITE_OK) {
+    msg = errmsg ? errmsg : sqlite3_errstr(rc);
+    sqlite3_free(errmsg);
+    if (!sqlite3_get_autocommit(db.get())) {
+      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return fail(OpenFailure(path, rc, "creating the schema: " + msg));
+  }
+  std::string version;
+  rc = Query(db.get(), "SELECT value FROM meta WHERE name = 'schema_version'", {},
+             [&version](sqlite3_stmt* s) { version = ColumnText(s, 0); }, &msg);
+  if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
+  if (version != kSchemaVersion) {
+    return fail("state database " + path + " has schema version '" + version +
+                "', this program knows version " + kSchemaVersion);
+  }
+
+  // Write() runs every second with up to tens of thousands of rows: prepare its statements
+  // once. This also checks that existing tables have the columns this version expects.
+  auto stmts = std::make_unique<Statements>();
+  const std::pair<const char*, Stmt*> to_prepare[] = {
+      {"BEGIN IMMEDIATE", &stmts->begin},
+      {"COMMIT", &stmts->commit},
+      {"ROLLBACK", &stmts->rollback},
+      {kUsageUpsertSql, &stmts->usage_upsert},
+      {kStateUpsertSql, &stmts->state_upsert},
+      {kStateDeleteSql, &stmts->state_delete},
+      {kStatusUpsertSql, &stmts->status_upsert},
+      {kBindingUpsertSql, &stmts->binding_upsert},
+      {kCursorUpsertSql, &stmts->cursor_upsert},
+  };
+  for (const auto& [sql, out] : to_prepare) {
+    rc = Prepare(db.get(), sql, /*persistent=*/true, out, &msg);
+    if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
+  }
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(db.release(), std::move(path), std::move(stmts)));
+}
+
+bool SqliteStore::Write(const Batch& batch, std::string* error) {
+  if (batch.empty()) return true;
+  std::string msg;
+  // IMMEDIATE takes the write lock up front, so a busy database waits (busy_timeout) at the
+  // start instead of failing halfway through the batch.
+  if (Run(db_, stmts_->begin.get(), &msg) != SQLITE_OK) {
+    SetError(error, "state database " + path_ + ": cannot begin a write: " + msg);
+    return false;
+  }
+  const char* what = "";
+  bool ok = true;
+  auto check = [&](int rc, const char* table) {
+    if (rc != SQLITE_OK) {
+      ok = false;
+      what = table;
+    }
+    return ok;
+  };
+  for (const UsageDelta& u : batch.usage) {
+    if (!check(Run(db_, stmts_->usage_upsert.get(), &msg, u.key_id, u.model, u.day, u.requests,
+                   u.rate_limited, u.errors, u.prompt_tokens, u.candidate_tokens,
+                   u.thought_tokens),
+               "usage")) {
+      break;
+    }
+  }
+  for (size_t i = 0; ok && i < batch.states.size(); ++i) {
+    const KeyModelState& s = batch.states[i];
+    // "ok" is the absence of a state: no row means the key is usable for that model.
+    check(s.state == "ok"
+              ? Run(db_, stmts_->state_delete.get(), &msg, s.key_id, s.model)
+              : Run(db_, stmts_->state_upsert.get(), &msg, s.key_id, s.model, s.state,
+                    s.until_ms, s.reason),
+          "key_model");
+  }
+  for (size_t i = 0; ok && i < batch.statuses.size(); ++i) {
+    const KeyStatusRow& s = batch.statuses[i];
+    check(Run(db_, stmts_->status_upsert.get(), &msg, s.key_id, s.status, s.reason),
+          "key_status");
+  }
+  for (size_t i = 0; ok && i < batch.bindings.size(); ++i) {
+    const Binding& b = batch.bindings[i];
+    check(Run(db_, stmts_->binding_upsert.get(), &msg, b.kind, b.name, b.key_id, b.created_ms),
+          "binding");
+  }
+  for (size_t i = 0; ok && i < batch.cursors.size(); ++i) {
+    const auto& [model, position] = batch.cursors[i];
+    check(Run(db_, stmts_->cursor_upsert.get(), &msg, model, position), "cursor");
+  }
+  if (ok) check(Run(db_, stmts_->commit.get(), &msg), "commit");
+  if (ok) return true;
+
+  // Some errors (I/O, full disk, out of memory) already rolled back; a failed COMMIT (busy)
+  // leaves the transaction open. Roll back only what is still open.
+  if (!sqlite3_get_autocommit(db_)) {
+    std::string ignored;
+    Run(db_, stmts_->rollback.get(), &ignored);
+  }
+  SetError(error, "state database " + path_ + ": write failed at " + what + ", nothing written: " +
+                      msg);
+  return false;
+}
+
+Loaded SqliteStore::Load(const std::string& day, std::string* error) {
+  Loaded out;
+  std::string msg;
+  int rc = Query(db_, kUsageOfDaySql, {day},
+                 [&out](sqlite3_stmt* s) { out.usage.push_back(UsageFromRow(s)); }, &msg);
+  if (rc == SQLITE_OK) {
+    rc = Query(db_, "SELECT key_id, model, state, until_ms, reason FROM key_model", {},
+               [&out](sqlite3_stmt* s) {
+                 out.states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                       sqlite3_column_int64(s, 3), ColumnText(s, 4)});
+               },
+               &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(db_, "SELECT key_id, status, reason FROM key_status", {},
+               [&out](sqlite3_stmt* s) {
+                 out.statuses.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2)});
+               },
+               &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(db_, "SELECT kind, name, key_id, created_ms FROM binding", {},
+               [&out](sqlite3_stmt* s) {
+                 out.bindings.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                         sqlite3_column_int64(s, 3)});
+               },
+               &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(db_, "SELECT model, position FROM cursor", {},
+               [&out](sqlite3_stmt* s) {
+                 out.cursors.emplace_back(ColumnText(s, 0), sqlite3_column_int64(s, 1));
+               },
+               &msg);
+  }
+  if (rc != SQLITE_OK) SetError(error, "state database " + path_ + ": load failed: " + msg);
+  return out;
+}
+
+std::vector<UsageDelta> SqliteStore::UsageOf(const std::string& day, std::string* error) {
+  std::vector<UsageDelta> out;
+  std::string msg;
+  int rc = Query(db_, kUsageOfDaySql, {day},
+                 [&out](sqlite3_stmt* s) { out.push_back(UsageFromRow(s)); }, &msg);
+  if (rc != SQLITE_OK) SetError(error, "state database " + path_ + ": read failed: " + msg);
+  return out;
+}
+
+std::optional<std::string> SqliteStore::GetMeta(const std::string& name, std::string* error) {
+  std::optional<std::string> value;
+  std::string msg;
+  int rc = Query(db_, "SELECT value FROM meta WHERE name = ?1", {name},
+                 [&value](sqlite3_stmt* s) { value = ColumnText(s, 0); }, &msg);
+  if (rc != SQLITE_OK) {
+    SetError(error, "state database " + path_ + ": read failed: " + msg);
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool SqliteStore::SetMeta(const std::string& name, const std::string& value,
+                          std::string* error) {
+  Stmt stmt;
+  std::string msg;
+  int rc = Prepare(db_, kMetaUpsertSql, /*persistent=*/false, &stmt, &msg);
+  if (rc == SQLITE_OK) rc = Run(db_, stmt.get(), &msg, name, value);
+  if (rc != SQLITE_OK) {
+    SetError(error, "state database " + path_ + ": cannot set meta " + name + ": " + msg);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace gkm

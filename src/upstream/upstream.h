@@ -1,0 +1,90 @@
+// Upstream: kept-alive HTTP/1.1 connections to the Gemini API (or a mock), plain or TLS.
+//
+// One UpstreamPool per I/O thread: it is not thread-safe and all its work runs on that
+// thread's executor, so taking and returning a connection costs no lock. TLS verifies the
+// certificate chain against the system CAs (plus --upstream-ca) and the host name, and
+// sends SNI. Connect has its own timeout; the caller sets the timeouts of each exchange on
+// the connection's tcp layer.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/config.h"
+
+namespace gkm {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+// A TLS context for the upstream, or nullopt for http:// upstreams. *error on failure
+// (unreadable --upstream-ca).
+std::shared_ptr<asio::ssl::context> MakeUpstreamTls(const Config& config, std::string* error);
+
+class UpstreamConnection {
+ public:
+  using Plain = beast::tcp_stream;
+  using Secure = beast::ssl_stream<beast::tcp_stream>;
+
+  explicit UpstreamConnection(Plain plain) : stream_(std::move(plain)) {}
+  explicit UpstreamConnection(Secure secure) : stream_(std::move(secure)) {}
+
+  // The tcp layer, for timeouts and closing.
+  beast::tcp_stream& tcp();
+  // Calls f(stream) with the concrete stream type.
+  template <class F>
+  auto Visit(F&& f) {
+    return std::visit(std::forward<F>(f), stream_);
+  }
+  beast::flat_buffer& buffer() { return buffer_; }
+  // True when this connection has carried an exchange before (a failure on its first write
+  // or read may then just mean the server closed it while idle).
+  bool reused = false;
+
+ private:
+  std::variant<Plain, Secure> stream_;
+  beast::flat_buffer buffer_;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(asio::any_io_executor executor, UpstreamUrl url,
+               std::shared_ptr<asio::ssl::context> tls, std::chrono::seconds connect_timeout,
+               size_t max_idle = 256);
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  // An idle connection if there is one, else a new one. Throws boost::system::system_error
+  // when connecting fails (refused, unreachable, TLS refused, timeout).
+  asio::awaitable<std::unique_ptr<UpstreamConnection>> Acquire(bool fresh = false);
+  // Keeps the connection for reuse (the caller has read the whole response and the
+  // server did not ask to close).
+  void Release(std::unique_ptr<UpstreamConnection> conn);
+  // Closes every idle connection (shutdown).
+  void CloseIdle();
+
+  const UpstreamUrl& url() const { return url_; }
+  // The Host header value.
+  const std::string& host_header() const { return host_header_; }
+
+ private:
+  asio::any_io_executor executor_;
+  UpstreamUrl url_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::chrono::seconds connect_timeout_;
+  size_t max_idle_;
+  std::string host_header_;
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+};
+
+}  // namespace gkm
