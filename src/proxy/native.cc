@@ -96,16 +96,32 @@ std::string DescribeTransport(const error_code& ec) {
   return "transport error: " + ec.message();
 }
 
+// The lower-cased value of a message's Connection header: ",token,token,".
+template <class Fields>
+std::string ConnectionTokens(const Fields& fields) {
+  std::string out = ",";
+  for (auto it = fields.find(http::field::connection); it != fields.end() &&
+                                                       it->name() == http::field::connection;
+       ++it) {
+    for (char c : it->value()) {
+      if (c == ' ' || c == '\t') continue;
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    out += ',';
+  }
+  return out;
+}
+
+bool NamedIn(const std::string& tokens, const std::string& name) {
+  return tokens.size() > 1 && tokens.find("," + name + ",") != std::string::npos;
+}
+
 // The request that goes upstream: same method, path and query (minus the client's key),
 // end-to-end headers, the body as raw bytes, and the real key.
 UpstreamRequest BuildUpstreamRequest(const Request& req, const std::string& target,
                                      const UpstreamPool& up, const ApiKey& key) {
   UpstreamRequest u{req.msg.method(), target, 11};
-  std::string connection_tokens;
-  if (auto it = req.msg.find(http::field::connection); it != req.msg.end()) {
-    connection_tokens = std::string(it->value());
-    for (auto& c : connection_tokens) c = static_cast<char>(std::tolower(c));
-  }
+  std::string connection_tokens = ConnectionTokens(req.msg);
   for (const auto& f : req.msg) {
     std::string name(f.name_string());
     for (auto& c : name) c = static_cast<char>(std::tolower(c));
@@ -114,7 +130,7 @@ UpstreamRequest BuildUpstreamRequest(const Request& req, const std::string& targ
         name == "cookie") {
       continue;
     }
-    if (!connection_tokens.empty() && connection_tokens.find(name) != std::string::npos) continue;
+    if (NamedIn(connection_tokens, name)) continue;
     u.insert(f.name_string(), f.value());
   }
   u.set(http::field::host, up.host_header());
@@ -138,10 +154,13 @@ UpstreamRequest BuildUpstreamRequest(const Request& req, const std::string& targ
 template <class From, class To>
 void CopyResponseHeaders(const From& from, To& to, const Request& req, const ApiKey& key,
                          Services& svc) {
+  std::string connection_tokens = ConnectionTokens(from);
   for (const auto& f : from) {
     std::string name(f.name_string());
     for (auto& c : name) c = static_cast<char>(std::tolower(c));
-    if (IsHopByHop(name) || name == "content-length") continue;
+    if (IsHopByHop(name) || name == "content-length" || NamedIn(connection_tokens, name)) {
+      continue;
+    }
     std::string value(f.value());
     if (name == "x-goog-upload-url") {
       std::string upload_id;

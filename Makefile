@@ -1,0 +1,52 @@
+# Gemini Key Manager. The two commands a new user needs:
+#   make run    installs what is missing, builds (Release), starts the proxy on ./key.txt
+#   make test   installs what is missing, builds, runs every test
+# Everything is installed by scripts/install-deps.sh, the only place that installs.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+ARGS ?=
+
+.PHONY: all deps deps-test build run test unit-test e2e-test mock-test format lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+deps-test:
+	@scripts/install-deps.sh --test
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/gemini-key-manager --keys key.txt $(ARGS)
+
+test: deps-test $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+	scripts/run-tests.sh $(BUILD_DIR)
+
+unit-test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure
+
+e2e-test: build
+	node --test --test-concurrency=1 tests/e2e/
+
+mock-test:
+	node --test tests/mock/
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc')
+
+lint:
+	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cc') --quiet
+	cppcheck --enable=warning,performance,portability --inline-suppr --quiet \
+	  --error-exitcode=1 -I src $$(git ls-files 'src/*.cc')
+
+clean:
+	rm -rf $(BUILD_DIR)
