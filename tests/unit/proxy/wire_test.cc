@@ -1,0 +1,119 @@
+#include "proxy/wire.h"
+
+#include <gtest/gtest.h>
+
+namespace gkm {
+namespace {
+
+TEST(Wire, ModelOfPath) {
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash:generateContent"), "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfPath("/v1/models/gemini-2.5-pro:streamGenerateContent"), "gemini-2.5-pro");
+  EXPECT_EQ(ModelOfPath("/v1beta/tunedModels/my-model:generateContent"), "tunedModels/my-model");
+  EXPECT_EQ(ModelOfPath("/v1beta/models"), "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash"), "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/files/abc"), "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/cachedContents"), "-");
+}
+
+TEST(Wire, RouteOfPath) {
+  EXPECT_EQ(RouteOfPath("/v1beta/models/m:countTokens"), "countTokens");
+  EXPECT_EQ(RouteOfPath("/v1beta/models"), "models");
+  EXPECT_EQ(RouteOfPath("/upload/v1beta/files"), "upload");
+  EXPECT_EQ(RouteOfPath("/v1beta/files/abc"), "files");
+  EXPECT_EQ(RouteOfPath("/v1beta/cachedContents/x"), "cachedContents");
+  EXPECT_EQ(RouteOfPath("/v1beta/openai/chat/completions"), "openai");
+}
+
+TEST(Wire, HopByHopHeaders) {
+  for (auto h : {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+                 "proxy-authorization", "proxy-authenticate", "Connection"}) {
+    EXPECT_TRUE(IsHopByHop(h)) << h;
+  }
+  for (auto h : {"content-type", "x-goog-api-client", "date", "content-length"}) {
+    EXPECT_FALSE(IsHopByHop(h)) << h;
+  }
+}
+
+TEST(Wire, StripKeyParamRemovesOnlyTheKey) {
+  EXPECT_EQ(StripKeyParam("key=tok&alt=sse"), "alt=sse");
+  EXPECT_EQ(StripKeyParam("alt=sse&key=tok"), "alt=sse");
+  EXPECT_EQ(StripKeyParam("key=tok"), "");
+  EXPECT_EQ(StripKeyParam("pageSize=2&keyword=x&key=a&key=b"), "pageSize=2&keyword=x");
+  EXPECT_EQ(StripKeyParam(""), "");
+}
+
+TEST(Wire, QueryParam) {
+  EXPECT_EQ(QueryParam("a=1&upload_id=xyz&b=2", "upload_id"), "xyz");
+  EXPECT_EQ(QueryParam("a=1", "upload_id"), std::nullopt);
+  EXPECT_EQ(QueryParam("upload_idx=1", "upload_id"), std::nullopt);
+}
+
+TEST(Wire, ReferencedResourcesFromPathQueryAndBody) {
+  auto refs = ReferencedResources("/v1beta/files/abc-123", "", "");
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0], (ResourceRef{"file", "files/abc-123"}));
+
+  refs = ReferencedResources("/upload/v1beta/files", "upload_id=UP1&upload_protocol=resumable", "");
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0], (ResourceRef{"upload", "UP1"}));
+
+  std::string body = R"({"cachedContent":"cachedContents/c9","contents":[{"parts":[
+    {"fileData":{"mimeType":"image/png","fileUri":"https://host/v1beta/files/f1"}}]}]})";
+  refs = ReferencedResources("/v1beta/models/m:generateContent", "", body);
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(refs[0], (ResourceRef{"file", "files/f1"}));
+  EXPECT_EQ(refs[1], (ResourceRef{"cache", "cachedContents/c9"}));
+
+  EXPECT_TRUE(ReferencedResources("/v1beta/models/m:generateContent", "",
+                                  R"({"contents":[{"parts":[{"text":"profiles/x"}]}]})")
+                  .empty());
+}
+
+TEST(Wire, CreatedResources) {
+  auto refs = CreatedResources(R"({"file": {"name": "files/new1", "uri": "https://h/v1beta/files/new1"}})");
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0], (ResourceRef{"file", "files/new1"}));
+  refs = CreatedResources(R"({"name":"cachedContents/cc1","model":"models/m"})");
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0], (ResourceRef{"cache", "cachedContents/cc1"}));
+  EXPECT_TRUE(CreatedResources(R"({"name":"models/x"})").empty());
+}
+
+TEST(Wire, UploadUrlIsRewrittenToTheProxyWithoutTheKey) {
+  std::string id;
+  auto url = RewriteUploadUrl(
+      "https://generativelanguage.googleapis.com/upload/v1beta/files?key=secret-key-1&upload_id=AB-c_9&upload_protocol=resumable",
+      "http://127.0.0.1:5000", &id);
+  ASSERT_TRUE(url);
+  EXPECT_EQ(*url, "http://127.0.0.1:5000/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable");
+  EXPECT_EQ(id, "AB-c_9");
+  EXPECT_EQ(url->find("secret"), std::string::npos);
+  EXPECT_FALSE(RewriteUploadUrl("not a url", "http://x", &id));
+  EXPECT_FALSE(RewriteUploadUrl("https://h/upload/v1beta/files?key=k", "http://x", &id));
+}
+
+TEST(Wire, ScanUsageReadsTheLastUsageMetadata) {
+  std::string sse =
+      "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":1}}\r\n\r\n"
+      "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":7,"
+      "\"thoughtsTokenCount\":11,\"totalTokenCount\":21}}\r\n\r\n";
+  TokenUsage u = ScanUsage(sse);
+  EXPECT_EQ(u.prompt, 3);
+  EXPECT_EQ(u.candidates, 7);
+  EXPECT_EQ(u.thoughts, 11);
+  TokenUsage pretty = ScanUsage("{\n  \"usageMetadata\": {\n    \"promptTokenCount\": 12,\n"
+                                "    \"candidatesTokenCount\": 4\n  }\n}");
+  EXPECT_EQ(pretty.prompt, 12);
+  EXPECT_EQ(pretty.candidates, 4);
+  EXPECT_EQ(pretty.thoughts, 0);
+  EXPECT_EQ(ScanUsage("no usage here").prompt, 0);
+}
+
+TEST(Wire, RedactSecret) {
+  std::string s = "a secret-1 b secret-1";
+  EXPECT_EQ(RedactSecret(s, "secret-1", "sec…t-1"), 2u);
+  EXPECT_EQ(s, "a sec…t-1 b sec…t-1");
+}
+
+}  // namespace
+}  // namespace gkm
