@@ -84,6 +84,23 @@ bool HasPendingBody(const http::request_parser<http::empty_body>& p) {
   return p.chunked() || (p.content_length() && *p.content_length() > 0);
 }
 
+// Half-closes and reads what the client still sends, for up to 2 s or 16 MiB.
+asio::awaitable<void> DrainInput(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  buffer.consume(buffer.size());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  size_t total = 0;
+  char scratch[16384];
+  while (total < (16u << 20) && std::chrono::steady_clock::now() < deadline) {
+    stream.expires_at(deadline);
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(scratch),
+                                                    as_tuple(use_awaitable));
+    if (rec) break;
+    total += n;
+  }
+}
+
 }  // namespace
 
 Server::Server(Services& services, std::shared_ptr<asio::ssl::context> upstream_tls)
@@ -279,7 +296,9 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
                            false);
     }
 
+    bool early_body_read = false;
     if (!early && pending_body) {
+      early_body_read = true;
       // Phase: read the body.
       if (auto it = req.msg.find(http::field::expect); it != req.msg.end() &&
                                                         beast::iequals(it->value(), "100-continue")) {
@@ -309,7 +328,13 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
 
     if (early) {
       status = early->result_int();
-      keep = early->keep_alive() && co_await SendResponse(client, *early);
+      bool sent = co_await SendResponse(client, *early);
+      keep = sent && early->keep_alive();
+      if (!keep && pending_body && !early_body_read) {
+        // Lingering close: the client may still be sending the body it announced; reading
+        // it away for a moment lets it see our answer instead of a connection reset.
+        co_await DrainInput(stream, buffer);
+      }
     } else if (kind == Kind::kHealth) {
       req.route = "healthz";
       bool draining = svc_.draining.load();
