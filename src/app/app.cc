@@ -229,38 +229,31 @@ int RunApp(int argc, char** argv) {
                cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
                cfg.upstream.base_path);
 
-  // The main thread waits for signals.
+  // The main thread waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and stop.
   asio::io_context control;
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   bool stopping = false;
-  std::function<void()> wait_signal;
-  wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
+  auto lifecycle = [&]() -> asio::awaitable<void> {
+    for (;;) {
+      int sig = co_await signals.async_wait(asio::use_awaitable);
       if (sig == SIGHUP) {
         svc.reload();
-        wait_signal();
-        return;
+        continue;
       }
-      stopping = true;
-      spdlog::info("signal {}: draining ({} connections open, grace {} s)", sig,
-                   server.open_connections(), cfg.shutdown_grace.count());
-      server.Drain();
-      auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
-      auto timer = std::make_shared<asio::steady_timer>(control);
-      std::function<void()> poll;
-      poll = [&, timer, deadline] {
-        if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
-          control.stop();
-          return;
-        }
-        timer->expires_after(std::chrono::milliseconds(20));
-        timer->async_wait([&](const boost::system::error_code&) { poll(); });
-      };
-      poll();
-    });
+      break;
+    }
+    stopping = true;
+    spdlog::info("draining ({} connections open, grace {} s)", server.open_connections(),
+                 cfg.shutdown_grace.count());
+    server.Drain();
+    auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
+    asio::steady_timer timer(control);
+    while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
   };
-  wait_signal();
+  asio::co_spawn(control, lifecycle(), asio::detached);
   control.run();
 
   if (server.open_connections() > 0) {

@@ -356,6 +356,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     bool client_ok = !hec;
     bool upstream_ok = true;
     std::string tail;
+    bool reported = false;
     auto buf = std::make_unique<char[]>(kChunk);
     while (client_ok && !parser->is_done()) {
       auto [rec, got] = co_await ReadSomeOf(*conn, *parser, buf.get(), kChunk, cfg.upstream_timeout);
@@ -363,9 +364,15 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
         upstream_ok = false;
         break;
       }
-      if (got == 0) continue;
+      if (got == 0 && !parser->is_done()) continue;
       tail.append(buf.get(), got);
       if (tail.size() > 2 * kTailKeep) tail.erase(0, tail.size() - kTailKeep);
+      if (parser->is_done()) {
+        // Counted before the client can see the end of the answer.
+        svc.pool->Report(picked.slot, req.model, status, verdict, ScanUsage(tail), NowMs());
+        reported = true;
+        if (got == 0) break;
+      }
       res.body().data = buf.get();
       res.body().size = got;
       res.body().more = true;
@@ -373,6 +380,9 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       auto [wec, wn] = co_await http::async_write(client.stream, sr, as_tuple(use_awaitable));
       (void)wn;
       if (wec && wec != http::error::need_buffer) client_ok = false;
+    }
+    if (!reported) {
+      svc.pool->Report(picked.slot, req.model, status, verdict, ScanUsage(tail), NowMs());
     }
     if (client_ok && upstream_ok) {
       res.body().data = nullptr;
@@ -383,7 +393,6 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       (void)wn;
       if (wec && wec != http::error::need_buffer) client_ok = false;
     }
-    svc.pool->Report(picked.slot, req.model, status, verdict, ScanUsage(tail), NowMs());
     if (!upstream_ok) {
       spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began; "
                    "closing the client connection",

@@ -1,0 +1,562 @@
+// Tests of the Gemini mock itself (no proxy involved): node --test tests/mock/
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startMock } from './mock-gemini.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const K1 = 'test-key-0001';
+const K2 = 'test-key-0002';
+const GEN = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+
+let mock;
+before(async () => { mock = await startMock(); });
+after(async () => { await mock.close(); });
+beforeEach(() => mock.reset());
+
+async function call(p, { method = 'POST', key = K1, body = GEN, headers = {} } = {}) {
+  const h = { 'content-type': 'application/json', ...headers };
+  if (key) h['x-goog-api-key'] = key;
+  const r = await fetch(mock.url + p, {
+    method,
+    headers: h,
+    body: method === 'GET' || method === 'DELETE' ? undefined : (typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)),
+  });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+const gen = (model = 'gemini-2.5-flash', opts = {}) => call(`/v1beta/models/${model}:generateContent`, opts);
+
+test('generateContent ok: body, usage, headers, log entry; the key is never echoed', async () => {
+  const r = await gen('gemini-2.5-flash', { headers: { 'user-agent': 'ua-test', 'x-goog-api-client': 'genai-js/1' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), 'application/json; charset=UTF-8');
+  assert.equal(r.json.candidates[0].content.parts[0].text, 'ok from mock');
+  assert.equal(r.json.candidates[0].finishReason, 'STOP');
+  assert.deepEqual(
+    { p: r.json.usageMetadata.promptTokenCount, c: r.json.usageMetadata.candidatesTokenCount, t: r.json.usageMetadata.thoughtsTokenCount, all: r.json.usageMetadata.totalTokenCount },
+    { p: 3, c: 2, t: 5, all: 10 });
+  assert.equal(r.json.modelVersion, 'gemini-2.5-flash');
+  assert.ok(!r.text.includes(K1));
+  assert.equal(r.headers.get('x-mock-hop'), 'must-not-pass-a-proxy');
+  assert.match(r.headers.get('connection'), /X-Mock-Hop/);
+  assert.equal(mock.requests.length, 1);
+  const e = mock.requests[0];
+  assert.equal(e.method, 'POST');
+  assert.equal(e.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.deepEqual(e.query, {});
+  assert.equal(e.key, K1);
+  assert.equal(e.model, 'gemini-2.5-flash');
+  assert.equal(e.headers['x-goog-api-key'], K1);
+  assert.equal(e.headers['user-agent'], 'ua-test');
+  assert.equal(e.body, JSON.stringify(GEN));
+  assert.equal(e.status, 200);
+  assert.equal(e.responseBody, r.text);
+});
+
+test('key from ?key=, from Bearer on the OpenAI layer; Authorization on native routes is refused', async () => {
+  const r1 = await call('/v1beta/models/gemini-2.5-flash:generateContent?key=' + K2, { key: null });
+  assert.equal(r1.status, 200);
+  assert.equal(mock.requests.at(-1).key, K2);
+  assert.equal(mock.requests.at(-1).query.key, K2);
+
+  const r2 = await call('/v1beta/openai/chat/completions', {
+    key: null, headers: { authorization: `Bearer ${K2}` },
+    body: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] },
+  });
+  assert.equal(r2.status, 200);
+  assert.equal(r2.json.object, 'chat.completion');
+  assert.equal(r2.json.choices[0].message.content, 'ok from mock');
+  assert.equal(mock.requests.at(-1).key, K2);
+  assert.equal(mock.requests.at(-1).model, 'gemini-2.5-flash');
+
+  const r3 = await gen('gemini-2.5-flash', { headers: { authorization: 'Bearer client-token' } });
+  assert.equal(r3.status, 401);
+  assert.equal(r3.json.error.status, 'UNAUTHENTICATED');
+});
+
+test('no key: 403 PERMISSION_DENIED unregistered callers', async () => {
+  const r = await gen('gemini-2.5-flash', { key: null });
+  assert.equal(r.status, 403);
+  assert.equal(r.headers.get('content-type'), 'application/json; charset=UTF-8');
+  assert.equal(r.json.error.code, 403);
+  assert.equal(r.json.error.status, 'PERMISSION_DENIED');
+  assert.match(r.json.error.message, /^Method doesn't allow unregistered callers/);
+  assert.equal(mock.requests[0].key, null);
+});
+
+test('invalid: exactly WIRE A1, pretty-printed; bad- keys are invalid by default', async () => {
+  const r = await gen('gemini-2.5-flash', { key: 'bad-key-0001' });
+  assert.equal(r.status, 400);
+  assert.equal(r.headers.get('content-type'), 'application/json; charset=UTF-8');
+  assert.ok(r.text.startsWith('{\n  "error": {\n'), 'pretty-printed');
+  assert.deepEqual(r.json, {
+    error: {
+      code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT',
+      details: [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } },
+        { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message: 'API key not valid. Please pass a valid API key.' },
+      ],
+    },
+  });
+  mock.setKey(K1, '*', { type: 'invalid', message: 'API key expired. Please renew the API key.' });
+  const r2 = await gen();
+  assert.equal(r2.status, 400);
+  assert.equal(r2.json.error.details[0].reason, 'API_KEY_INVALID');
+  assert.equal(r2.json.error.message, 'API key expired. Please renew the API key.');
+});
+
+const quotaFailure = (j) => j.error.details.find((d) => d['@type'].endsWith('QuotaFailure'));
+const retryInfo = (j) => j.error.details.find((d) => d['@type'].endsWith('RetryInfo'));
+
+test('429 behaviours: day, minute (custom retryDelay), zero, bare429, retryinfo', async () => {
+  mock.setKey(K1, 'gemini-2.5-flash', 'day');
+  let r = await gen();
+  assert.equal(r.status, 429);
+  assert.equal(r.json.error.status, 'RESOURCE_EXHAUSTED');
+  assert.equal(quotaFailure(r.json).violations[0].quotaId, 'GenerateRequestsPerDayPerProjectPerModel-FreeTier');
+  assert.equal(quotaFailure(r.json).violations[0].quotaDimensions.model, 'gemini-2.5-flash');
+  assert.equal(retryInfo(r.json).retryDelay, '36s');
+
+  mock.setKey(K1, 'gemini-2.5-flash', { type: 'minute', retryDelay: '2.5s' });
+  r = await gen();
+  assert.equal(r.status, 429);
+  assert.match(quotaFailure(r.json).violations[0].quotaId, /PerMinute/);
+  assert.equal(retryInfo(r.json).retryDelay, '2.5s');
+
+  mock.setKey(K1, 'gemini-2.5-flash', 'zero');
+  r = await gen();
+  assert.equal(r.status, 429);
+  assert.equal(quotaFailure(r.json).violations[0].quotaValue, '0');
+  assert.match(r.json.error.message, /limit: 0/);
+
+  mock.setKey(K1, 'gemini-2.5-flash', 'bare429');
+  r = await gen();
+  assert.equal(r.status, 429);
+  assert.equal(r.json.error.details, undefined);
+
+  mock.setKey(K1, 'gemini-2.5-flash', { type: 'retryinfo', retryDelay: '3s' });
+  r = await gen();
+  assert.equal(r.status, 429);
+  assert.equal(r.json.error.details.length, 1);
+  assert.equal(retryInfo(r.json).retryDelay, '3s');
+
+  mock.setKey(K1, 'gemini-2.5-flash', { type: 'day', reverse: true });
+  r = await gen();
+  assert.ok(r.json.error.details[0]['@type'].endsWith('RetryInfo'));
+});
+
+test('other error behaviours', async () => {
+  const cases = [
+    ['suspended', 403, 'PERMISSION_DENIED', /suspended/],
+    ['denied', 403, 'PERMISSION_DENIED', /denied access/],
+    ['overloaded', 503, 'UNAVAILABLE', /overloaded/],
+    ['500', 500, 'INTERNAL', /internal error/],
+    ['badrequest', 400, 'INVALID_ARGUMENT', /^Invalid JSON payload received/],
+    ['location', 400, 'FAILED_PRECONDITION', /User location is not supported/],
+    ['notfound', 404, 'NOT_FOUND', /not found/],
+    ['filedenied', 403, 'PERMISSION_DENIED', /permission to access the File/],
+    [{ type: 'error', status: 504, statusText: 'DEADLINE_EXCEEDED', message: 'late' }, 504, 'DEADLINE_EXCEEDED', /late/],
+  ];
+  for (const [b, status, st, re] of cases) {
+    mock.setKey(K1, '*', b);
+    const r = await gen();
+    assert.equal(r.status, status, JSON.stringify(b));
+    assert.equal(r.json.error.code, status);
+    assert.equal(r.json.error.status, st);
+    assert.match(r.json.error.message, re);
+    if (b === 'badrequest') assert.ok(!JSON.stringify(r.json).includes('API_KEY_INVALID'));
+  }
+  assert.equal((await gen('x', { key: 'suspended-key-1' })).status, 403);
+  mock.setKey(K1, '*', { type: 'raw', status: 302, headers: { location: 'https://example.invalid/' }, body: '' });
+  const r = await fetch(mock.url + '/v1beta/models/m:generateContent', { method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN), redirect: 'manual' });
+  assert.equal(r.status, 302);
+});
+
+test('queue takes precedence over sticky, each queued one used once, FIFO; model scoping; * key', async () => {
+  mock.setKey(K1, 'gemini-2.5-flash', 'overloaded');
+  mock.queue(K1, 'gemini-2.5-flash', 'day', 'ok');
+  assert.equal((await gen()).status, 429);
+  assert.equal((await gen()).status, 200);
+  assert.equal((await gen()).status, 503);
+  assert.equal((await gen('gemini-2.5-pro')).status, 200, 'other model unaffected');
+  assert.equal((await gen('gemini-2.5-flash', { key: K2 })).status, 200, 'other key unaffected');
+
+  mock.reset();
+  mock.queue(K1, '*', 'minute');
+  assert.equal((await gen('gemini-2.5-pro')).status, 429);
+  assert.equal((await gen('gemini-2.5-pro')).status, 200);
+
+  mock.queue('*', 'gemini-2.5-pro', 'day');
+  assert.equal((await gen('gemini-2.5-pro', { key: K2 })).status, 429, 'first caller of any key');
+  assert.equal((await gen('gemini-2.5-pro', { key: K1 })).status, 200);
+  assert.deepEqual(mock.keysSeen('gemini-2.5-pro'), [K1, K1, K2, K1]);
+  assert.throws(() => mock.setKey(K1, '*', 'no-such-behaviour'));
+});
+
+test('reset destroys the connection; hang never answers; delay answers late', async () => {
+  mock.setKey(K1, '*', 'reset');
+  await assert.rejects(gen());
+  assert.equal(mock.requests[0].reset, true);
+
+  mock.setKey(K1, '*', 'hang');
+  await assert.rejects(fetch(mock.url + '/v1beta/models/m:generateContent', {
+    method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN), signal: AbortSignal.timeout(300),
+  }), /TimeoutError|aborted/i);
+
+  mock.setKey(K1, '*', { type: 'delay', ms: 200 });
+  const t0 = Date.now();
+  assert.equal((await gen()).status, 200);
+  assert.ok(Date.now() - t0 >= 190);
+});
+
+test('request validation: malformed JSON and unknown fields are 400 INVALID_ARGUMENT', async () => {
+  let r = await gen('gemini-2.5-flash', { body: '{"contents": [' });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Invalid JSON payload/);
+  r = await gen('gemini-2.5-flash', { body: { contents: GEN.contents, foo: 1 } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Unknown name "foo"/);
+  r = await gen('gemini-2.5-flash', { body: {} });
+  assert.equal(r.status, 400);
+});
+
+function parseSse(text) {
+  return text.split(/\r\n\r\n|\n\n|\r\r/).filter((s) => s.trim()).map((ev) => {
+    assert.ok(ev.startsWith('data: '), `event ${JSON.stringify(ev)}`);
+    return JSON.parse(ev.slice(6));
+  });
+}
+
+test('SSE framing: data: <one-line JSON>\\r\\n\\r\\n, cumulative usage, finishReason only last', async () => {
+  const r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), 'text/event-stream');
+  assert.ok(r.text.endsWith('}\r\n\r\n'));
+  assert.equal(r.text.split('\r\n\r\n').length, 4);
+  const events = parseSse(r.text);
+  assert.equal(events.length, 3);
+  assert.equal(events.map((e) => e.candidates[0].content.parts[0].text).join(''), 'ok from mock');
+  assert.deepEqual(events.map((e) => e.candidates[0].finishReason), [undefined, undefined, 'STOP']);
+  const c = events.map((e) => e.usageMetadata.candidatesTokenCount);
+  assert.ok(c[0] <= c[1] && c[1] <= c[2]);
+  assert.equal(events[2].usageMetadata.totalTokenCount, 10);
+  for (const ev of r.text.split('\r\n\r\n').filter(Boolean)) assert.ok(!ev.includes('\n'));
+  assert.equal(mock.requests[0].events.length, 3);
+});
+
+test('JSON-array stream form and its error form', async () => {
+  const r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  assert.ok(r.text.startsWith('[{') && r.text.endsWith('\r\n]'));
+  assert.ok(r.text.includes('\r\n,\r\n'));
+  const arr = JSON.parse(r.text);
+  assert.equal(arr.length, 3);
+  assert.equal(arr.map((e) => e.candidates[0].content.parts[0].text).join(''), 'ok from mock');
+
+  mock.setKey(K1, '*', 'minute');
+  const e = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent');
+  assert.equal(e.status, 429);
+  assert.ok(Array.isArray(e.json));
+  assert.equal(e.json[0].error.code, 429);
+  const e2 = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+  assert.equal(e2.status, 429);
+  assert.equal(e2.json.error.code, 429, 'SSE errors are a plain JSON error');
+});
+
+test('slowstream sends events over time; cutstream breaks the connection mid-body', async () => {
+  mock.setKey(K1, '*', { type: 'slowstream', events: 4, intervalMs: 150 });
+  const t0 = Date.now();
+  const r = await fetch(mock.url + '/v1beta/models/m:streamGenerateContent?alt=sse', {
+    method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN),
+  });
+  const reader = r.body.getReader();
+  const first = await reader.read();
+  const tFirst = Date.now();
+  let rest = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    rest += Buffer.from(value).toString();
+  }
+  const tEnd = Date.now();
+  assert.ok(Buffer.from(first.value).toString().startsWith('data: '));
+  assert.ok(tFirst - t0 < 300, `first event after ${tFirst - t0} ms`);
+  assert.ok(tEnd - tFirst >= 400, `stream took ${tEnd - tFirst} ms after the first event`);
+  const ev = mock.requests[0].events;
+  assert.equal(ev.length, 4);
+  assert.ok(ev[3] - ev[0] >= 400);
+
+  mock.setKey(K1, '*', { type: 'cutstream', events: 2, intervalMs: 20 });
+  const r2 = await fetch(mock.url + '/v1beta/models/m:streamGenerateContent?alt=sse', {
+    method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN),
+  });
+  assert.equal(r2.status, 200);
+  await assert.rejects(r2.text());
+  assert.equal(mock.requests[1].cut, true);
+  assert.equal(parseSse(mock.requests[1].responseBody).length, 2);
+});
+
+test('countTokens, embedContent, batchEmbedContents', async () => {
+  let r = await call('/v1beta/models/gemini-2.5-flash:countTokens', { body: { contents: GEN.contents } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.totalTokens, 31);
+  r = await call('/v1beta/models/gemini-embedding-001:embedContent', {
+    body: { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'hi' }] }, outputDimensionality: 8 },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.embedding.values.length, 8);
+  r = await call('/v1beta/models/gemini-embedding-001:batchEmbedContents', {
+    body: { requests: [{ model: 'models/gemini-embedding-001', content: { parts: [{ text: 'a' }] } }, { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'b' }] } }] },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.embeddings.length, 2);
+  assert.notDeepEqual(r.json.embeddings[0].values, r.json.embeddings[1].values);
+  assert.equal(mock.requests.at(-1).model, 'gemini-embedding-001');
+});
+
+test('models list with pagination, models get, under /v1beta and /v1', async () => {
+  for (const v of ['v1beta', 'v1']) {
+    const names = [];
+    let token = '';
+    let pages = 0;
+    do {
+      const r = await call(`/${v}/models?pageSize=2${token ? `&pageToken=${encodeURIComponent(token)}` : ''}`, { method: 'GET' });
+      assert.equal(r.status, 200);
+      assert.ok(r.json.models.length <= 2);
+      names.push(...r.json.models.map((m) => m.name));
+      token = r.json.nextPageToken;
+      pages++;
+    } while (token);
+    assert.ok(pages >= 2);
+    for (const n of ['models/gemini-2.5-flash', 'models/gemini-2.5-pro', 'models/gemini-embedding-001']) assert.ok(names.includes(n), n);
+    assert.equal(new Set(names).size, names.length);
+    const one = await call(`/${v}/models/gemini-2.5-pro`, { method: 'GET' });
+    assert.equal(one.status, 200);
+    assert.equal(one.json.name, 'models/gemini-2.5-pro');
+    const missing = await call(`/${v}/models/nope-1`, { method: 'GET' });
+    assert.equal(missing.status, 404);
+  }
+  const all = await call('/v1beta/models', { method: 'GET' });
+  assert.equal(all.json.nextPageToken, undefined);
+  const bad = await call('/v1beta/models?pageToken=garbage', { method: 'GET' });
+  assert.equal(bad.status, 400);
+});
+
+async function startUpload(key, size = 11) {
+  const r = await fetch(mock.url + '/upload/v1beta/files', {
+    method: 'POST',
+    headers: {
+      'x-goog-api-key': key, 'content-type': 'application/json',
+      'x-goog-upload-protocol': 'resumable', 'x-goog-upload-command': 'start',
+      'x-goog-upload-header-content-length': String(size), 'x-goog-upload-header-content-type': 'text/plain',
+    },
+    body: JSON.stringify({ file: { display_name: 'hello.txt' } }),
+  });
+  return r;
+}
+
+async function finalize(uploadUrl, key, data = 'hello world') {
+  const u = new URL(uploadUrl);
+  u.searchParams.delete('key');
+  const r = await fetch(u, {
+    method: 'POST',
+    headers: { 'x-goog-api-key': key, 'x-goog-upload-command': 'upload, finalize', 'x-goog-upload-offset': '0', 'content-length': String(Buffer.byteLength(data)) },
+    body: data,
+  });
+  return { status: r.status, headers: r.headers, json: await r.json().catch(() => undefined) };
+}
+
+test('resumable upload: the upload URL carries the real key; session and file belong to the starting key', async () => {
+  const s = await startUpload(K1);
+  assert.equal(s.status, 200);
+  assert.equal(s.headers.get('x-goog-upload-status'), 'active');
+  const uploadUrl = s.headers.get('x-goog-upload-url');
+  const u = new URL(uploadUrl);
+  assert.equal(u.origin, mock.url);
+  assert.equal(u.pathname, '/upload/v1beta/files');
+  assert.equal(u.searchParams.get('key'), K1);
+  assert.ok(u.searchParams.get('upload_id'));
+  assert.equal(u.searchParams.get('upload_protocol'), 'resumable');
+  assert.equal(s.headers.get('x-goog-upload-control-url'), uploadUrl);
+
+  const wrong = await finalize(uploadUrl, K2);
+  assert.equal(wrong.status, 403);
+
+  const f = await finalize(uploadUrl, K1);
+  assert.equal(f.status, 200);
+  assert.equal(f.headers.get('x-goog-upload-status'), 'final');
+  const file = f.json.file;
+  assert.match(file.name, /^files\/[a-z0-9]+$/);
+  const id = file.name.slice(6);
+  assert.equal(file.uri, `${mock.url}/v1beta/files/${id}`);
+  assert.equal(file.mimeType, 'text/plain');
+  assert.equal(file.sizeBytes, '11');
+  assert.equal(file.state, 'ACTIVE');
+  assert.equal(file.displayName, 'hello.txt');
+  assert.equal(mock.files.get(id).owner, K1);
+  assert.equal(mock.requests.at(-1).key, K1);
+
+  assert.equal((await call(`/v1beta/files/${id}`, { method: 'GET' })).json.name, file.name);
+  const other = await call(`/v1beta/files/${id}`, { method: 'GET', key: K2 });
+  assert.equal(other.status, 403);
+  assert.equal(other.json.error.status, 'PERMISSION_DENIED');
+  assert.equal(other.json.error.message, `You do not have permission to access the File ${id} or it may not exist.`);
+  assert.equal((await call('/v1beta/files', { method: 'GET' })).json.files.length, 1);
+  assert.deepEqual((await call('/v1beta/files', { method: 'GET', key: K2 })).json, {});
+
+  const withFile = { contents: [{ role: 'user', parts: [{ fileData: { mimeType: 'text/plain', fileUri: file.uri } }, { text: 'summarize' }] }] };
+  assert.equal((await gen('gemini-2.5-flash', { body: withFile })).status, 200);
+  assert.equal((await gen('gemini-2.5-flash', { body: withFile, key: K2 })).status, 403);
+  assert.equal((await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { body: withFile, key: K2 })).status, 403);
+
+  assert.equal((await call(`/v1beta/files/${id}`, { method: 'DELETE', key: K2 })).status, 403);
+  assert.equal((await call(`/v1beta/files/${id}`, { method: 'DELETE' })).status, 200);
+  assert.equal((await call(`/v1beta/files/${id}`, { method: 'GET' })).status, 403);
+});
+
+test('chunked resumable upload with offsets', async () => {
+  const s = await startUpload(K1, 6);
+  const url = new URL(s.headers.get('x-goog-upload-url'));
+  url.searchParams.delete('key');
+  const a = await fetch(url, { method: 'POST', headers: { 'x-goog-api-key': K1, 'x-goog-upload-command': 'upload', 'x-goog-upload-offset': '0' }, body: 'abc' });
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('x-goog-upload-status'), 'active');
+  const bad = await fetch(url, { method: 'POST', headers: { 'x-goog-api-key': K1, 'x-goog-upload-command': 'upload, finalize', 'x-goog-upload-offset': '0' }, body: 'def' });
+  assert.equal(bad.status, 400);
+  const b = await fetch(url, { method: 'POST', headers: { 'x-goog-api-key': K1, 'x-goog-upload-command': 'upload, finalize', 'x-goog-upload-offset': '3' }, body: 'def' });
+  assert.equal(b.status, 200);
+  assert.equal((await b.json()).file.sizeBytes, '6');
+});
+
+test('cachedContents belong to their key', async () => {
+  const c = await call('/v1beta/cachedContents', { body: { model: 'models/gemini-2.5-flash', contents: GEN.contents, ttl: '300s' } });
+  assert.equal(c.status, 200);
+  assert.match(c.json.name, /^cachedContents\/[a-z0-9]+$/);
+  const id = c.json.name.split('/')[1];
+  assert.equal(mock.caches.get(id).owner, K1);
+  assert.equal((await call(`/v1beta/${c.json.name}`, { method: 'GET' })).status, 200);
+  assert.equal((await call(`/v1beta/${c.json.name}`, { method: 'GET', key: K2 })).status, 403);
+  const body = { contents: GEN.contents, cachedContent: c.json.name };
+  assert.equal((await gen('gemini-2.5-flash', { body })).status, 200);
+  const other = await gen('gemini-2.5-flash', { body, key: K2 });
+  assert.equal(other.status, 403);
+  assert.equal(other.json.error.status, 'PERMISSION_DENIED');
+  assert.equal((await call('/v1beta/cachedContents', { method: 'GET' })).json.cachedContents.length, 1);
+  assert.equal((await call(`/v1beta/${c.json.name}`, { method: 'DELETE', key: K2 })).status, 403);
+  assert.equal((await call(`/v1beta/${c.json.name}`, { method: 'DELETE' })).status, 200);
+});
+
+test("Google's OpenAI layer: chat (plain and stream), models, embeddings", async () => {
+  const h = { authorization: `Bearer ${K1}` };
+  let r = await call('/v1beta/openai/models', { method: 'GET', key: null, headers: h });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.object, 'list');
+  assert.ok(r.json.data.some((m) => m.id === 'models/gemini-2.5-flash'));
+  r = await call('/v1beta/openai/embeddings', { key: null, headers: h, body: { model: 'gemini-embedding-001', input: ['a', 'b'], dimensions: 4 } });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.data.length, 2);
+  assert.equal(r.json.data[0].embedding.length, 4);
+  r = await call('/v1beta/openai/chat/completions', { key: null, headers: h, body: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }], stream: true } });
+  assert.equal(r.status, 200);
+  assert.ok(r.text.endsWith('data: [DONE]\n\n'));
+  mock.setKey(K1, 'gemini-2.5-flash', 'day');
+  r = await call('/v1beta/openai/chat/completions', { key: null, headers: h, body: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] } });
+  assert.equal(r.status, 429);
+  assert.equal(r.json[0].error.code, 429);
+  r = await call('/v1beta/openai/models', { method: 'GET', key: null });
+  assert.equal(r.status, 403);
+});
+
+test('unknown paths get an HTML 404', async () => {
+  const r = await call('/nope', { method: 'GET' });
+  assert.equal(r.status, 404);
+  assert.match(r.headers.get('content-type'), /text\/html/);
+});
+
+test('TLS with a test CA (make-test-ca.sh), checked with https.request and ca', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-ca-'));
+  try {
+    execFileSync(path.join(HERE, 'make-test-ca.sh'), [dir]);
+    const before = fs.statSync(path.join(dir, 'server.pem')).mtimeMs;
+    execFileSync(path.join(HERE, 'make-test-ca.sh'), [dir]);
+    assert.equal(fs.statSync(path.join(dir, 'server.pem')).mtimeMs, before, 'idempotent');
+    const tlsMock = await startMock({ tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server-key.pem') } });
+    try {
+      assert.ok(tlsMock.url.startsWith('https://127.0.0.1:'));
+      const ca = fs.readFileSync(path.join(dir, 'ca.pem'));
+      const get = (host, opts) => new Promise((resolve, reject) => {
+        const req = https.request({ host, port: tlsMock.port, path: '/v1beta/models/gemini-2.5-flash:generateContent', method: 'POST', headers: { 'x-goog-api-key': K1 }, ...opts }, (res) => {
+          let b = '';
+          res.on('data', (c) => { b += c; });
+          res.on('end', () => resolve({ status: res.statusCode, body: b }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(GEN));
+      });
+      const r = await get('127.0.0.1', { ca });
+      assert.equal(r.status, 200);
+      assert.match(r.body, /ok from mock/);
+      assert.equal((await get('localhost', { ca, servername: 'localhost' })).status, 200);
+      await assert.rejects(get('127.0.0.1', {}), /self[- ]signed|unable to (get|verify)/i);
+      // The upload URL names the https base.
+      const s = await new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: tlsMock.port, path: '/upload/v1beta/files', method: 'POST', ca,
+          headers: { 'x-goog-api-key': K1, 'x-goog-upload-protocol': 'resumable', 'x-goog-upload-command': 'start' } }, (res) => { res.resume(); resolve(res.headers); });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.ok(s['x-goog-upload-url'].startsWith(`${tlsMock.url}/upload/v1beta/files?key=${K1}&upload_id=`));
+    } finally {
+      await tlsMock.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('program mode prints {"port":N}, serves, and takes behaviours over /__mock', async () => {
+  const child = spawn(process.execPath, [path.join(HERE, 'mock-gemini.mjs'), '--port', '0', '--stream-events', '5', '--stream-interval-ms', '1', '--log-requests'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c) => {
+        out += c;
+        if (out.includes('\n')) resolve(out.split('\n')[0]);
+      });
+      child.on('exit', (code) => reject(new Error(`mock exited ${code}`)));
+      setTimeout(() => reject(new Error('no port line')), 5000).unref();
+    });
+    const { port } = JSON.parse(line);
+    assert.ok(port > 0);
+    const base = `http://127.0.0.1:${port}`;
+    let r = await fetch(`${base}/v1beta/models/m:streamGenerateContent?alt=sse`, { method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN) });
+    assert.equal(parseSse(await r.text()).length, 5);
+    r = await fetch(`${base}/__mock/behaviour`, { method: 'POST', body: JSON.stringify({ key: K1, model: '*', behaviour: 'day' }) });
+    assert.equal(r.status, 200);
+    r = await fetch(`${base}/v1beta/models/m:generateContent`, { method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN) });
+    assert.equal(r.status, 429);
+    r = await fetch(`${base}/__mock/requests`);
+    assert.equal((await r.json()).length, 2);
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
+test('close() ends hanging requests', async () => {
+  const m = await startMock();
+  m.setKey(K1, '*', 'hang');
+  const p = fetch(m.url + '/v1beta/models/m:generateContent', { method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN) });
+  await m.waitForRequests(1);
+  await m.close();
+  await assert.rejects(p);
+});
