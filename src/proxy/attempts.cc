@@ -1,0 +1,253 @@
+#include "proxy/attempts.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/span_body.hpp>
+
+#include "proxy/wire.h"
+
+namespace gkm {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::as_tuple;
+using asio::use_awaitable;
+using boost::system::error_code;
+using UpstreamRequest = http::request<http::span_body<const char>>;
+
+constexpr size_t kErrorBodyLimit = 1 << 20;  // error bodies are read whole to judge them
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+bool Retryable(Outcome o) {
+  return o == Outcome::kDayExhausted || o == Outcome::kCooling || o == Outcome::kInvalid ||
+         o == Outcome::kTransient;
+}
+
+template <class Stream>
+asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
+                                            UpstreamRequest& ureq, UpstreamParser& p,
+                                            std::chrono::seconds timeout) {
+  conn.tcp().expires_after(timeout);
+  auto [wec, wn] = co_await http::async_write(s, ureq, as_tuple(use_awaitable));
+  (void)wn;
+  if (wec) co_return wec;
+  conn.tcp().expires_after(timeout);
+  auto [rec, rn] = co_await http::async_read_header(s, conn.buffer(), p, as_tuple(use_awaitable));
+  (void)rn;
+  co_return rec;
+}
+
+template <class Stream>
+asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamConnection& conn,
+                                                            UpstreamParser& p, char* buf,
+                                                            size_t cap,
+                                                            std::chrono::seconds timeout) {
+  p.get().body().data = buf;
+  p.get().body().size = cap;
+  conn.tcp().expires_after(timeout);
+  auto [ec, n] = co_await http::async_read_some(s, conn.buffer(), p, as_tuple(use_awaitable));
+  (void)n;
+  if (ec == http::error::need_buffer) ec = {};
+  co_return std::pair<error_code, size_t>{ec, cap - p.get().body().size};
+}
+
+std::string DescribeTransport(const error_code& ec) {
+  if (ec == beast::error::timeout) return "upstream timeout";
+  if (ec == asio::error::connection_refused) return "connection refused";
+  if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
+      ec == asio::error::eof) {
+    return "connection reset";
+  }
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == asio::ssl::error::get_stream_category()) {
+    return "TLS failure: " + ec.message();
+  }
+  return "transport error: " + ec.message();
+}
+
+// The lower-cased value of a message's Connection header: ",token,token,".
+std::string ConnectionTokens(const http::fields& fields) {
+  std::string out = ",";
+  for (auto it = fields.find(http::field::connection);
+       it != fields.end() && it->name() == http::field::connection; ++it) {
+    for (char c : it->value()) {
+      if (c == ' ' || c == '\t') continue;
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    out += ',';
+  }
+  return out;
+}
+
+// The request that goes upstream: end-to-end client headers, the body as raw bytes, and
+// the real key; never the client's credentials.
+UpstreamRequest BuildUpstreamRequest(const UpstreamCall& call, const UpstreamPool& up,
+                                     const ApiKey& key) {
+  UpstreamRequest u{call.method, up.url().base_path + call.target, 11};
+  if (call.client_headers) {
+    std::string connection_tokens = ConnectionTokens(*call.client_headers);
+    for (const auto& f : *call.client_headers) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (IsHopByHop(name) || name == "host" || name == "authorization" ||
+          name == "x-goog-api-key" || name == "content-length" || name == "expect" ||
+          name == "cookie") {
+        continue;
+      }
+      if (connection_tokens.find("," + name + ",") != std::string::npos) continue;
+      u.insert(f.name_string(), f.value());
+    }
+  }
+  if (!call.content_type.empty()) u.set(http::field::content_type, call.content_type);
+  u.set(http::field::host, up.host_header());
+  if (call.bearer) {
+    u.set(http::field::authorization, "Bearer " + std::string(key.reveal()));
+  } else {
+    u.set("x-goog-api-key", key.reveal());
+  }
+  u.body() = http::span_body<const char>::value_type(call.body.data(), call.body.size());
+  if (!call.body.empty() || call.method == http::verb::post || call.method == http::verb::put ||
+      call.method == http::verb::patch) {
+    u.content_length(call.body.size());
+  }
+  u.keep_alive(true);
+  return u;
+}
+
+}  // namespace
+
+std::string NoAnswer::Message() const {
+  std::string m = why.message;
+  if (!last_failure.empty()) m += "; last upstream answer: " + last_failure;
+  return m;
+}
+
+int64_t RetryAfterSeconds(const NoKey& nk) {
+  if (nk.retry_after.count() <= 0) return 0;
+  return std::max<int64_t>(1, (nk.retry_after.count() + 999) / 1000);
+}
+
+asio::awaitable<std::pair<error_code, size_t>> ReadSome(Answer& a, char* buf, size_t cap,
+                                                        std::chrono::seconds timeout) {
+  return a.conn->Visit(
+      [&](auto& s) { return ReadSomeFrom(s, *a.conn, *a.parser, buf, cap, timeout); });
+}
+
+asio::awaitable<bool> ReadRest(Answer& a, std::string& out, size_t limit,
+                               std::chrono::seconds timeout) {
+  char buf[8192];
+  while (!a.parser->is_done()) {
+    auto [ec, got] = co_await ReadSome(a, buf, sizeof buf, timeout);
+    if (ec) co_return false;
+    out.append(buf, got);
+    if (out.size() > limit) co_return false;
+  }
+  co_return true;
+}
+
+void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up,
+                  const TokenUsage& tokens) {
+  svc.pool->Report(a.picked.slot, req.model, a.status, a.verdict, tokens, NowMs());
+  if (a.conn && a.parser && a.parser->is_done() && a.parser->keep_alive()) {
+    up.Release(std::move(a.conn));
+  }
+}
+
+asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
+                                                             const UpstreamCall& call,
+                                                             Services& svc, UpstreamPool& up) {
+  const Config& cfg = *svc.config;
+  const uint64_t request_no = svc.pool->NewRequest();
+  const size_t max_attempts =
+      cfg.max_attempts ? cfg.max_attempts : std::max<size_t>(1, svc.pool->size());
+  std::string last_failure;
+
+  for (;;) {
+    // Phase: pick.
+    PickResult pick;
+    if (static_cast<size_t>(req.attempts) >= max_attempts) {
+      pick = NoKey{NoKey::Why::kTried, Millis(1000),
+                   "gave up after " + std::to_string(req.attempts) + " attempts"};
+    } else if (call.bound_key) {
+      pick = svc.pool->PickById(*call.bound_key, call.model, request_no, NowMs());
+    } else {
+      pick = svc.pool->Pick(call.model, request_no, NowMs());
+    }
+    if (auto* nk = std::get_if<NoKey>(&pick)) {
+      if (nk->why == NoKey::Why::kAffinityUnusable) {
+        nk->message = call.bound_name + " belongs to key " + *call.bound_key + ": " + nk->message;
+      }
+      co_return NoAnswer{std::move(*nk), last_failure};
+    }
+    Answer a;
+    a.picked = std::get<PickedKey>(std::move(pick));
+    const ApiKey& key = *a.picked.key;
+    ++req.attempts;
+    req.key_id = key.id();
+
+    // Phase: forward. A reused idle connection may have been closed by the server; such a
+    // failure is retried once on a fresh connection with the same key.
+    UpstreamRequest ureq = BuildUpstreamRequest(call, up, key);
+    auto t0 = std::chrono::steady_clock::now();
+    error_code ec;
+    for (int round = 0; round < 2; ++round) {
+      try {
+        a.conn = co_await up.Acquire(round > 0);
+      } catch (const boost::system::system_error& e) {
+        ec = e.code();
+        a.conn.reset();
+        break;
+      }
+      a.parser = std::make_unique<UpstreamParser>();
+      a.parser->header_limit(64 * 1024);
+      a.parser->body_limit(boost::none);
+      if (call.method == http::verb::head) a.parser->skip(true);
+      bool reused = a.conn->reused;
+      ec = co_await a.conn->Visit([&](auto& s) {
+        return SendAndReadHead(s, *a.conn, ureq, *a.parser, cfg.upstream_timeout);
+      });
+      if (!ec || !reused || ec == beast::error::timeout) break;
+      a.conn.reset();
+    }
+    if (ec) {
+      Verdict v = TransportFailure(DescribeTransport(ec));
+      svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));
+      svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
+      spdlog::debug("req={} attempt={} key={} model={} failed: {}", req.id, req.attempts,
+                    key.id(), call.model, v.reason);
+      last_failure = v.reason;
+      continue;
+    }
+
+    // Phase: judge, by the status line and, for errors, the whole error body.
+    a.status = a.parser->get().result_int();
+    if (a.status >= 400) {
+      a.error_body_whole =
+          co_await ReadRest(a, a.error_body, kErrorBodyLimit, cfg.upstream_timeout);
+      a.verdict = Classify(a.status, a.error_body,
+                           cfg.bare_429_cooling ? Bare429::kCooling : Bare429::kDay);
+    } else {
+      a.verdict = Verdict{Outcome::kSuccess, Millis(0), ""};
+    }
+    svc.metrics->UpstreamAttempt(a.verdict.outcome, SecondsSince(t0));
+    if (!Retryable(a.verdict.outcome)) co_return std::move(a);
+
+    svc.pool->Report(a.picked.slot, call.model, a.status, a.verdict, {}, NowMs());
+    spdlog::debug("req={} attempt={} key={} model={} status={} verdict={} ({})", req.id,
+                  req.attempts, key.id(), call.model, a.status, OutcomeName(a.verdict.outcome),
+                  a.verdict.reason);
+    if (a.error_body_whole && a.parser->is_done() && a.parser->keep_alive()) {
+      up.Release(std::move(a.conn));
+    }
+    last_failure = std::to_string(a.status) + " " + a.verdict.reason;
+  }
+}
+
+}  // namespace gkm

@@ -1,0 +1,77 @@
+// Attempts: the part of the request path shared by every route that calls Gemini —
+// pick a key (affinity first), forward, judge the status line and the error body, and
+// retry on another key while nothing has reached the client (SPEC 4.1, 4.2).
+//
+// CallUpstream() returns either the answer the client is to get (a success, or an error
+// that is the request's own fault), with the connection positioned at the start of the
+// body (or with the whole error body read), or why no key could give one. What the caller
+// does with the body — relay it, translate it — is its own business; it must Report() the
+// final usage to the pool through FinishAnswer().
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "proxy/exchange.h"
+#include "upstream/upstream.h"
+
+namespace gkm {
+
+using UpstreamParser = http::response_parser<http::buffer_body>;
+
+// What goes upstream for one client request: the same for every attempt but the key.
+struct UpstreamCall {
+  http::verb method = http::verb::post;
+  std::string target;  // path and query, without the upstream's base path
+  // Client headers to forward (end-to-end ones only are taken), or null.
+  const http::fields* client_headers = nullptr;
+  std::string_view body;
+  std::string content_type;  // set when there are no client headers
+  std::string model = "-";
+  bool bearer = false;  // the key as Authorization: Bearer (Google's OpenAI layer)
+  std::optional<std::string> bound_key;  // key affinity: only this key id may serve
+  std::string bound_name;                // the resource that binds it, for messages
+};
+
+struct Answer {
+  PickedKey picked;
+  std::unique_ptr<UpstreamConnection> conn;
+  std::unique_ptr<UpstreamParser> parser;
+  int status = 0;
+  Verdict verdict;
+  std::string error_body;  // the whole body when status >= 400
+  bool error_body_whole = true;
+};
+
+struct NoAnswer {
+  NoKey why;
+  std::string last_failure;  // "429 per-day quota", "connection refused", ...
+  // The message for the client: why, and the last upstream failure if any.
+  std::string Message() const;
+};
+
+boost::asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
+                                                                    const UpstreamCall& call,
+                                                                    Services& svc,
+                                                                    UpstreamPool& up);
+
+// Reads what is available of the answer's body into buf. Returns the error and bytes got.
+boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(
+    Answer& a, char* buf, size_t cap, std::chrono::seconds timeout);
+// Reads the rest of the body into out, up to limit. False if it failed or was too long.
+boost::asio::awaitable<bool> ReadRest(Answer& a, std::string& out, size_t limit,
+                                      std::chrono::seconds timeout);
+
+// Records the answer's usage in the pool and gives the connection back for reuse when the
+// whole body was read and the server keeps it open.
+void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up,
+                  const TokenUsage& tokens);
+
+// The Retry-After value, in whole seconds (at least 1), of a NoKey; 0 when none applies.
+int64_t RetryAfterSeconds(const NoKey& nk);
+
+}  // namespace gkm

@@ -1,0 +1,213 @@
+#include "translate/json_util.h"
+
+#include <cmath>
+#include <limits>
+
+namespace gkm::translate_internal {
+
+size_t FirstInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (n - i < len) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::optional<json::value> ParseJson(std::string_view text, std::string* error) {
+  const size_t bad = FirstInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    *error = "invalid UTF-8 at byte " + std::to_string(bad);
+    return std::nullopt;
+  }
+  try {
+    json::parse_options opts;
+    opts.max_depth = kMaxJsonDepth;
+    json::parser p(json::storage_ptr(), opts);
+    boost::system::error_code ec;
+    size_t n = p.write_some(text.data(), text.size(), ec);
+    if (!ec && !p.done()) p.finish(ec);
+    if (!ec) {
+      // write_some stops after one complete value; anything but whitespace after it is junk.
+      for (size_t i = n; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+          *error = "unexpected data after the JSON value at byte " + std::to_string(i);
+          return std::nullopt;
+        }
+      }
+      return p.release();
+    }
+    if (ec == json::error::too_deep) {
+      *error = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    } else if (ec == json::error::incomplete || n >= text.size()) {
+      *error = text.empty() ? std::string("empty body") : std::string("incomplete JSON");
+    } else {
+      *error = ec.message() + " at byte " + std::to_string(n);
+    }
+  } catch (const std::exception& e) {  // allocation failure, mostly
+    *error = std::string("unreadable JSON: ") + e.what();
+  }
+  return std::nullopt;
+}
+
+std::string_view KindName(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "number";
+    case json::kind::string:
+      return "string";
+    case json::kind::array:
+      return "array";
+    case json::kind::object:
+      return "object";
+  }
+  return "value";
+}
+
+std::optional<int64_t> AsInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(v.get_uint64());
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
+      return static_cast<int64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<double> AsDouble(const json::value& v) {
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  if (v.is_double()) return v.get_double();
+  return std::nullopt;
+}
+
+int64_t CountField(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (auto i = AsInt(*v)) return *i > 0 ? *i : 0;
+  if (v->is_string()) {  // int64 fields may come as strings in proto JSON
+    int64_t n = 0;
+    const json::string& s = v->get_string();
+    if (s.empty() || s.size() > 18) return 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return 0;
+      n = n * 10 + (c - '0');
+    }
+    return n;
+  }
+  return 0;
+}
+
+bool IsBase64(std::string_view s) {
+  if (s.empty()) return false;
+  size_t data = s.size();
+  while (data > 0 && s[data - 1] == '=') --data;
+  const size_t pad = s.size() - data;
+  if (pad > 2 || data == 0) return false;
+  for (size_t i = 0; i < data; ++i) {
+    const char c = s[i];
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/' || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  if (data % 4 == 1) return false;  // a lone sextet cannot encode a byte
+  if (pad > 0 && s.size() % 4 != 0) return false;
+  return true;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8) | p[i + 2];
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  const size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    uint32_t v = uint32_t{p[i]} << 16;
+    if (rest == 2) v |= uint32_t{p[i + 1]} << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && Lower(s.substr(0, prefix.size())) == Lower(prefix);
+}
+
+std::string Quote(std::string_view s, size_t max) {
+  std::string out = "'";
+  if (s.size() <= max) {
+    out += s;
+  } else {
+    size_t cut = max;  // do not cut a UTF-8 sequence in half
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    out += s.substr(0, cut);
+    out += "...";
+  }
+  out += "'";
+  return out;
+}
+
+}  // namespace gkm::translate_internal

@@ -1,0 +1,55 @@
+// Internal helpers of translate/: bounded JSON parsing, value inspection, base64, UTF-8.
+//
+// Not part of the module's interface; the public headers are chat_request.h,
+// chat_response.h, chat_stream.h, sse_reader.h, embeddings.h, models.h and error.h.
+// Everything here is pure and thread-safe.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gkm::translate_internal {
+
+namespace json = boost::json;
+
+// Deepest nesting accepted in any JSON the module parses (client bodies, tool-call
+// arguments, Gemini answers). Boost.JSON's parser enforces it without recursing.
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// Parses `text` as one JSON value. On failure returns nullopt and sets *error to a short
+// description that names the problem: "invalid UTF-8 at byte 17", "nested deeper than 64
+// levels", "syntax error at byte 3", "incomplete JSON", ...
+std::optional<json::value> ParseJson(std::string_view text, std::string* error);
+
+// The offset of the first byte that is not part of well-formed UTF-8 (no overlong forms,
+// no surrogates, nothing above U+10FFFF), or npos.
+size_t FirstInvalidUtf8(std::string_view s);
+
+// "null", "boolean", "number", "string", "array" or "object".
+std::string_view KindName(const json::value& v);
+
+// The value as an integer if it is one (an integral double such as 100.0 counts).
+std::optional<int64_t> AsInt(const json::value& v);
+// The value as a double if it is a number.
+std::optional<double> AsDouble(const json::value& v);
+
+// A non-negative integer field of a Gemini answer (int, or a numeric string); 0 otherwise.
+int64_t CountField(const json::object& o, std::string_view key);
+
+// Whether `s` is base64 (standard or URL-safe alphabet, padding optional but only at the
+// end, no whitespace) and not empty.
+bool IsBase64(std::string_view s);
+std::string Base64Encode(std::string_view bytes);
+
+// ASCII lower case.
+std::string Lower(std::string_view s);
+bool StartsWithNoCase(std::string_view s, std::string_view prefix);
+
+// Shortens client-supplied text quoted in an error message.
+std::string Quote(std::string_view s, size_t max = 64);
+
+}  // namespace gkm::translate_internal
