@@ -301,12 +301,13 @@ Problem SetRedis(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
-Problem SetMetricsPerKey(std::string_view v, Config& c) {
+template <bool Config::*Field>
+Problem SetSwitch(std::string_view v, Config& c) {
   std::string lower = ToLower(v);
   if (lower == "true" || lower == "1") {
-    c.metrics_per_key = true;
+    c.*Field = true;
   } else if (lower == "false" || lower == "0") {
-    c.metrics_per_key = false;
+    c.*Field = false;
   } else {
     return Quote(v) + " is not true or false";
   }
@@ -423,7 +424,15 @@ const Option kOptions[] = {
      "extra CA certificates (PEM) to trust for the upstream; system CAs are always trusted",
      &SetPath<&Config::upstream_ca>},
     {"metrics-per-key", "", Kind::kSwitch, "false",
-     "export metrics per key (a switch; env and TOML: true or false)", &SetMetricsPerKey},
+     "export metrics per key (a switch; env and TOML: true or false)",
+     &SetSwitch<&Config::metrics_per_key>},
+    {"fetch-image-urls", "", Kind::kSwitch, "false",
+     "OpenAI routes: fetch remote http(s) image URLs (20 MiB, 10 s limits) instead of refusing "
+     "them",
+     &SetSwitch<&Config::fetch_image_urls>},
+    {"fetch-allow-private", "", Kind::kSwitch, "false",
+     "let --fetch-image-urls reach loopback and private addresses (tests, trusted networks)",
+     &SetSwitch<&Config::fetch_allow_private>},
     {"flush-interval-ms", "N", Kind::kInteger, "1000",
      "milliseconds between counter flushes to the state store, 10..60000",
      &SetCount<&Config::flush_interval, 10, 60000>},

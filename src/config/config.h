@@ -56,6 +56,10 @@ struct Config {
   uint32_t log_max_files = 5;
   std::optional<std::string> upstream_ca;
   bool metrics_per_key = false;
+  // OpenAI routes: fetch remote image URLs (else they are refused with a 400).
+  bool fetch_image_urls = false;
+  // Let those fetches reach loopback and private addresses (tests, trusted networks).
+  bool fetch_allow_private = false;
   // Seconds between counter flushes to the state store (not in SPEC; default 1).
   std::chrono::milliseconds flush_interval{1000};
   // Seconds a graceful shutdown waits for in-flight requests.

@@ -55,7 +55,6 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error) 
     json::parser p(json::storage_ptr(), opts);
     boost::system::error_code ec;
     size_t n = p.write_some(text.data(), text.size(), ec);
-    if (!ec && !p.done()) p.finish(ec);
     if (!ec) {
       // write_some stops after one complete value; anything but whitespace after it is junk.
       for (size_t i = n; i < text.size(); ++i) {

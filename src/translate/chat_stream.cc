@@ -1,0 +1,208 @@
+#include "translate/chat_stream.h"
+
+#include <exception>
+#include <utility>
+
+#include "translate/chat_common.h"
+#include "translate/error.h"
+#include "translate/json_util.h"
+
+namespace gkm {
+
+namespace json = boost::json;
+using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
+
+namespace {
+
+// More choices than a request can ask for (n <= 8) means the stream is not Gemini's.
+constexpr int64_t kMaxChoiceIndex = 63;
+
+void Append(std::string& out, std::string_view json_text) {
+  out += "data: ";
+  out += json_text;
+  out += "\n\n";
+}
+
+}  // namespace
+
+ChatStreamTranslator::ChatStreamTranslator(ResponseContext ctx, bool include_usage)
+    : ctx_(std::move(ctx)), include_usage_(include_usage) {}
+
+json::object ChatStreamTranslator::Envelope() const {
+  json::object o;
+  o["id"] = ctx_.id;
+  o["object"] = "chat.completion.chunk";
+  o["created"] = ctx_.created;
+  o["model"] = ctx_.model;
+  return o;
+}
+
+void ChatStreamTranslator::Emit(int64_t index, json::object delta, std::string& out,
+                                json::value logprobs) {
+  json::object choice;
+  choice["index"] = index;
+  choice["delta"] = std::move(delta);
+  if (!logprobs.is_null()) choice["logprobs"] = std::move(logprobs);
+  choice["finish_reason"] = nullptr;
+  json::object chunk = Envelope();
+  chunk["choices"] = json::array{std::move(choice)};
+  Append(out, json::serialize(chunk));
+}
+
+ChatStreamTranslator::Choice& ChatStreamTranslator::Start(int64_t index, std::string& out) {
+  Choice& c = choices_[index];
+  if (!c.started) {
+    c.started = true;
+    json::object delta;
+    delta["role"] = "assistant";
+    delta["content"] = "";
+    Emit(index, std::move(delta), out);
+  }
+  return c;
+}
+
+std::string ChatStreamTranslator::Fail(std::string body) {
+  done_ = true;
+  failed_ = true;
+  std::string out;
+  Append(out, body);
+  return out;
+}
+
+std::string ChatStreamTranslator::Feed(std::string_view upstream_bytes) {
+  if (done_) return {};
+  std::string out;
+  try {
+    for (const std::string& data : reader_.Feed(upstream_bytes)) {
+      Event(data, out);
+      if (done_) return out;
+    }
+    if (reader_.overflowed()) return out + Fail(OpenAiErrorBody(502, "upstream event too large"));
+  } catch (const std::exception& e) {
+    return out + Fail(OpenAiErrorBody(502, std::string("stream translation failed: ") + e.what()));
+  }
+  return out;
+}
+
+std::string ChatStreamTranslator::Finish() {
+  if (done_) return {};
+  std::string out;
+  try {
+    for (const std::string& data : reader_.Finish()) {
+      Event(data, out);
+      if (done_) return out;
+    }
+    if (choices_.empty()) Start(0, out);
+    for (auto& [index, c] : choices_) {
+      json::object choice;
+      choice["index"] = index;
+      choice["delta"] = json::object();
+      std::string reason = c.finish_reason.empty() ? "stop" : c.finish_reason;
+      if (c.tool_calls > 0) reason = "tool_calls";
+      choice["finish_reason"] = reason;
+      json::object chunk = Envelope();
+      chunk["choices"] = json::array{std::move(choice)};
+      Append(out, json::serialize(chunk));
+    }
+    if (include_usage_) {
+      json::object chunk = Envelope();
+      chunk["choices"] = json::array();
+      chunk["usage"] = OpenAiUsage(usage_);
+      Append(out, json::serialize(chunk));
+    }
+    out += "data: [DONE]\n\n";
+    done_ = true;
+  } catch (const std::exception& e) {
+    return out + Fail(OpenAiErrorBody(502, std::string("stream translation failed: ") + e.what()));
+  }
+  return out;
+}
+
+std::string ChatStreamTranslator::Error(std::string_view message, int status) {
+  if (done_) return {};
+  try {
+    return Fail(OpenAiErrorBody(status, message));
+  } catch (const std::exception&) {
+    done_ = true;
+    failed_ = true;
+    return "data: {\"error\":{\"message\":\"stream failed\",\"type\":\"api_error\","
+           "\"param\":null,\"code\":\"bad_gateway\"}}\n\n";
+  }
+}
+
+void ChatStreamTranslator::Event(const std::string& data, std::string& out) {
+  if (data.empty() || data == "[DONE]") return;
+  std::string err;
+  std::optional<json::value> v = ParseJson(data, &err);
+  if (!v || !v->is_object()) {
+    out += Fail(OpenAiErrorBody(502, "upstream sent an unreadable stream event" +
+                                         (err.empty() ? std::string() : ": " + err)));
+    return;
+  }
+  const json::object& ev = v->get_object();
+  if (const json::value* e = ev.if_contains("error"); e != nullptr) {
+    int status = 502;
+    if (e->is_object()) {
+      if (const json::value* c = e->get_object().if_contains("code")) {
+        const int64_t code = AsInt(*c).value_or(502);
+        if (code >= 400 && code <= 599) status = static_cast<int>(code);
+      }
+    }
+    out += Fail(TranslateGeminiError(status, data));
+    return;
+  }
+  if (ev.if_contains("usageMetadata") != nullptr) usage_ = ReadUsage(ev);
+  const json::value* cands = ev.if_contains("candidates");
+  if (cands != nullptr && cands->is_array() && !cands->get_array().empty()) {
+    size_t position = 0;
+    for (const json::value& c : cands->get_array()) {
+      if (c.is_object()) Candidate(c.get_object(), position, out);
+      ++position;
+    }
+    return;
+  }
+  const json::value* pf = ev.if_contains("promptFeedback");
+  if (pf != nullptr && pf->is_object() && pf->get_object().if_contains("blockReason") != nullptr) {
+    Start(0, out).finish_reason = "content_filter";
+  }
+}
+
+void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, std::string& out) {
+  int64_t index = static_cast<int64_t>(position);
+  if (const json::value* iv = cand.if_contains("index")) index = AsInt(*iv).value_or(index);
+  if (index < 0 || index > kMaxChoiceIndex) return;
+  Choice& choice = Start(index, out);
+  json::value logprobs = Logprobs(cand);
+  const json::value* content = cand.if_contains("content");
+  if (content != nullptr && content->is_object()) {
+    const json::value* parts = content->get_object().if_contains("parts");
+    if (parts != nullptr && parts->is_array()) {
+      for (const json::value& pv : parts->get_array()) {
+        if (!pv.is_object()) continue;
+        const json::object& p = pv.get_object();
+        json::object delta;
+        if (p.if_contains("functionCall") != nullptr) {
+          json::object call = ToolCall(p, ctx_);
+          call["index"] = choice.tool_calls++;
+          delta["tool_calls"] = json::array{std::move(call)};
+          Emit(index, std::move(delta), out);
+          continue;
+        }
+        const json::value* t = p.if_contains("text");
+        if (t == nullptr || !t->is_string() || t->get_string().empty()) continue;
+        if (IsThought(p)) {
+          delta["reasoning_content"] = t->get_string();
+          Emit(index, std::move(delta), out);
+        } else {
+          delta["content"] = t->get_string();
+          Emit(index, std::move(delta), out, std::exchange(logprobs, nullptr));
+        }
+      }
+    }
+  }
+  if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
+    choice.finish_reason = MapFinishReason(fr->get_string());
+  }
+}
+
+}  // namespace gkm

@@ -1,0 +1,182 @@
+#include "translate/embeddings.h"
+
+#include <boost/json.hpp>
+#include <cstring>
+#include <exception>
+
+#include "translate/json_util.h"
+
+namespace gkm {
+namespace {
+
+namespace json = boost::json;
+using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
+
+TranslateError Bad(std::string path, std::string what) {
+  return TranslateError{400, path + ": " + what, path};
+}
+
+}  // namespace
+
+std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
+    std::string_view openai_json) {
+  try {
+    std::string err;
+    std::optional<json::value> root = ParseJson(openai_json, &err);
+    if (!root) return TranslateError{400, "request body is not valid JSON: " + err, ""};
+    if (!root->is_object()) {
+      return TranslateError{400, "request body must be a JSON object, got " +
+                                     std::string(KindName(*root)), ""};
+    }
+    const json::object& in = root->get_object();
+    EmbeddingsRequest out;
+
+    const json::value* model = in.if_contains("model");
+    if (model == nullptr || model->is_null()) return Bad("model", "required");
+    if (!model->is_string()) return Bad("model", "expected a string, got " +
+                                                     std::string(KindName(*model)));
+    std::string_view m = model->get_string();
+    if (m.starts_with("models/")) m.remove_prefix(7);
+    if (m.empty() || m.size() > 256) return Bad("model", "invalid model name");
+    for (char c : m) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+      if (!ok) return Bad("model", "invalid model name " + Quote(m));
+    }
+    out.model = m;
+
+    if (const json::value* ef = in.if_contains("encoding_format"); ef && !ef->is_null()) {
+      if (!ef->is_string()) {
+        return Bad("encoding_format", "expected a string, got " + std::string(KindName(*ef)));
+      }
+      if (ef->get_string() == "base64") {
+        out.encoding_format = EncodingFormat::kBase64;
+      } else if (ef->get_string() != "float") {
+        return Bad("encoding_format", "expected float or base64, got " + Quote(ef->get_string()));
+      }
+    }
+
+    std::optional<int64_t> dims;
+    if (const json::value* d = in.if_contains("dimensions"); d && !d->is_null()) {
+      dims = AsInt(*d);
+      if (!dims) return Bad("dimensions", "expected an integer, got " + std::string(KindName(*d)));
+      if (*dims < 1 || *dims > 65536) return Bad("dimensions", "must be at least 1");
+    }
+
+    std::vector<std::string_view> inputs;
+    const json::value* input = in.if_contains("input");
+    if (input == nullptr || input->is_null()) return Bad("input", "required");
+    if (input->is_string()) {
+      if (input->get_string().empty()) return Bad("input", "must not be empty");
+      inputs.push_back(input->get_string());
+    } else if (input->is_array()) {
+      const json::array& a = input->get_array();
+      if (a.empty()) return Bad("input", "must not be empty");
+      if (a.size() > kMaxEmbeddingInputs) {
+        return Bad("input", "at most " + std::to_string(kMaxEmbeddingInputs) + " inputs, got " +
+                                std::to_string(a.size()));
+      }
+      for (size_t i = 0; i < a.size(); ++i) {
+        const std::string path = "input[" + std::to_string(i) + "]";
+        if (a[i].is_number() || a[i].is_array()) {
+          return Bad(path, "token input is not supported by this proxy; send text");
+        }
+        if (!a[i].is_string()) {
+          return Bad(path, "expected a string, got " + std::string(KindName(a[i])));
+        }
+        if (a[i].get_string().empty()) return Bad(path, "must not be empty");
+        inputs.push_back(a[i].get_string());
+      }
+    } else {
+      return Bad("input", "expected a string or an array of strings, got " +
+                              std::string(KindName(*input)));
+    }
+
+    out.count = inputs.size();
+    const std::string model_ref = "models/" + out.model;
+    for (size_t start = 0; start < inputs.size(); start += kMaxEmbeddingBatch) {
+      json::array requests;
+      for (size_t i = start; i < inputs.size() && i < start + kMaxEmbeddingBatch; ++i) {
+        json::object part;
+        part["text"] = inputs[i];
+        json::object content;
+        content["parts"] = json::array{std::move(part)};
+        json::object r;
+        r["model"] = model_ref;
+        r["content"] = std::move(content);
+        if (dims) r["outputDimensionality"] = *dims;
+        requests.push_back(std::move(r));
+        out.prompt_tokens_estimate += static_cast<int64_t>((inputs[i].size() + 3) / 4);
+      }
+      json::object body;
+      body["requests"] = std::move(requests);
+      out.bodies.push_back(json::serialize(body));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return TranslateError{400, std::string("request could not be translated: ") + e.what(), ""};
+  }
+}
+
+std::variant<std::string, TranslateError> TranslateEmbeddingsResponse(
+    const std::vector<std::string>& gemini_bodies, std::string_view model,
+    EncodingFormat encoding_format, int64_t prompt_tokens_estimate, size_t count) {
+  try {
+    json::array data;
+    for (const std::string& body : gemini_bodies) {
+      std::string err;
+      std::optional<json::value> root = ParseJson(body, &err);
+      const json::value* embs = nullptr;
+      if (root && root->is_object()) embs = root->get_object().if_contains("embeddings");
+      if (embs == nullptr || !embs->is_array()) {
+        return TranslateError{502, "upstream embeddings answer is unreadable", ""};
+      }
+      for (const json::value& e : embs->get_array()) {
+        const json::value* values = e.is_object() ? e.get_object().if_contains("values") : nullptr;
+        if (values == nullptr || !values->is_array()) {
+          return TranslateError{502, "upstream embedding without values", ""};
+        }
+        json::object item;
+        item["object"] = "embedding";
+        item["index"] = data.size();
+        if (encoding_format == EncodingFormat::kBase64) {
+          std::string bytes;
+          bytes.reserve(values->get_array().size() * 4);
+          for (const json::value& x : values->get_array()) {
+            const float f = static_cast<float>(AsDouble(x).value_or(0.0));
+            uint32_t u;
+            std::memcpy(&u, &f, sizeof u);
+            for (int k = 0; k < 4; ++k) bytes.push_back(static_cast<char>((u >> (8 * k)) & 0xFF));
+          }
+          item["embedding"] = Base64Encode(bytes);
+        } else {
+          json::array floats;
+          floats.reserve(values->get_array().size());
+          for (const json::value& x : values->get_array()) {
+            floats.push_back(AsDouble(x).value_or(0.0));
+          }
+          item["embedding"] = std::move(floats);
+        }
+        data.push_back(std::move(item));
+      }
+    }
+    if (data.size() != count) {
+      return TranslateError{502, "upstream returned " + std::to_string(data.size()) +
+                                     " embeddings for " + std::to_string(count) + " inputs", ""};
+    }
+    json::object usage;
+    usage["prompt_tokens"] = prompt_tokens_estimate;
+    usage["total_tokens"] = prompt_tokens_estimate;
+    json::object out;
+    out["object"] = "list";
+    out["data"] = std::move(data);
+    out["model"] = model;
+    out["usage"] = std::move(usage);
+    return json::serialize(out);
+  } catch (const std::exception& e) {
+    return TranslateError{502, std::string("upstream answer could not be translated: ") + e.what(),
+                          ""};
+  }
+}
+
+}  // namespace gkm

@@ -1,0 +1,78 @@
+#include "translate/sse_reader.h"
+
+namespace gkm {
+
+std::vector<std::string> SseReader::Feed(std::string_view bytes) {
+  std::vector<std::string> out;
+  if (overflowed_) return out;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    if (skip_lf_) {
+      skip_lf_ = false;
+      if (bytes[pos] == '\n') {
+        ++pos;
+        continue;
+      }
+    }
+    const size_t eol = bytes.find_first_of("\r\n", pos);
+    const size_t end = eol == std::string_view::npos ? bytes.size() : eol;
+    if (line_.size() + data_.size() + (end - pos) > max_event_bytes_) {
+      overflowed_ = true;
+      line_.clear();
+      data_.clear();
+      return out;
+    }
+    line_.append(bytes.substr(pos, end - pos));
+    if (eol == std::string_view::npos) break;
+    if (at_start_ && line_.starts_with("\xEF\xBB\xBF")) line_.erase(0, 3);
+    Line(line_, out);
+    line_.clear();
+    skip_lf_ = bytes[eol] == '\r';
+    pos = eol + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> SseReader::Finish() {
+  std::vector<std::string> out;
+  if (overflowed_) return out;
+  if (!line_.empty()) {
+    if (at_start_ && line_.starts_with("\xEF\xBB\xBF")) line_.erase(0, 3);
+    Line(line_, out);
+    line_.clear();
+  }
+  Dispatch(out);
+  return out;
+}
+
+void SseReader::Line(std::string_view line, std::vector<std::string>& out) {
+  at_start_ = false;
+  if (line.empty()) {
+    Dispatch(out);
+    return;
+  }
+  if (line.front() == ':') return;  // comment
+  std::string_view field = line;
+  std::string_view value;
+  if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
+    field = line.substr(0, colon);
+    value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  }
+  if (field == "data") {
+    data_.append(value);
+    data_.push_back('\n');
+    has_data_ = true;
+  }
+}
+
+void SseReader::Dispatch(std::vector<std::string>& out) {
+  if (has_data_) {
+    data_.pop_back();  // the last line's '\n'
+    out.push_back(std::move(data_));
+  }
+  data_.clear();
+  has_data_ = false;
+}
+
+}  // namespace gkm
