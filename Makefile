@@ -8,7 +8,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps deps-test build run test unit-test e2e-test mock-test format lint clean
+.PHONY: all deps deps-test build run test unit-test e2e-test mock-test fuzz format lint clean
 
 all: build
 
@@ -39,6 +39,11 @@ e2e-test: build
 
 mock-test:
 	node --test tests/mock/
+
+# libFuzzer targets for the OpenAI translator and the SSE reader; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 300
+fuzz: deps-test
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc')

@@ -18,7 +18,7 @@ build_pkgs=(g++ cmake make pkg-config git
   libboost1.81-dev libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libhowardhinnant-date-dev libhiredis-dev
   libgtest-dev libgmock-dev googletest)
-test_pkgs=(redis-server curl openssl python3 sqlite3 procps)
+test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev)
 bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev)
 
 want=()

@@ -43,6 +43,15 @@ run_node() {
 run_node "mock" tests/mock/
 run_node "end-to-end" tests/e2e/
 
+# The libFuzzer targets, briefly (make fuzz runs them longer): each counts as one test.
+echo "== fuzz (scripts/fuzz.sh ${FUZZ_SECONDS:-10})"
+if fuzz_out="$("$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-10}" 2>&1)"; then
+  passed=$((passed + 2))
+else
+  failed=$((failed + 1))
+fi
+echo "$fuzz_out" | grep -E '^==|FAILED|crash' | tail -n 20
+
 echo
 echo "tests: $passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -23,10 +23,12 @@
 #include "keypool/key_pool.h"
 #include "logging/log.h"
 #include "proxy/exchange.h"
+#include "proxy/signature_cache.h"
 #include "server/server.h"
 #include "store/flusher.h"
 #include "store/legacy_import.h"
 #include "store/sqlite_store.h"
+#include "upstream/fetch.h"
 #include "upstream/upstream.h"
 
 extern char** environ;
@@ -199,6 +201,9 @@ int RunApp(int argc, char** argv) {
   svc.affinity = &affinity;
   svc.metrics = &metrics;
   svc.tokens = tokens;
+  SignatureCache signatures;
+  svc.signatures = &signatures;
+  if (cfg.fetch_image_urls) svc.fetch_tls = MakeFetchTls();
   std::mutex reload_mu;
   svc.reload = [&]() -> std::string {
     std::lock_guard lock(reload_mu);

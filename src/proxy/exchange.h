@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,13 @@
 #include "keypool/affinity.h"
 #include "keypool/key_pool.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace gkm {
+
+class SignatureCache;
 
 namespace http = boost::beast::http;
 
@@ -45,6 +52,8 @@ struct Services {
   Affinity* affinity = nullptr;
   Metrics* metrics = nullptr;
   std::vector<std::string> tokens;
+  SignatureCache* signatures = nullptr;                       // OpenAI tool-call signatures
+  std::shared_ptr<boost::asio::ssl::context> fetch_tls;       // --fetch-image-urls
   std::atomic<bool> draining{false};
   // Reloads the key file (SIGHUP, POST /admin/reload): a one-line summary, or an error
   // text starting with "error: ".

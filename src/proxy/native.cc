@@ -7,6 +7,7 @@
 
 #include "proxy/attempts.h"
 #include "proxy/wire.h"
+#include "translate/error.h"
 
 namespace gkm {
 namespace {
@@ -65,19 +66,24 @@ bool CreatesResources(const Request& req) {
 }  // namespace
 
 asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc,
-                                 UpstreamPool& up, bool keep_alive) {
+                                 UpstreamPool& up, bool keep_alive, NativeOptions options) {
   const Config& cfg = *svc.config;
-  req.model = ModelOfPath(req.path);
-  req.route = RouteOfPath(req.path);
+  const std::string& path = options.target_path.empty() ? req.path : options.target_path;
+  if (options.model.empty()) {
+    req.model = ModelOfPath(req.path);
+    req.route = RouteOfPath(req.path);
+  } else {
+    req.model = options.model;
+  }
   std::string query = StripKeyParam(req.query);
 
   UpstreamCall call;
   call.method = req.msg.method();
-  call.target = req.path + (query.empty() ? "" : "?" + query);
+  call.target = path + (query.empty() ? "" : "?" + query);
   call.client_headers = &req.msg.base();
   call.body = req.msg.body();
   call.model = req.model;
-  call.bearer = req.path.find("/openai/") != std::string::npos;
+  call.bearer = path.find("/openai/") != std::string::npos;
   // Key affinity: a request that names a file, cache or upload session goes with its key.
   for (const auto& ref : ReferencedResources(req.path, req.query, req.msg.body())) {
     if (auto k = svc.affinity->Find(ref.kind, ref.name)) {
@@ -89,10 +95,13 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
 
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    auto res = JsonResponse(503, GeminiErrorBody(503, none->Message()), keep_alive);
-    if (int64_t s = RetryAfterSeconds(none->why)) {
-      res.set(http::field::retry_after, std::to_string(s));
-    }
+    int64_t wait = RetryAfterSeconds(none->why);
+    auto res = JsonResponse(503,
+                            options.openai_errors ? OpenAiErrorBody(503, none->Message())
+                                                  : GeminiErrorBody(503, none->Message()),
+                            keep_alive);
+    if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
+    if (options.openai_errors && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
     bool sent = co_await SendResponse(client, res);
     co_return PackResult(503, sent && keep_alive);
   }
@@ -121,6 +130,11 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     RedactSecret(buffered, key.reveal(), key.masked());
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
+    if (options.openai_errors && status >= 400) {
+      // Google's OpenAI layer wraps some errors in an array; clients expect OpenAI's shape.
+      buffered = TranslateGeminiError(status, buffered);
+      res.set(http::field::content_type, "application/json");
+    }
     res.body() = std::move(buffered);
     res.keep_alive(keep_alive);
     res.prepare_payload();

@@ -7,16 +7,24 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <string>
 
 #include "proxy/exchange.h"
 #include "upstream/upstream.h"
 
 namespace gkm {
 
-// Serves one native request. Returns whether the client connection may be kept alive.
-// Sets req.status-related fields for the log line.
+// Variations for routes that relay like a native request (--openai-mode google).
+struct NativeOptions {
+  std::string target_path;  // upstream path instead of the request's own
+  std::string model;        // accounting model instead of the one in the path
+  bool openai_errors = false;  // the proxy's own errors in OpenAI's shape
+};
+
+// Serves one native request. Returns PackResult(status sent, keep-alive).
 boost::asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc,
-                                        UpstreamPool& upstream, bool keep_alive);
+                                        UpstreamPool& upstream, bool keep_alive,
+                                        NativeOptions options);
 
 // The return value packs the status sent and whether the connection stays open.
 inline int PackResult(int status, bool keep_alive) { return keep_alive ? status : -status; }

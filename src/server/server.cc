@@ -15,6 +15,8 @@
 
 #include "admin/ops.h"
 #include "proxy/native.h"
+#include "proxy/openai.h"
+#include "translate/error.h"
 #include "proxy/wire.h"
 
 namespace gkm {
@@ -216,7 +218,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
 
   for (;;) {
     session.idle = true;
-    if (svc_.draining.load()) break;
+    // While draining, a request already received (pipelined) is still answered.
+    if (svc_.draining.load() && buffer.size() == 0 && stream.socket().available(ec) == 0) break;
     http::request_parser<http::empty_body> head;
     head.header_limit(64 * 1024);
     head.body_limit(cfg.max_body_bytes);
@@ -229,10 +232,18 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
           hec == asio::error::eof) {
         break;
       }
-      int code = hec == http::error::header_limit ? 431 : 400;
-      auto res = JsonResponse(code, GeminiErrorBody(code, "malformed HTTP request: " + hec.message()),
-                              false);
+      int code = 400;
+      std::string message = "malformed HTTP request: " + hec.message();
+      if (hec == http::error::header_limit) {
+        code = 431;
+        message = "request header block larger than 64 KiB";
+      } else if (hec == http::error::body_limit) {
+        code = 413;
+        message = "request body exceeds --max-body-bytes " + std::to_string(cfg.max_body_bytes);
+      }
+      auto res = JsonResponse(code, GeminiErrorBody(code, message), false);
       co_await SendResponse(client, res);
+      if (code == 413) co_await DrainInput(stream, buffer);
       break;
     }
     session.idle = false;
@@ -258,20 +269,27 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     bool keep = false;
 
     // Phase: route and authenticate (before reading the body).
-    enum class Kind { kHealth, kMetrics, kAdmin, kNative, kNotFound } kind;
+    enum class Kind { kHealth, kMetrics, kAdmin, kOpenAi, kNative, kNotFound } kind;
+    OpenAiRoute openai = OpenAiRouteOf(req);
     if (req.path == "/healthz") kind = Kind::kHealth;
     else if (req.path == "/metrics") kind = Kind::kMetrics;
     else if (req.path.starts_with("/admin/")) kind = Kind::kAdmin;
+    else if (openai != OpenAiRoute::kNone) kind = Kind::kOpenAi;
     else if (IsNativePath(req.path)) kind = Kind::kNative;
     else kind = Kind::kNotFound;
+    const bool openai_shape = kind == Kind::kOpenAi || req.path.starts_with("/openai/");
 
     std::optional<http::response<http::string_body>> early;
     bool pending_body = HasPendingBody(head);
-    if (kind == Kind::kNative && !ClientAuthorized(req, svc_.tokens)) {
+    if ((kind == Kind::kNative || kind == Kind::kOpenAi) &&
+        !ClientAuthorized(req, svc_.tokens)) {
       req.route = "auth";
+      std::string message =
+          "missing or wrong client token: send it in x-goog-api-key, ?key= or "
+          "Authorization: Bearer";
       early = JsonResponse(401,
-                           GeminiErrorBody(401, "missing or wrong client token: send it in "
-                                                "x-goog-api-key, ?key= or Authorization: Bearer"),
+                           openai_shape ? OpenAiErrorBody(401, message)
+                                        : GeminiErrorBody(401, message),
                            keep_alive && !pending_body);
     } else if (kind == Kind::kAdmin) {
       req.route = "admin";
@@ -284,7 +302,10 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       }
     } else if (kind == Kind::kNotFound) {
       req.route = "other";
-      early = JsonResponse(404, GeminiErrorBody(404, "no such route: " + req.path),
+      std::string message = "no such route: " + req.path;
+      early = JsonResponse(404,
+                           openai_shape ? OpenAiErrorBody(404, message)
+                                        : GeminiErrorBody(404, message),
                            keep_alive && !pending_body);
     }
     if (!early && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
@@ -377,8 +398,13 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       }
       status = res.result_int();
       keep = co_await SendResponse(client, res) && keep_alive;
+    } else if (kind == Kind::kOpenAi) {
+      int packed = co_await ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
+      status = StatusOf(packed);
+      keep = KeepAliveOf(packed);
     } else {
-      int packed = co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive);
+      NativeOptions native;  // a named local: GCC 12 mishandles temporaries around co_await
+      int packed = co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive, native);
       status = StatusOf(packed);
       keep = KeepAliveOf(packed);
     }

@@ -42,8 +42,8 @@ json::object OpenAiUsage(const GeminiUsage& u) {
 std::string_view MapFinishReason(std::string_view r) {
   if (r == "STOP") return "stop";
   if (r == "MAX_TOKENS") return "length";
-  if (r == "SAFETY" || r == "RECITATION" || r == "LANGUAGE" || r == "OTHER" ||
-      r == "BLOCKLIST" || r == "PROHIBITED_CONTENT" || r == "SPII" || r.starts_with("IMAGE_")) {
+  if (r == "SAFETY" || r == "RECITATION" || r == "LANGUAGE" || r == "OTHER" || r == "BLOCKLIST" ||
+      r == "PROHIBITED_CONTENT" || r == "SPII" || r.starts_with("IMAGE_")) {
     return "content_filter";
   }
   return "stop";

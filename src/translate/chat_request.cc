@@ -30,9 +30,7 @@ std::string Sub(const std::string& path, std::string_view key) {
   return path + "." + std::string(key);
 }
 
-std::string Idx(const std::string& path, size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
+std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 [[noreturn]] void WrongType(const std::string& path, std::string_view expected,
                             const json::value& got) {
@@ -55,8 +53,8 @@ const json::array& AsArray(const json::value& v, const std::string& path) {
   if (!v.is_array()) WrongType(path, "an array", v);
   const json::array& a = v.get_array();
   if (a.size() > kMaxItems) {
-    Fail(path, "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) +
-                   ")");
+    Fail(path,
+         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
   }
   return a;
 }
@@ -155,8 +153,8 @@ class RequestTranslator {
       return TranslateError{400, "request body is not valid JSON: " + parse_error, ""};
     }
     if (!root->is_object()) {
-      return TranslateError{400, "request body must be a JSON object, got " +
-                                     std::string(KindName(*root)), ""};
+      return TranslateError{
+          400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
     }
     const json::object& in = root->get_object();
 
@@ -335,8 +333,7 @@ class RequestTranslator {
         if (!format) Fail(Sub(apath, "format"), "required");
         if (!IsBase64(*data)) Fail(Sub(apath, "data"), "invalid base64 data");
         const std::string fmt = Lower(*format);
-        if (fmt.empty() || fmt.size() > 16 ||
-            !std::all_of(fmt.begin(), fmt.end(), [](char ch) {
+        if (fmt.empty() || fmt.size() > 16 || !std::all_of(fmt.begin(), fmt.end(), [](char ch) {
               return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
             })) {
           Fail(Sub(apath, "format"), "invalid audio format " + Quote(*format));
@@ -504,8 +501,7 @@ class RequestTranslator {
       if (!id) Fail(Sub(path, "tool_call_id"), "required");
       const auto it = calls_.find(std::string(*id));
       if (it == calls_.end()) {
-        Fail(Sub(path, "tool_call_id"),
-             "no earlier assistant tool call has the id " + Quote(*id));
+        Fail(Sub(path, "tool_call_id"), "no earlier assistant tool call has the id " + Quote(*id));
       }
       std::string text;
       for (std::string_view t : Texts(m, path)) text += t;
@@ -539,8 +535,8 @@ class RequestTranslator {
         const std::string path = Idx("tools", i);
         const json::object& t = AsObject(tools[i], path);
         if (const auto type = OptString(t, "type", path); type && *type != "function") {
-          Fail(Sub(path, "type"), "unsupported tool type " + Quote(*type) +
-                                      " (only function tools are supported)");
+          Fail(Sub(path, "type"),
+               "unsupported tool type " + Quote(*type) + " (only function tools are supported)");
         }
         const std::string fpath = Sub(path, "function");
         const json::value* fv = Get(t, "function");

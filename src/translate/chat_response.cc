@@ -70,20 +70,23 @@ json::object Choice(const json::object& cand, size_t position, const ResponseCon
 }  // namespace
 
 std::variant<ChatResponse, TranslateError> TranslateChatResponse(std::string_view gemini_json,
-                                                                  const ResponseContext& ctx) {
+                                                                 const ResponseContext& ctx) {
   try {
     std::string err;
     std::optional<json::value> root = ParseJson(gemini_json, &err);
     if (!root || !root->is_object()) {
-      return TranslateError{502, "upstream answer is not a JSON object" +
-                                     (err.empty() ? std::string() : ": " + err), ""};
+      return TranslateError{
+          502, "upstream answer is not a JSON object" + (err.empty() ? std::string() : ": " + err),
+          ""};
     }
     const json::object& in = root->get_object();
     if (const json::value* e = in.if_contains("error"); e != nullptr && e->is_object()) {
       const json::value* m = e->get_object().if_contains("message");
-      return TranslateError{502, m != nullptr && m->is_string()
-                                     ? std::string(m->get_string())
-                                     : std::string("upstream answered with an error"), ""};
+      return TranslateError{502,
+                            m != nullptr && m->is_string()
+                                ? std::string(m->get_string())
+                                : std::string("upstream answered with an error"),
+                            ""};
     }
     json::array choices;
     const json::value* cands = in.if_contains("candidates");

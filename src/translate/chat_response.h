@@ -42,8 +42,8 @@ namespace gkm {
 using ToolCallIdGenerator = std::function<std::string()>;
 // Remembers the thoughtSignature Gemini attached to the call given this id, so that the
 // next turn can carry it back. The caller keeps a bounded cache.
-using SignatureStore = std::function<void(std::string_view tool_call_id,
-                                          std::string_view thought_signature)>;
+using SignatureStore =
+    std::function<void(std::string_view tool_call_id, std::string_view thought_signature)>;
 
 // What every answer to one client request shares.
 struct ResponseContext {
@@ -71,6 +71,6 @@ struct ChatResponse {
 };
 
 std::variant<ChatResponse, TranslateError> TranslateChatResponse(std::string_view gemini_json,
-                                                                  const ResponseContext& ctx);
+                                                                 const ResponseContext& ctx);
 
 }  // namespace gkm

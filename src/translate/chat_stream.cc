@@ -182,8 +182,9 @@ void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, 
         const json::object& p = pv.get_object();
         json::object delta;
         if (p.if_contains("functionCall") != nullptr) {
-          json::object call = ToolCall(p, ctx_);
+          json::object call;
           call["index"] = choice.tool_calls++;
+          for (auto& kv : ToolCall(p, ctx_)) call[kv.key()] = std::move(kv.value());
           delta["tool_calls"] = json::array{std::move(call)};
           Emit(index, std::move(delta), out);
           continue;

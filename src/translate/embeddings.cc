@@ -25,22 +25,22 @@ std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
     std::optional<json::value> root = ParseJson(openai_json, &err);
     if (!root) return TranslateError{400, "request body is not valid JSON: " + err, ""};
     if (!root->is_object()) {
-      return TranslateError{400, "request body must be a JSON object, got " +
-                                     std::string(KindName(*root)), ""};
+      return TranslateError{
+          400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
     }
     const json::object& in = root->get_object();
     EmbeddingsRequest out;
 
     const json::value* model = in.if_contains("model");
     if (model == nullptr || model->is_null()) return Bad("model", "required");
-    if (!model->is_string()) return Bad("model", "expected a string, got " +
-                                                     std::string(KindName(*model)));
+    if (!model->is_string())
+      return Bad("model", "expected a string, got " + std::string(KindName(*model)));
     std::string_view m = model->get_string();
     if (m.starts_with("models/")) m.remove_prefix(7);
     if (m.empty() || m.size() > 256) return Bad("model", "invalid model name");
     for (char c : m) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_';
       if (!ok) return Bad("model", "invalid model name " + Quote(m));
     }
     out.model = m;
@@ -88,8 +88,8 @@ std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
         inputs.push_back(a[i].get_string());
       }
     } else {
-      return Bad("input", "expected a string or an array of strings, got " +
-                              std::string(KindName(*input)));
+      return Bad("input",
+                 "expected a string or an array of strings, got " + std::string(KindName(*input)));
     }
 
     out.count = inputs.size();
@@ -161,8 +161,10 @@ std::variant<std::string, TranslateError> TranslateEmbeddingsResponse(
       }
     }
     if (data.size() != count) {
-      return TranslateError{502, "upstream returned " + std::to_string(data.size()) +
-                                     " embeddings for " + std::to_string(count) + " inputs", ""};
+      return TranslateError{502,
+                            "upstream returned " + std::to_string(data.size()) +
+                                " embeddings for " + std::to_string(count) + " inputs",
+                            ""};
     }
     json::object usage;
     usage["prompt_tokens"] = prompt_tokens_estimate;

@@ -36,7 +36,7 @@ struct EmbeddingsRequest {
   std::string model;                // no "models/" prefix
   std::vector<std::string> bodies;  // batchEmbedContents bodies, <= 100 inputs each
   EncodingFormat encoding_format = EncodingFormat::kFloat;
-  size_t count = 0;                 // number of inputs
+  size_t count = 0;  // number of inputs
   int64_t prompt_tokens_estimate = 0;
 };
 

@@ -51,8 +51,8 @@ std::variant<std::string, TranslateError> TranslateModelsList(
     out["data"] = std::move(data);
     return json::serialize(out);
   } catch (const std::exception& e) {
-    return TranslateError{502, std::string("upstream model list could not be translated: ") +
-                                   e.what(), ""};
+    return TranslateError{
+        502, std::string("upstream model list could not be translated: ") + e.what(), ""};
   }
 }
 

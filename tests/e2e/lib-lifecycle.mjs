@@ -1,6 +1,7 @@
 // Helpers for the lifecycle, state, limits, logs, TLS and metrics end-to-end tests
 // (state, import, reset, limits, lifecycle, tls, logs, metrics .test.mjs).
 import net from 'node:net';
+import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -204,4 +205,69 @@ export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 25 } = {}) {
     if (v || Date.now() > end) return v;
     await sleep(intervalMs);
   }
+}
+
+// Spawn the binary with exactly `args` (no harness defaults), keeping stdout and stderr apart,
+// and wait until GET /healthz on `port` answers 200. For tests that must tell stdout from stderr.
+export async function spawnProxy(args, { port, cwd, env = {}, startTimeoutMs = 10000 } = {}) {
+  const childEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GKM_')) childEnv[k] = v;
+  Object.assign(childEnv, env);
+  const proc = spawn(BIN, args, { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  let exit = null;
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => { exit = { code, signal }; resolve(exit); }));
+  const kill = () => { try { proc.kill('SIGKILL'); } catch { /* gone */ } };
+  process.once('exit', kill);
+  const h = {
+    proc,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: () => exit,
+    async stop(signal = 'SIGTERM', graceMs = 15000) {
+      if (!exit) {
+        proc.kill(signal);
+        let timer;
+        const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res('timeout'), graceMs); })]);
+        clearTimeout(timer);
+        if (r === 'timeout') { kill(); await exited; throw new Error(`no exit within ${graceMs} ms of ${signal}`); }
+      }
+      process.removeListener('exit', kill);
+      return exit.code ?? exit.signal;
+    },
+  };
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (exit) throw new Error(`exited during startup (${JSON.stringify(exit)})\nstdout: ${stdout}\nstderr: ${stderr}`);
+    const ok = await new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 500 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('timeout', () => { req.destroy(); resolve(false); });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return h;
+    if (Date.now() > deadline) { kill(); await exited; throw new Error(`no /healthz 200 within ${startTimeoutMs} ms\nstderr: ${stderr}`); }
+    await sleep(50);
+  }
+}
+
+// A promise that rejects when `p` has not settled within ms.
+export function within(p, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+// Connect a raw socket; rejects on error or after ms.
+export function connectRaw(port, host = '127.0.0.1', ms = 3000) {
+  return within(new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  }), ms, `connect to ${host}:${port}`);
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Fuzzes the OpenAI⇄Gemini translation (src/translate/) with libFuzzer, ASan and UBSan.
+#   scripts/fuzz.sh [seconds]     each target runs this long (default 60)
+# Needs clang++ and the libFuzzer/sanitizer runtimes (Debian: clang, libclang-rt-14-dev),
+# which scripts/install-deps.sh installs. Builds in $FUZZ_DIR (default build-fuzz/) from
+# the sources directly, not through CMake. Corpora persist in $FUZZ_DIR/corpus/<target>;
+# a crash leaves its input in $FUZZ_DIR and fails the script.
+set -euo pipefail
+
+seconds="${1:-60}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${FUZZ_DIR:-$root/build-fuzz}"
+cxx="${CXX_FUZZ:-clang++}"
+
+command -v "$cxx" >/dev/null || { echo "fuzz.sh: $cxx not found (apt-get install clang)" >&2; exit 1; }
+
+flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -DBOOST_JSON_NO_LIB -DBOOST_CONTAINER_NO_LIB -I "$root/src")
+
+mkdir -p "$out/obj"
+# Boost.JSON's sources once (the slow part), then the translator's.
+objs=()
+build_obj() {  # source → object, rebuilt when the source or a translate header is newer
+  local src="$1" obj="$out/obj/$(basename "${1%.cc}").o"
+  if [[ ! -f "$obj" || "$src" -nt "$obj" ]] || \
+     [[ -n "$(find "$root/src/translate" -name '*.h' -newer "$obj" 2>/dev/null)" ]]; then
+    "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
+  fi
+  objs+=("$obj")
+}
+build_obj "$root/src/common/boost_json.cc"
+for src in "$root"/src/translate/*.cc; do build_obj "$src"; done
+wait
+
+status=0
+for target in translate_request_fuzz sse_reader_fuzz; do
+  echo "== $target: building"
+  "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -o "$out/$target"
+  corpus="$out/corpus/$target"
+  mkdir -p "$corpus"
+  seeds=()
+  if [[ $target == translate_request_fuzz ]]; then
+    seeds=("$root/tests/fixtures/translate/request" "$root/tests/fixtures/translate/response")
+  fi
+  # Both targets read JSON, and the SSE one JSON inside events: one dictionary serves both.
+  echo "== $target: running for ${seconds}s"
+  if ! (cd "$out" && "./$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+          -max_len=65536 -dict="$root/fuzz/translate.dict" -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$out/$target.log"); then
+    echo "== $target: FAILED (log: $out/$target.log)" >&2
+    tail -n 40 "$out/$target.log" >&2
+    status=1
+  else
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$out/$target.log" || true
+  fi
+done
+exit $status

@@ -1,0 +1,466 @@
+#include "proxy/openai.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/json.hpp>
+#include <random>
+
+#include "proxy/attempts.h"
+#include "proxy/native.h"
+#include "proxy/signature_cache.h"
+#include "proxy/stream_writer.h"
+#include "proxy/wire.h"
+#include "translate/chat_request.h"
+#include "translate/chat_response.h"
+#include "translate/chat_stream.h"
+#include "translate/embeddings.h"
+#include "translate/error.h"
+#include "translate/models.h"
+#include "upstream/fetch.h"
+
+namespace gkm {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr size_t kAnswerLimit = 64u << 20;  // a whole (non-stream) answer read to translate
+constexpr int kMaxModelPages = 20;
+
+std::string RandomId(std::string_view prefix, size_t n) {
+  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string id(prefix);
+  for (size_t i = 0; i < n; ++i) id += kChars[rng() % (sizeof kChars - 1)];
+  return id;
+}
+
+std::string_view StripOpenAiPrefix(std::string_view path) {
+  if (path.starts_with("/openai/")) path.remove_prefix(7);
+  return path;
+}
+
+http::response<http::string_body> JsonAnswer(int status, std::string body, bool keep_alive) {
+  auto res = JsonResponse(status, std::move(body), keep_alive);
+  res.set(http::field::content_type, "application/json");
+  return res;
+}
+
+// Takes an lvalue: callers name the response, since GCC 12 mishandles temporaries that
+// live across a co_await.
+asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>& res,
+                          bool keep_alive) {
+  int status = res.result_int();
+  bool sent = co_await SendResponse(client, res);
+  co_return PackResult(status, sent && keep_alive);
+}
+
+// 503 (or the like) when no key could serve: Retry-After, and x-should-retry: false when
+// the wait is long, so the SDKs do not sit in their retry loop for hours.
+asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool keep_alive) {
+  auto res = JsonAnswer(503, OpenAiErrorBody(503, none.Message()), keep_alive);
+  int64_t wait = RetryAfterSeconds(none.why);
+  if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
+  if (wait > 60 || wait == 0) res.set("x-should-retry", "false");
+  co_return co_await Send(client, res, keep_alive);
+}
+
+ResponseContext MakeContext(const std::string& model, Services& svc) {
+  ResponseContext ctx;
+  ctx.id = RandomId("chatcmpl-", 24);
+  ctx.created = ToUnixMs(NowMs()) / 1000;
+  ctx.model = model;
+  ctx.new_tool_call_id = [] { return RandomId("call_", 24); };
+  SignatureCache* cache = svc.signatures;
+  if (cache) {
+    ctx.remember_signature = [cache](std::string_view id, std::string_view sig) {
+      cache->Put(id, sig);
+    };
+  }
+  return ctx;
+}
+
+TokenUsage TokensOf(const GeminiUsage& u) {
+  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
+}
+
+// Fetches the remote images a chat request names (--fetch-image-urls).
+asio::awaitable<void> FetchImages(const std::vector<std::string>& urls, ChatOptions& options,
+                                  Services& svc) {
+  auto ex = co_await asio::this_coro::executor;
+  FetchLimits limits;
+  limits.allow_private = svc.config->fetch_allow_private;
+  for (const auto& url : urls) {
+    auto got = co_await FetchUrl(ex, url, svc.fetch_tls, limits);
+    FetchedImage img;
+    if (auto* f = std::get_if<Fetched>(&got)) {
+      img.mime_type = f->mime;
+      img.base64_data.resize(boost::beast::detail::base64::encoded_size(f->bytes.size()));
+      img.base64_data.resize(boost::beast::detail::base64::encode(
+          img.base64_data.data(), f->bytes.data(), f->bytes.size()));
+    } else {
+      img.error = std::get<std::string>(got);
+    }
+    options.fetched_images.emplace(url, std::move(img));
+  }
+}
+
+asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, UpstreamPool& up,
+                               bool keep_alive) {
+  const Config& cfg = *svc.config;
+  ChatOptions options;
+  options.fetch_image_urls = cfg.fetch_image_urls;
+  if (SignatureCache* cache = svc.signatures) {
+    options.signature_lookup = [cache](std::string_view id) { return cache->Get(id); };
+  }
+  ChatRequestResult translated = TranslateChatRequest(req.msg.body(), options);
+  if (auto* need = std::get_if<ImageFetchNeeded>(&translated)) {
+    co_await FetchImages(need->urls, options, svc);
+    translated = TranslateChatRequest(req.msg.body(), options);
+  }
+  if (auto* err = std::get_if<TranslateError>(&translated)) {
+    {
+      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  if (!std::holds_alternative<ChatRequest>(translated)) {
+    {
+      auto answer =
+          JsonAnswer(400, OpenAiErrorBody(400, "remote images could not be prepared"), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  ChatRequest& chat = std::get<ChatRequest>(translated);
+  req.model = chat.model;
+
+  UpstreamCall call;
+  call.method = http::verb::post;
+  call.target = "/v1beta/models/" + chat.model +
+                (chat.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
+  call.body = chat.body;
+  call.content_type = "application/json";
+  call.model = chat.model;
+  if (auto it = req.msg.find(http::field::user_agent); it != req.msg.end()) {
+    // Not forwarded: the upstream sees the proxy, not the client's SDK.
+  }
+
+  auto outcome = co_await CallUpstream(req, call, svc, up);
+  if (auto* none = std::get_if<NoAnswer>(&outcome)) {
+    co_return co_await SendNoAnswer(client, *none, keep_alive);
+  }
+  Answer& a = std::get<Answer>(outcome);
+  if (a.status >= 400) {
+    FinishAnswer(a, req, svc, up, {});
+    {
+      auto answer = JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+
+  ResponseContext ctx = MakeContext(chat.model, svc);
+  if (!chat.stream) {
+    std::string body;
+    if (!co_await ReadRest(a, body, kAnswerLimit, cfg.upstream_timeout)) {
+      a.conn.reset();
+      FinishAnswer(a, req, svc, up, {});
+      {
+        auto answer =
+            JsonAnswer(502, OpenAiErrorBody(502, "the upstream answer was cut off"), false);
+        co_return co_await Send(client, answer, false);
+      };
+    }
+    auto response = TranslateChatResponse(body, ctx);
+    if (auto* err = std::get_if<TranslateError>(&response)) {
+      FinishAnswer(a, req, svc, up, {});
+      {
+        auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    ChatResponse& cr = std::get<ChatResponse>(response);
+    FinishAnswer(a, req, svc, up, TokensOf(cr.usage));
+    {
+      auto answer = JsonAnswer(200, std::move(cr.body), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+
+  // Streaming: translate each upstream event as it arrives.
+  ChatStreamTranslator translator(ctx, chat.include_usage);
+  http::response<http::buffer_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/event-stream");
+  res.set(http::field::cache_control, "no-cache");
+  res.keep_alive(keep_alive);
+  StreamWriter out(client, res, std::nullopt);
+  co_await out.Start();
+  auto buf = std::make_unique<char[]>(8192);
+  bool upstream_ok = true;
+  bool finished = false;
+  while (out.ok() && !a.parser->is_done() && !translator.done()) {
+    auto [ec, got] = co_await ReadSome(a, buf.get(), 8192, cfg.upstream_timeout);
+    if (ec) {
+      upstream_ok = false;
+      break;
+    }
+    std::string bytes = translator.Feed(std::string_view(buf.get(), got));
+    if (a.parser->is_done() && !translator.done()) bytes += translator.Finish();
+    if (a.parser->is_done()) {
+      FinishAnswer(a, req, svc, up, TokensOf(translator.usage()));
+      finished = true;
+    }
+    co_await out.Write(bytes);
+  }
+  if (!finished) {
+    if (!a.parser->is_done()) a.conn.reset();
+    FinishAnswer(a, req, svc, up, TokensOf(translator.usage()));
+  }
+  if (!upstream_ok && !translator.done()) {
+    spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began", req.id,
+                 req.key_id, req.model);
+    std::string error_event = translator.Error("the upstream stream broke off", 502);
+    co_await out.Write(error_event);
+  } else if (!translator.done()) {
+    std::string tail = translator.Finish();
+    co_await out.Write(tail);
+  }
+  bool ended = co_await out.End();
+  co_return PackResult(200, ended && keep_alive && upstream_ok);
+}
+
+asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services& svc,
+                                     UpstreamPool& up, bool keep_alive) {
+  const Config& cfg = *svc.config;
+  auto translated = TranslateEmbeddingsRequest(req.msg.body());
+  if (auto* err = std::get_if<TranslateError>(&translated)) {
+    {
+      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  EmbeddingsRequest& er = std::get<EmbeddingsRequest>(translated);
+  req.model = er.model;
+  std::vector<std::string> answers;
+  for (const std::string& body : er.bodies) {
+    UpstreamCall call;
+    call.method = http::verb::post;
+    call.target = "/v1beta/models/" + er.model + ":batchEmbedContents";
+    call.body = body;
+    call.content_type = "application/json";
+    call.model = er.model;
+    auto outcome = co_await CallUpstream(req, call, svc, up);
+    if (auto* none = std::get_if<NoAnswer>(&outcome)) {
+      co_return co_await SendNoAnswer(client, *none, keep_alive);
+    }
+    Answer& a = std::get<Answer>(outcome);
+    if (a.status >= 400) {
+      FinishAnswer(a, req, svc, up, {});
+      {
+        auto answer =
+            JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    std::string answer;
+    bool whole = co_await ReadRest(a, answer, kAnswerLimit, cfg.upstream_timeout);
+    if (!whole) a.conn.reset();
+    FinishAnswer(a, req, svc, up, {});
+    if (!whole) {
+      {
+        auto answer =
+            JsonAnswer(502, OpenAiErrorBody(502, "the upstream answer was cut off"), false);
+        co_return co_await Send(client, answer, false);
+      };
+    }
+    answers.push_back(std::move(answer));
+  }
+  auto response = TranslateEmbeddingsResponse(answers, er.model, er.encoding_format,
+                                              er.prompt_tokens_estimate, er.count);
+  if (auto* err = std::get_if<TranslateError>(&response)) {
+    {
+      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  {
+    auto answer = JsonAnswer(200, std::move(std::get<std::string>(response)), keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  };
+}
+
+// GET one upstream JSON document through the pool (models list pages, a model).
+struct Fetch {
+  std::optional<NoAnswer> none;
+  int status = 0;
+  std::string body;
+};
+
+asio::awaitable<Fetch> GetThroughPool(Request& req, const std::string& target, Services& svc,
+                                      UpstreamPool& up) {
+  UpstreamCall call;
+  call.method = http::verb::get;
+  call.target = target;
+  call.model = "-";
+  Fetch f;
+  auto outcome = co_await CallUpstream(req, call, svc, up);
+  if (auto* none = std::get_if<NoAnswer>(&outcome)) {
+    f.none = std::move(*none);
+    co_return f;
+  }
+  Answer& a = std::get<Answer>(outcome);
+  f.status = a.status;
+  if (a.status >= 400) {
+    f.body = std::move(a.error_body);
+  } else if (!co_await ReadRest(a, f.body, kAnswerLimit, svc.config->upstream_timeout)) {
+    a.conn.reset();
+    f.status = 502;
+    f.body.clear();
+  }
+  FinishAnswer(a, req, svc, up, {});
+  co_return f;
+}
+
+asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
+                                 UpstreamPool& up, bool keep_alive) {
+  if (route == OpenAiRoute::kModel) {
+    std::string_view path = StripOpenAiPrefix(req.path);
+    std::string id(path.substr(std::string_view("/v1/models/").size()));
+    if (id.starts_with("models/")) id.erase(0, 7);
+    bool safe = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+    });
+    if (!safe) {
+      {
+        auto answer = JsonAnswer(404, OpenAiErrorBody(404, "no such model"), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    std::string target = "/v1beta/models/" + id;
+    Fetch f = co_await GetThroughPool(req, target, svc, up);
+    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
+    if (f.status >= 400) {
+      {
+        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    auto model = TranslateModel(f.body);
+    if (auto* err = std::get_if<TranslateError>(&model)) {
+      {
+        auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    {
+      auto answer = JsonAnswer(200, std::move(std::get<std::string>(model)), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  std::vector<std::string> pages;
+  std::string token;
+  for (int page = 0; page < kMaxModelPages; ++page) {
+    std::string target = "/v1beta/models?pageSize=1000";
+    if (!token.empty()) target += "&pageToken=" + token;
+    Fetch f = co_await GetThroughPool(req, target, svc, up);
+    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
+    if (f.status >= 400) {
+      {
+        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
+        co_return co_await Send(client, answer, keep_alive);
+      };
+    }
+    token = NextPageToken(f.body);
+    pages.push_back(std::move(f.body));
+    if (token.empty()) break;
+    // Page tokens go into the query: keep only URL-safe characters.
+    bool safe = std::all_of(token.begin(), token.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+             c == '~' || c == '=';
+    });
+    if (!safe) break;
+  }
+  auto list = TranslateModelsList(pages);
+  if (auto* err = std::get_if<TranslateError>(&list)) {
+    {
+      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    };
+  }
+  {
+    auto answer = JsonAnswer(200, std::move(std::get<std::string>(list)), keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  };
+}
+
+// --openai-mode google: Google's own OpenAI layer, as it is, with a pool key as Bearer.
+asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services& svc,
+                                     UpstreamPool& up, bool keep_alive) {
+  std::string_view rest = StripOpenAiPrefix(req.path);
+  rest.remove_prefix(3);  // "/v1"
+  std::string model = "-";
+  if (!req.msg.body().empty()) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(req.msg.body(), ec);
+    if (!ec && v.is_object()) {
+      if (const auto* m = v.as_object().if_contains("model"); m && m->is_string()) {
+        model = std::string(m->as_string());
+        if (model.starts_with("models/")) model.erase(0, 7);
+      }
+    }
+  }
+  NativeOptions options;
+  options.target_path = "/v1beta/openai" + std::string(rest);
+  options.model = model;
+  options.openai_errors = true;
+  co_return co_await ServeNative(req, client, svc, up, keep_alive, options);
+}
+
+}  // namespace
+
+OpenAiRoute OpenAiRouteOf(const Request& req) {
+  std::string_view path = req.path;
+  bool prefixed = path.starts_with("/openai/");
+  path = StripOpenAiPrefix(path);
+  http::verb m = req.msg.method();
+  if (path == "/v1/chat/completions" && m == http::verb::post) return OpenAiRoute::kChat;
+  if (path == "/v1/embeddings" && m == http::verb::post) return OpenAiRoute::kEmbeddings;
+  bool models = path == "/v1/models";
+  bool model = path.starts_with("/v1/models/") && path.size() > 11 &&
+               path.find(':') == std::string_view::npos;
+  if ((models || model) && m == http::verb::get) {
+    // The native Gemini list carries its key in x-goog-api-key or ?key=.
+    bool native = !prefixed &&
+                  (req.msg.count("x-goog-api-key") > 0 || QueryParam(req.query, "key").has_value());
+    if (native) return OpenAiRoute::kNone;
+    return models ? OpenAiRoute::kModels : OpenAiRoute::kModel;
+  }
+  return OpenAiRoute::kNone;
+}
+
+asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
+                                 UpstreamPool& up, bool keep_alive) {
+  req.route = route == OpenAiRoute::kChat         ? "chat.completions"
+              : route == OpenAiRoute::kEmbeddings ? "embeddings"
+                                                  : "openai.models";
+  if (svc.config->openai_mode == OpenAiMode::kGoogle) {
+    co_return co_await ServeGoogleMode(req, client, svc, up, keep_alive);
+  }
+  switch (route) {
+    case OpenAiRoute::kChat:
+      co_return co_await ServeChat(req, client, svc, up, keep_alive);
+    case OpenAiRoute::kEmbeddings:
+      co_return co_await ServeEmbeddings(req, client, svc, up, keep_alive);
+    case OpenAiRoute::kModels:
+    case OpenAiRoute::kModel:
+      co_return co_await ServeModels(req, route, client, svc, up, keep_alive);
+    case OpenAiRoute::kNone:
+      break;
+  }
+  {
+    auto answer = JsonAnswer(404, OpenAiErrorBody(404, "no such route"), keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  };
+}
+
+}  // namespace gkm

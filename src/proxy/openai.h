@@ -1,0 +1,29 @@
+// The OpenAI-compatible routes (SPEC 3.4): chat completions, models, embeddings.
+//
+// --openai-mode translate (default): the request is translated to native Gemini
+// (translate/), sent through the same key pool phases as a native request (attempts.h),
+// and the answer translated back — streams event by event as they arrive. --openai-mode
+// google: the body goes as it is to Google's own /v1beta/openai/... with a pool key as
+// Bearer, and the answer comes back as it is. Errors always in OpenAI's shape; 503 when no
+// key can serve, with Retry-After, and x-should-retry: false when the wait exceeds 60 s.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+
+#include "proxy/exchange.h"
+#include "upstream/upstream.h"
+
+namespace gkm {
+
+enum class OpenAiRoute { kNone, kChat, kModels, kModel, kEmbeddings };
+
+// Which OpenAI route a request is, or kNone. `/v1/models` with x-goog-api-key or ?key= is
+// the native Gemini list, not OpenAI's.
+OpenAiRoute OpenAiRouteOf(const Request& req);
+
+// Serves one OpenAI request (already authenticated). Returns PackResult(status, keep-alive).
+boost::asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& client,
+                                        Services& svc, UpstreamPool& upstream, bool keep_alive);
+
+}  // namespace gkm
