@@ -233,12 +233,7 @@ void KeyPool::Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& d)
     km.day = day;
     km.today = Counters{};
   }
-  km.today.requests += d.requests;
-  km.today.rate_limited += d.rate_limited;
-  km.today.errors += d.errors;
-  km.today.prompt += d.prompt;
-  km.today.candidates += d.candidates;
-  km.today.thoughts += d.thoughts;
+  km.today.Add(d);
   if (km.unflushed_day != day && !km.unflushed.zero()) {
     // The quota day turned before the flusher took these: keep them under their own day.
     const Counters& u = km.unflushed;
@@ -249,12 +244,7 @@ void KeyPool::Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& d)
     km.unflushed = Counters{};
   }
   km.unflushed_day = day;
-  km.unflushed.requests += d.requests;
-  km.unflushed.rate_limited += d.rate_limited;
-  km.unflushed.errors += d.errors;
-  km.unflushed.prompt += d.prompt;
-  km.unflushed.candidates += d.candidates;
-  km.unflushed.thoughts += d.thoughts;
+  km.unflushed.Add(d);
   if (!km.dirty) {
     km.dirty = true;
     dirty_.emplace_back(&m, slot);
@@ -335,12 +325,8 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
       km.day = today;
       km.today = Counters{};
     }
-    km.today.requests += u.requests;
-    km.today.rate_limited += u.rate_limited;
-    km.today.errors += u.errors;
-    km.today.prompt += u.prompt_tokens;
-    km.today.candidates += u.candidate_tokens;
-    km.today.thoughts += u.thought_tokens;
+    km.today.Add(Counters{u.requests, u.rate_limited, u.errors, u.prompt_tokens,
+                          u.candidate_tokens, u.thought_tokens});
   }
   for (const auto& st : loaded.states) {
     auto it = slot_by_id_.find(st.key_id);

@@ -146,6 +146,14 @@ class KeyPool {
     bool zero() const {
       return !requests && !rate_limited && !errors && !prompt && !candidates && !thoughts;
     }
+    void Add(const Counters& d) {
+      requests += d.requests;
+      rate_limited += d.rate_limited;
+      errors += d.errors;
+      prompt += d.prompt;
+      candidates += d.candidates;
+      thoughts += d.thoughts;
+    }
   };
   enum class State : uint8_t { kOk, kCooling, kExhausted };
   struct KeyModel {

@@ -2,10 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/attempts.h"
+#include "proxy/stream_writer.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
 
@@ -13,11 +12,10 @@ namespace gkm {
 namespace {
 
 namespace asio = boost::asio;
-using asio::as_tuple;
-using asio::use_awaitable;
 
 constexpr size_t kCreatedBodyLimit = 16 << 20;  // answers that name a created file or cache
 constexpr size_t kChunk = 8192;                 // relay buffer per stream
+constexpr size_t kWholeAnswerLimit = 256 << 10;  // answers up to this size go in one write
 constexpr size_t kTailKeep = 4096;              // stream tail kept for usageMetadata
 
 // Copies the upstream response's end-to-end headers, rewriting the upload URLs (and
@@ -143,30 +141,40 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     co_return PackResult(status, sent && keep_alive);
   }
 
+  // A small answer of known length is read whole and sent in one write; anything else
+  // (streams, large downloads) is relayed piece by piece as it arrives.
+  std::optional<uint64_t> length;
+  if (auto declared = a.parser->content_length()) length = *declared;
+  bool no_body = status == 204 || status == 304 || req.msg.method() == http::verb::head;
+  if (no_body || (length && *length <= kWholeAnswerLimit)) {
+    std::string body;
+    if (!no_body && !co_await ReadRest(a, body, kWholeAnswerLimit, cfg.upstream_timeout)) {
+      a.conn.reset();
+      FinishAnswer(a, req, svc, up, ScanUsage(body));
+      auto res = JsonResponse(502, GeminiErrorBody(502, "the upstream answer was cut off"), false);
+      co_await SendResponse(client, res);
+      co_return PackResult(502, false);
+    }
+    FinishAnswer(a, req, svc, up, ScanUsage(body));
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    if (!no_body) res.prepare_payload();
+    bool sent = co_await SendResponse(client, res);
+    co_return PackResult(status, sent && keep_alive);
+  }
+
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
   CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
-  if (res.find(http::field::date) == res.end()) res.set(http::field::date, HttpDateNow());
-  if (status == 204 || status == 304 || req.msg.method() == http::verb::head) {
-    // no body
-  } else if (auto len = a.parser->content_length()) {
-    res.content_length(*len);
-  } else {
-    res.chunked(true);
-  }
   res.keep_alive(keep_alive);
-  res.body().data = nullptr;
-  res.body().size = 0;
-  res.body().more = !a.parser->is_done();
-  http::response_serializer<http::buffer_body> sr{res};
-  client.stream.expires_after(client.timeout);
-  auto [hec, hn] = co_await http::async_write_header(client.stream, sr, as_tuple(use_awaitable));
-  (void)hn;
-  bool client_ok = !hec;
+  StreamWriter out(client, res, length);
+  co_await out.Start();
   bool upstream_ok = true;
   bool finished = false;
   std::string tail;
   auto buf = std::make_unique<char[]>(kChunk);
-  while (client_ok && !a.parser->is_done()) {
+  while (out.ok() && !a.parser->is_done()) {
     auto [rec, got] = co_await ReadSome(a, buf.get(), kChunk, cfg.upstream_timeout);
     if (rec) {
       upstream_ok = false;
@@ -179,27 +187,11 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       FinishAnswer(a, req, svc, up, ScanUsage(tail));
       finished = true;
     }
-    if (got == 0) continue;
-    res.body().data = buf.get();
-    res.body().size = got;
-    res.body().more = true;
-    client.stream.expires_after(client.timeout);
-    auto [wec, wn] = co_await http::async_write(client.stream, sr, as_tuple(use_awaitable));
-    (void)wn;
-    if (wec && wec != http::error::need_buffer) client_ok = false;
+    co_await out.Write(std::string_view(buf.get(), got));
   }
   if (!finished) {
-    if (!client_ok || !upstream_ok) a.conn.reset();  // not reusable mid-body
+    a.conn.reset();  // not reusable in the middle of a body
     FinishAnswer(a, req, svc, up, ScanUsage(tail));
-  }
-  if (client_ok && upstream_ok) {
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    client.stream.expires_after(client.timeout);
-    auto [wec, wn] = co_await http::async_write(client.stream, sr, as_tuple(use_awaitable));
-    (void)wn;
-    if (wec && wec != http::error::need_buffer) client_ok = false;
   }
   if (!upstream_ok) {
     spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began; "
@@ -207,7 +199,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
                  req.id, key.id(), req.model);
     co_return PackResult(status, false);
   }
-  co_return PackResult(status, client_ok && keep_alive);
+  bool ended = co_await out.End();
+  co_return PackResult(status, ended && keep_alive);
 }
 
 }  // namespace gkm
