@@ -157,6 +157,14 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
   return NothingUsable(m, now, tried_some);
 }
 
+std::optional<NoKey> KeyPool::Unavailable(std::string_view model, TimePoint now) {
+  std::lock_guard lock(mu_);
+  ModelPool& m = ModelLocked(model);
+  RejoinDue(m, now);
+  if (!m.ring.empty()) return std::nullopt;
+  return NothingUsable(m, now, false);
+}
+
 PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, uint64_t request,
                              TimePoint now) {
   std::lock_guard lock(mu_);

@@ -108,6 +108,10 @@ class KeyPool {
 
   // The next usable key for `model` not yet tried by request `request`.
   PickResult Pick(std::string_view model, uint64_t request, TimePoint now);
+  // Why no key is usable for `model` now (every key exhausted, cooling or invalid, with
+  // the wait until the earliest returns), or nullopt when some key is usable.
+  std::optional<NoKey> Unavailable(std::string_view model, TimePoint now);
+
   // The key with this id, if it is usable for `model` (key affinity, SPEC 3.3).
   PickResult PickById(std::string_view key_id, std::string_view model, uint64_t request,
                       TimePoint now);

@@ -181,6 +181,11 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       pick = svc.pool->Pick(call.model, request_no, NowMs());
     }
     if (auto* nk = std::get_if<NoKey>(&pick)) {
+      if (nk->why == NoKey::Why::kTried) {
+        // The attempts ran out; if the pool has nothing left either, say why and for how
+        // long (the day's reset, not "retry in a second").
+        if (auto none = svc.pool->Unavailable(call.model, NowMs())) *nk = std::move(*none);
+      }
       if (nk->why == NoKey::Why::kAffinityUnusable) {
         nk->message = call.bound_name + " belongs to key " + *call.bound_key + ": " + nk->message;
       }

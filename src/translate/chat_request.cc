@@ -220,7 +220,7 @@ class RequestTranslator {
         Fail(Sub(path, "role"), "unknown role " + Quote(role));
       }
     }
-    if (contents_.empty()) {
+    if (contents_.empty() && missing_urls_.empty()) {
       Fail("messages", "no user, assistant or tool message with content (Gemini needs one)");
     }
   }

@@ -271,3 +271,15 @@ export function connectRaw(port, host = '127.0.0.1', ms = 3000) {
     s.once('error', reject);
   }), ms, `connect to ${host}:${port}`);
 }
+
+// Wait for a harness proxy to exit by itself (after a signal already sent), without signalling
+// it again; resolves with its exit code (or signal name), or throws after ms.
+export async function waitExit(p, ms = 15000) {
+  const end = Date.now() + ms;
+  while (!p.exited()) {
+    if (Date.now() > end) throw new Error(`the proxy did not exit within ${ms} ms\n${p.output().slice(-2000)}`);
+    await sleep(25);
+  }
+  const e = p.exited();
+  return e.code ?? e.signal;
+}

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startMock } from '../mock/mock-gemini.mjs';
 import { startProxy, keyEntry, modelEntry, eventually, parseSse, freePort, rawRequest, sleep, GEN } from './harness.mjs';
-import { randomKeys, runBin, lines, tryConnect, parseResponses, spawnProxy, waitFor, connectRaw } from './lib-lifecycle.mjs';
+import { randomKeys, runBin, lines, tryConnect, parseResponses, spawnProxy, waitFor, connectRaw, waitExit } from './lib-lifecycle.mjs';
 
 // Every test is bounded: a hang fails the test instead of the run.
 const T = { timeout: 60000 };
@@ -197,7 +197,7 @@ test('SIGTERM mid-stream: the stream completes intact, new connections are refus
     assert.equal(s.body, mock.requests[0].responseBody, 'byte for byte what upstream sent');
     assert.ok(s.endedAt - tSig > 800, 'the stream went on after the signal');
 
-    const code = await p.stop('SIGTERM', 15000);
+    const code = await waitExit(p, 15000);
     assert.equal(code, 0, `exit code\n${p.output().slice(-1500)}`);
     assert.equal(await tryConnect(p.port), 'refused');
   } finally {
@@ -239,7 +239,7 @@ test('during the drain, /healthz on an already-open connection answers 503 {"sta
     assert.equal(rs.length, 2, `the pipelined /healthz on the open connection got an answer (got ${rs.length} responses; connection closed: ${closed})`);
     assert.equal(rs[1].status, 503);
     assert.deepEqual(JSON.parse(rs[1].body), { status: 'draining' });
-    assert.equal(await p.stop('SIGTERM', 15000), 0);
+    assert.equal(await waitExit(p, 15000), 0);
   } finally {
     await p.cleanup();
   }

@@ -30,7 +30,13 @@ function requestLines(text, model) {
 test('no real key in any output or log file at --log-level trace; one request line per request', T, async () => {
   const K = randomKeys(5);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-logs-'));
-  const p = await startProxy({ keys: K.slice(0, 4), upstream: mock.url, logLevel: 'trace', args: ['--log-dir', logDir] });
+  let p;
+  try {
+    p = await startProxy({ keys: K.slice(0, 4), upstream: mock.url, logLevel: 'trace', args: ['--log-dir', logDir] });
+  } catch (e) {
+    fs.rmSync(logDir, { recursive: true, force: true });
+    throw e;
+  }
   const idOf = {}; // key -> id from /admin/keys
   const expectLine = []; // { model, key, attempts, status, route }
   try {
@@ -164,8 +170,9 @@ test('no real key in any output or log file at --log-level trace; one request li
 test('log files rotate by size: --log-max-size 4096 --log-max-files 2 keeps at most 3 files', T, async () => {
   const K = randomKeys(3);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-logrot-'));
-  const p = await startProxy({ keys: K, upstream: mock.url, logLevel: 'debug', args: ['--log-dir', logDir, '--log-max-size', '4096', '--log-max-files', '2'] });
+  let p;
   try {
+    p = await startProxy({ keys: K, upstream: mock.url, logLevel: 'debug', args: ['--log-dir', logDir, '--log-max-size', '4096', '--log-max-files', '2'] });
     for (let i = 0; i < 150; i++) {
       const r = await p.generate(`log-rotation-model-with-a-long-name-${i}`);
       assert.equal(r.status, 200);
@@ -184,7 +191,7 @@ test('log files rotate by size: --log-max-size 4096 --log-max-files 2 keeps at m
     assert.ok(!text.split('\n').some((l) => mentions(l, 'log-rotation-model-with-a-long-name-0')), 'the first request rotated away');
     for (const t of [text, p.output()]) assertNoKeys(t, K, 'log');
   } finally {
-    await p.cleanup();
+    await p?.cleanup();
     fs.rmSync(logDir, { recursive: true, force: true });
   }
 });

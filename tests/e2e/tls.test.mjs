@@ -39,8 +39,9 @@ async function tlsMock(host = '127.0.0.1') {
 test('with --upstream-ca: requests and streams succeed over TLS, and one connection is reused', T, async () => {
   const { mock, counts } = await tlsMock();
   const K = randomKeys(2);
-  const p = await startProxy({ keys: K, upstream: `https://127.0.0.1:${mock.port}`, args: ['--upstream-ca', ca, '--threads', '1'] });
+  let p;
   try {
+    p = await startProxy({ keys: K, upstream: `https://127.0.0.1:${mock.port}`, args: ['--upstream-ca', ca, '--threads', '1'] });
     for (let i = 0; i < 3; i++) {
       const r = await p.generate('tls-gen');
       assert.equal(r.status, 200, r.body);
@@ -69,7 +70,7 @@ test('with --upstream-ca: requests and streams succeed over TLS, and one connect
     assert.ok(counts.secure >= 1);
     assert.equal(counts.secure, 1, `7 sequential requests on one I/O thread used ${counts.secure} TLS connections (TCP ${counts.tcp}); expected one kept-alive connection`);
   } finally {
-    await p.cleanup();
+    await p?.cleanup();
     await mock.close();
   }
 });
@@ -77,8 +78,9 @@ test('with --upstream-ca: requests and streams succeed over TLS, and one connect
 test('without --upstream-ca the certificate is refused: 503, no key invalid, no request (no key) reached the server', T, async () => {
   const { mock, counts } = await tlsMock();
   const K = randomKeys(3);
-  const p = await startProxy({ keys: K, upstream: `https://127.0.0.1:${mock.port}`, args: ['--upstream-timeout', '5'] });
+  let p;
   try {
+    p = await startProxy({ keys: K, upstream: `https://127.0.0.1:${mock.port}`, args: ['--upstream-timeout', '5'] });
     for (let i = 0; i < 2; i++) {
       const r = await p.generate('tls-refused');
       assert.equal(r.status, 503, `status ${r.status}: ${r.body}`);
@@ -97,7 +99,7 @@ test('without --upstream-ca the certificate is refused: 503, no key invalid, no 
     }
     for (const k of K) assert.ok(!p.output().includes(k), 'no real key in the log');
   } finally {
-    await p.cleanup();
+    await p?.cleanup();
     await mock.close();
   }
 });
@@ -105,8 +107,9 @@ test('without --upstream-ca the certificate is refused: 503, no key invalid, no 
 test('with --upstream-ca but a host name the certificate does not name (127.0.0.2): refused, no key sent', T, async () => {
   const { mock, counts } = await tlsMock('127.0.0.2');
   const K = randomKeys(2);
-  const p = await startProxy({ keys: K, upstream: `https://127.0.0.2:${mock.port}`, args: ['--upstream-ca', ca, '--upstream-timeout', '5'] });
+  let p;
   try {
+    p = await startProxy({ keys: K, upstream: `https://127.0.0.2:${mock.port}`, args: ['--upstream-ca', ca, '--upstream-timeout', '5'] });
     const r = await p.generate('tls-wrong-host');
     assert.equal(r.status, 503, `status ${r.status}: ${r.body}`);
     assert.equal(mock.requests.length, 0, 'no request (and no key) reached a server whose name does not match');
@@ -115,7 +118,7 @@ test('with --upstream-ca but a host name the certificate does not name (127.0.0.
     const admin = await p.adminKeys();
     for (const k of K) assert.equal(keyEntry(admin, k).status, 'active');
   } finally {
-    await p.cleanup();
+    await p?.cleanup();
     await mock.close();
   }
 });

@@ -261,3 +261,21 @@ TEST(KeyPool, PickIsConstantTimeWhenMostKeysAreUnusable) {
 
 }  // namespace
 }  // namespace gkm
+
+namespace gkm {
+namespace {
+
+TEST(KeyPool, UnavailableSaysWhyAndForHowLong) {
+  KeyPool pool(MakeKeys(2), LosAngeles());
+  EXPECT_FALSE(pool.Unavailable("m", kNoon).has_value());
+  pool.Report(0, "m", 429, V(Outcome::kDayExhausted), {}, kNoon);
+  EXPECT_FALSE(pool.Unavailable("m", kNoon).has_value());
+  pool.Report(1, "m", 429, V(Outcome::kDayExhausted), {}, kNoon);
+  auto none = pool.Unavailable("m", kNoon);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->why, NoKey::Why::kExhausted);
+  EXPECT_EQ(none->retry_after, std::chrono::duration_cast<Millis>(std::chrono::hours(20)));
+}
+
+}  // namespace
+}  // namespace gkm
