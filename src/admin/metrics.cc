@@ -56,7 +56,7 @@ void Histogram::Render(std::string& out, std::string_view name, std::string_view
 }
 
 void Metrics::RequestDone(const std::string& route, int code, double seconds) {
-  Histogram* h;
+  Histogram* h = nullptr;
   {
     std::lock_guard lock(mu_);
     ++requests_[{route, code}];
