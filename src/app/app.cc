@@ -140,6 +140,10 @@ int RunApp(int argc, char** argv) {
   std::error_code fec;
   std::filesystem::create_directories(cfg.log_dir, fec);
   if (!SetupLogging(cfg, &error)) return Fail(1, error);
+  // The logger writes from its own thread: drain it on every way out.
+  struct LogFlush {
+    ~LogFlush() { spdlog::shutdown(); }
+  } log_flush;
 
   KeyFile keys;
   if (!LoadKeyFile(cfg.keys_file, &keys, &error)) return Fail(1, error);
@@ -268,7 +272,6 @@ int RunApp(int argc, char** argv) {
   server.Stop();
   flusher.Stop();
   spdlog::info("stopped (state flushed to {})", store->path());
-  spdlog::shutdown();
   return stopping ? 0 : 1;
 }
 
