@@ -34,6 +34,7 @@ KeyPool::KeyPool(std::vector<ApiKey> keys, QuotaClock clock, PoolOptions options
     slot_by_id_.emplace(key->id(), static_cast<uint32_t>(slots_.size()));
     slots_.push_back(Slot{std::move(key), false, false, {}});
   }
+  present_count_ = usable_count_ = slots_.size();
 }
 
 void KeyPool::SetOnStateChange(std::function<void()> fn) {
@@ -43,16 +44,21 @@ void KeyPool::SetOnStateChange(std::function<void()> fn) {
 
 size_t KeyPool::size() const {
   std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& s : slots_) n += !s.removed;
-  return n;
+  return present_count_;
 }
 
 size_t KeyPool::active_size() const {
   std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& s : slots_) n += Usable(s);
-  return n;
+  return usable_count_;
+}
+
+void KeyPool::SetFlags(Slot& slot, bool removed, bool invalid) {
+  present_count_ -= !slot.removed;
+  usable_count_ -= Usable(slot);
+  slot.removed = removed;
+  slot.invalid = invalid;
+  present_count_ += !slot.removed;
+  usable_count_ += Usable(slot);
 }
 
 uint64_t KeyPool::NewRequest() {
@@ -197,13 +203,10 @@ PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, ui
 }
 
 NoKey KeyPool::NothingUsable(const ModelPool& m, TimePoint now, bool tried_some) const {
-  size_t active = 0;
-  for (const auto& s : slots_) active += Usable(s);
-  if (slots_.empty() || std::all_of(slots_.begin(), slots_.end(),
-                                    [](const Slot& s) { return s.removed; })) {
+  if (present_count_ == 0) {
     return NoKey{NoKey::Why::kNoKeys, Millis(0), "the key pool is empty"};
   }
-  if (active == 0) {
+  if (usable_count_ == 0) {
     return NoKey{NoKey::Why::kInvalid, Millis(0), "all keys are invalid"};
   }
   if (tried_some) {
@@ -301,7 +304,7 @@ void KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
       case Outcome::kInvalid: {
         Slot& s = slots_[slot];
         if (!s.invalid) {
-          s.invalid = true;
+          SetFlags(s, s.removed, true);
           s.reason = verdict.reason;
           for (auto& [name, mp] : models_) RingErase(*mp, slot);
           QueueStatus(slot);
@@ -321,7 +324,7 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
   for (const auto& st : loaded.statuses) {
     auto it = slot_by_id_.find(st.key_id);
     if (it == slot_by_id_.end() || st.status != "invalid") continue;
-    slots_[it->second].invalid = true;
+    SetFlags(slots_[it->second], slots_[it->second].removed, true);
     slots_[it->second].reason = st.reason;
   }
   for (const auto& u : loaded.usage) {
@@ -372,15 +375,15 @@ std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_
       Slot& slot = slots_[s];
       bool keep = wanted.count(slot.key->id()) > 0;
       if (!keep && !slot.removed) {
-        slot.removed = true;
+        SetFlags(slot, true, slot.invalid);
         ++changes.second;
         for (auto& [name, m] : models_) RingErase(*m, s);
       } else if (keep && slot.removed) {
-        slot.removed = false;
+        SetFlags(slot, false, slot.invalid);
         ++changes.first;
       }
       if (keep && slot.invalid && revive_invalid) {
-        slot.invalid = false;
+        SetFlags(slot, slot.removed, false);
         slot.reason.clear();
         QueueStatus(s);
       }
@@ -390,6 +393,8 @@ std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_
       uint32_t s = static_cast<uint32_t>(slots_.size());
       slot_by_id_.emplace(k.id(), s);
       slots_.push_back(Slot{std::make_shared<const ApiKey>(std::move(k)), false, false, {}});
+      ++present_count_;
+      ++usable_count_;
       for (auto& [name, m] : models_) {
         m->position.push_back(kNotInRing);
         m->keys.emplace_back();
@@ -416,7 +421,7 @@ bool KeyPool::ResetKey(std::string_view key_id, TimePoint now) {
     auto it = slot_by_id_.find(key_id);
     if (it == slot_by_id_.end() || slots_[it->second].removed) return false;
     uint32_t s = it->second;
-    slots_[s].invalid = false;
+    SetFlags(slots_[s], slots_[s].removed, false);
     slots_[s].reason.clear();
     QueueStatus(s);
     for (auto& [name, m] : models_) {

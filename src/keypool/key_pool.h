@@ -201,6 +201,8 @@ class KeyPool {
 
   ModelPool& ModelLocked(std::string_view model);
   bool Usable(const Slot& s) const { return !s.removed && !s.invalid; }
+  // Every change of a slot's flags goes through here, to keep the counts below exact.
+  void SetFlags(Slot& slot, bool removed, bool invalid);
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void RejoinDue(ModelPool& m, TimePoint now);
@@ -219,6 +221,8 @@ class KeyPool {
   std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>>
       models_;
   uint64_t next_request_ = 1;
+  size_t present_count_ = 0;  // slots not removed
+  size_t usable_count_ = 0;   // slots neither removed nor invalid
   std::vector<std::pair<ModelPool*, uint32_t>> dirty_;
   std::vector<UsageDelta> pending_usage_;  // counters of a day that ended before a flush
   std::vector<KeyModelState> pending_states_;
