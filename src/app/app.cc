@@ -205,6 +205,8 @@ int RunApp(int argc, char** argv) {
   svc.affinity = &affinity;
   svc.metrics = &metrics;
   svc.tokens = tokens;
+  svc.request_flush = [&] { return flusher.RequestFlush(); };
+  svc.flushed = [&](uint64_t ticket) { return flusher.Flushed(ticket); };
   SignatureCache signatures;
   svc.signatures = &signatures;
   if (cfg.fetch_image_urls) svc.fetch_tls = MakeFetchTls();

@@ -262,12 +262,13 @@ void KeyPool::Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& d)
   }
 }
 
-void KeyPool::Report(uint32_t slot, std::string_view model, int status, const Verdict& verdict,
+bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Verdict& verdict,
                      const TokenUsage& tokens, TimePoint now) {
   std::function<void()> notify;
+  bool changed = false;
   {
     std::lock_guard lock(mu_);
-    if (slot >= slots_.size()) return;
+    if (slot >= slots_.size()) return false;
     ModelPool& m = ModelLocked(model);
     KeyModel& km = m.keys[slot];
     Counters d;
@@ -312,9 +313,11 @@ void KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
         break;
       }
     }
-    if (pending_states_.size() + pending_statuses_.size() != queued) notify = on_state_change_;
+    changed = pending_states_.size() + pending_statuses_.size() != queued;
+    if (changed) notify = on_state_change_;
   }
   if (notify) notify();
+  return changed;
 }
 
 void KeyPool::Restore(const Loaded& loaded, TimePoint now) {

@@ -118,7 +118,9 @@ class KeyPool {
 
   // The outcome of one attempt with `slot` for `model`. `status` is the HTTP status, or 0
   // when no answer came.
-  void Report(uint32_t slot, std::string_view model, int status, const Verdict& verdict,
+  // Returns true when the key's state changed (cooling, exhausted, invalid), which the
+  // store is told about at once.
+  bool Report(uint32_t slot, std::string_view model, int status, const Verdict& verdict,
               const TokenUsage& tokens, TimePoint now);
 
   // Replaces the key set (SIGHUP): kept keys keep their state and counters, new keys

@@ -4,6 +4,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/span_body.hpp>
 
@@ -121,6 +123,19 @@ UpstreamRequest BuildUpstreamRequest(const UpstreamCall& call, const UpstreamPoo
   return u;
 }
 
+// Waits (at most 250 ms) until the store has written the state changes this request
+// caused, so that a key found exhausted or dead stays so even if the process dies right
+// after the client has its answer (SPEC 5: state changes are flushed at once).
+asio::awaitable<void> AwaitDurable(Services& svc) {
+  if (!svc.request_flush || !svc.flushed) co_return;
+  uint64_t ticket = svc.request_flush();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (int i = 0; i < 250 && !svc.flushed(ticket); ++i) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    co_await timer.async_wait(use_awaitable);
+  }
+}
+
 }  // namespace
 
 std::string NoAnswer::Message() const {
@@ -168,6 +183,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
   const size_t max_attempts =
       cfg.max_attempts ? cfg.max_attempts : std::max<size_t>(1, svc.pool->size());
   std::string last_failure;
+  bool state_changed = false;
 
   for (;;) {
     // Phase: pick.
@@ -189,6 +205,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       if (nk->why == NoKey::Why::kAffinityUnusable) {
         nk->message = call.bound_name + " belongs to key " + *call.bound_key + ": " + nk->message;
       }
+      if (state_changed) co_await AwaitDurable(svc);
       co_return NoAnswer{std::move(*nk), last_failure};
     }
     Answer a;
@@ -224,7 +241,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
     if (ec) {
       Verdict v = TransportFailure(DescribeTransport(ec));
       svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));
-      svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
+      state_changed |= svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
       spdlog::debug("req={} attempt={} key={} model={} failed: {}", req.id, req.attempts,
                     key.id(), call.model, v.reason);
       last_failure = v.reason;
@@ -242,9 +259,12 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       a.verdict = Verdict{Outcome::kSuccess, Millis(0), ""};
     }
     svc.metrics->UpstreamAttempt(a.verdict.outcome, SecondsSince(t0));
-    if (!Retryable(a.verdict.outcome)) co_return std::move(a);
+    if (!Retryable(a.verdict.outcome)) {
+      if (state_changed) co_await AwaitDurable(svc);
+      co_return std::move(a);
+    }
 
-    svc.pool->Report(a.picked.slot, call.model, a.status, a.verdict, {}, NowMs());
+    state_changed |= svc.pool->Report(a.picked.slot, call.model, a.status, a.verdict, {}, NowMs());
     spdlog::debug("req={} attempt={} key={} model={} status={} verdict={} ({})", req.id,
                   req.attempts, key.id(), call.model, a.status, OutcomeName(a.verdict.outcome),
                   a.verdict.reason);

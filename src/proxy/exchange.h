@@ -55,6 +55,10 @@ struct Services {
   SignatureCache* signatures = nullptr;                       // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;       // --fetch-image-urls
   std::atomic<bool> draining{false};
+  // Asks the store to write pending state changes now (a ticket), and whether the write
+  // with that ticket has committed. Empty in tests without a store.
+  std::function<uint64_t()> request_flush;
+  std::function<bool(uint64_t)> flushed;
   // Reloads the key file (SIGHUP, POST /admin/reload): a one-line summary, or an error
   // text starting with "error: ".
   std::function<std::string()> reload;

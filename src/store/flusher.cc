@@ -27,6 +27,17 @@ void Flusher::Wake() {
   cv_.notify_one();
 }
 
+uint64_t Flusher::RequestFlush() {
+  uint64_t ticket;
+  {
+    std::lock_guard lock(mu_);
+    ticket = ++requested_;
+    woken_ = true;
+  }
+  cv_.notify_one();
+  return ticket;
+}
+
 void Flusher::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -42,18 +53,20 @@ void Flusher::FlushNow() { FlushOnce(); }
 void Flusher::Loop() {
   for (;;) {
     bool last;
+    uint64_t target;
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, interval_, [this] { return woken_ || stopping_; });
       woken_ = false;
       last = stopping_;
+      target = requested_;
     }
-    FlushOnce();
+    if (FlushOnce()) done_.store(target, std::memory_order_release);
     if (last) return;
   }
 }
 
-void Flusher::FlushOnce() {
+bool Flusher::FlushOnce() {
   Batch batch = take_();
   if (!retry_.empty()) {
     // Older changes first, so that a newer state of the same row wins.
@@ -65,14 +78,15 @@ void Flusher::FlushOnce() {
     batch = std::move(retry_);
     retry_ = Batch{};
   }
-  if (batch.empty()) return;
+  if (batch.empty()) return true;
   std::string error;
   if (!store_.Write(batch, &error)) {
     spdlog::error("state store: write failed, will retry with the next flush: {}", error);
     retry_ = std::move(batch);
-    return;
+    return false;
   }
   ++flushes_;
+  return true;
 }
 
 }  // namespace gkm

@@ -4,6 +4,7 @@
 // the database. Wake() and Stop() are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -25,6 +26,10 @@ class Flusher {
 
   void Start();
   void Wake();
+  // Asks for a flush now and returns a ticket; Flushed(ticket) turns true once a write
+  // that holds everything pending at the time of the call has committed. Thread-safe.
+  uint64_t RequestFlush();
+  bool Flushed(uint64_t ticket) const { return done_.load(std::memory_order_acquire) >= ticket; }
   // Flushes one last time and joins the thread.
   void Stop();
   // Flushes now on the caller's thread (when the thread is not running).
@@ -34,7 +39,7 @@ class Flusher {
 
  private:
   void Loop();
-  void FlushOnce();
+  bool FlushOnce();
 
   SqliteStore& store_;
   std::function<Batch()> take_;
@@ -42,6 +47,8 @@ class Flusher {
   std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;
+  uint64_t requested_ = 0;
+  std::atomic<uint64_t> done_{0};
   bool stopping_ = false;
   std::thread thread_;
   uint64_t flushes_ = 0;
