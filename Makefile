@@ -8,7 +8,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps deps-test build run test unit-test e2e-test mock-test fuzz format lint clean
+.PHONY: all deps deps-test build run test unit-test e2e-test mock-test fuzz bench format lint clean
 
 all: build
 
@@ -44,6 +44,13 @@ mock-test:
 FUZZ_SECONDS ?= 300
 fuzz: deps-test
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Benchmarks against nginx and the direct path (bench/run.sh, about 15 minutes): a Release
+# build in build-release/, then BENCHMARKS.md and bench/results.json.
+bench:
+	scripts/install-deps.sh --bench --test
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DGKM_TESTS=OFF && cmake --build build-release -j
+	bench/run.sh build-release/gemini-key-manager
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc')
