@@ -140,7 +140,7 @@ int RunApp(int argc, char** argv) {
   std::error_code fec;
   std::filesystem::create_directories(cfg.log_dir, fec);
   if (!SetupLogging(cfg, &error)) return Fail(1, error);
-  // The logger writes from its own thread: drain it on every way out.
+  // Log lines are buffered: write them out on every way out.
   struct LogFlush {
     ~LogFlush() { spdlog::shutdown(); }
   } log_flush;
@@ -239,6 +239,7 @@ int RunApp(int argc, char** argv) {
                GKM_VERSION, cfg.listen.host, server.port(), key_count, cfg.threads,
                cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
                cfg.upstream.base_path);
+  spdlog::default_logger()->flush();  // the start-up lines at once, not within a second
 
   // The main thread waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and stop.
   asio::io_context control;
