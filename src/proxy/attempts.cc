@@ -7,7 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/span_body.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
 
 #include "proxy/wire.h"
 
@@ -19,7 +20,6 @@ namespace beast = boost::beast;
 using asio::as_tuple;
 using asio::use_awaitable;
 using boost::system::error_code;
-using UpstreamRequest = http::request<http::span_body<const char>>;
 
 constexpr size_t kErrorBodyLimit = 1 << 20;  // error bodies are read whole to judge them
 
@@ -34,10 +34,11 @@ bool Retryable(Outcome o) {
 
 template <class Stream>
 asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
-                                            UpstreamRequest& ureq, UpstreamParser& p,
-                                            std::chrono::seconds timeout) {
+                                            const std::string& head, std::string_view body,
+                                            UpstreamParser& p, std::chrono::seconds timeout) {
   conn.tcp().expires_after(timeout);
-  auto [wec, wn] = co_await http::async_write(s, ureq, as_tuple(use_awaitable));
+  std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body.data(), body.size())};
+  auto [wec, wn] = co_await asio::async_write(s, out, as_tuple(use_awaitable));
   (void)wn;
   if (wec) co_return wec;
   conn.tcp().expires_after(timeout);
@@ -88,39 +89,77 @@ std::string ConnectionTokens(const http::fields& fields) {
   return out;
 }
 
-// The request that goes upstream: end-to-end client headers, the body as raw bytes, and
-// the real key; never the client's credentials.
-UpstreamRequest BuildUpstreamRequest(const UpstreamCall& call, const UpstreamPool& up,
-                                     const ApiKey& key) {
-  UpstreamRequest u{call.method, up.url().base_path + call.target, 11};
+// The request head that goes upstream, as wire bytes: end-to-end client headers, the
+// real key, never the client's credentials. Written straight into one string (no
+// per-field allocations); the body follows as a second buffer.
+std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up,
+                              const ApiKey& key) {
+  std::string h;
+  h.reserve(512);
+  h += http::to_string(call.method);
+  h += ' ';
+  h += up.url().base_path;
+  h += call.target;
+  h += " HTTP/1.1\r\nHost: ";
+  h += up.host_header();
+  h += "\r\n";
   if (call.client_headers) {
     std::string connection_tokens = ConnectionTokens(*call.client_headers);
     for (const auto& f : *call.client_headers) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (IsHopByHop(name) || name == "host" || name == "authorization" ||
-          name == "x-goog-api-key" || name == "content-length" || name == "expect" ||
-          name == "cookie") {
-        continue;
+      switch (f.name()) {
+        case http::field::host:
+        case http::field::authorization:
+        case http::field::content_length:
+        case http::field::expect:
+        case http::field::cookie:
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::proxy_connection:
+        case http::field::proxy_authenticate:
+        case http::field::proxy_authorization:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::transfer_encoding:
+        case http::field::upgrade:
+          continue;
+        default:
+          break;
       }
-      if (connection_tokens.find("," + name + ",") != std::string::npos) continue;
-      u.insert(f.name_string(), f.value());
+      std::string_view name = f.name_string();
+      if (f.name() == http::field::unknown) {
+        if (beast::iequals(name, "x-goog-api-key")) continue;
+        if (connection_tokens.size() > 1) {
+          std::string lower(name);
+          for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (connection_tokens.find("," + lower + ",") != std::string::npos) continue;
+        }
+      }
+      h += name;
+      h += ": ";
+      h += f.value();
+      h += "\r\n";
     }
   }
-  if (!call.content_type.empty()) u.set(http::field::content_type, call.content_type);
-  u.set(http::field::host, up.host_header());
-  if (call.bearer) {
-    u.set(http::field::authorization, "Bearer " + std::string(key.reveal()));
-  } else {
-    u.set("x-goog-api-key", key.reveal());
+  if (!call.content_type.empty()) {
+    h += "Content-Type: ";
+    h += call.content_type;
+    h += "\r\n";
   }
-  u.body() = http::span_body<const char>::value_type(call.body.data(), call.body.size());
+  if (call.bearer) {
+    h += "Authorization: Bearer ";
+  } else {
+    h += "x-goog-api-key: ";
+  }
+  h += key.reveal();
+  h += "\r\n";
   if (!call.body.empty() || call.method == http::verb::post || call.method == http::verb::put ||
       call.method == http::verb::patch) {
-    u.content_length(call.body.size());
+    h += "Content-Length: ";
+    h += std::to_string(call.body.size());
+    h += "\r\n";
   }
-  u.keep_alive(true);
-  return u;
+  h += "\r\n";
+  return h;
 }
 
 // Waits (at most 250 ms) until the store has written the state changes this request
@@ -216,7 +255,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
 
     // Phase: forward. A reused idle connection may have been closed by the server; such a
     // failure is retried once on a fresh connection with the same key.
-    UpstreamRequest ureq = BuildUpstreamRequest(call, up, key);
+    const std::string head = BuildUpstreamHead(call, up, key);
     auto t0 = std::chrono::steady_clock::now();
     error_code ec;
     for (int round = 0; round < 2; ++round) {
@@ -233,7 +272,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       if (call.method == http::verb::head) a.parser->skip(true);
       bool reused = a.conn->reused;
       ec = co_await a.conn->Visit([&](auto& s) {
-        return SendAndReadHead(s, *a.conn, ureq, *a.parser, cfg.upstream_timeout);
+        return SendAndReadHead(s, *a.conn, head, call.body, *a.parser, cfg.upstream_timeout);
       });
       if (!ec || !reused || ec == beast::error::timeout) break;
       a.conn.reset();

@@ -3,6 +3,11 @@
 #include <spdlog/spdlog.h>
 
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
+
 #include "proxy/attempts.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
@@ -12,17 +17,20 @@ namespace gkm {
 namespace {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 
 constexpr size_t kCreatedBodyLimit = 16 << 20;  // answers that name a created file or cache
 constexpr size_t kChunk = 8192;                 // relay buffer per stream
 constexpr size_t kWholeAnswerLimit = 256 << 10;  // answers up to this size go in one write
 constexpr size_t kTailKeep = 4096;              // stream tail kept for usageMetadata
 
-// Copies the upstream response's end-to-end headers, rewriting the upload URLs (and
-// binding the session to the key) and never letting the key through.
-template <class To>
-void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, const ApiKey& key,
-                         Services& svc) {
+// Calls emit(name, value) for each end-to-end header of the upstream response,
+// rewriting the upload URLs (and binding the session to the key) and never letting the key
+// through. Dropped: hop-by-hop headers, those the Connection header names, Content-Length
+// (the proxy sets its own framing).
+template <class Emit>
+void ForEachResponseHeader(const http::fields& from, const Request& req, const ApiKey& key,
+                           Services& svc, Emit&& emit) {
   std::string connection_tokens = ",";
   for (auto it = from.find(http::field::connection);
        it != from.end() && it->name() == http::field::connection; ++it) {
@@ -32,26 +40,90 @@ void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, c
     connection_tokens += ',';
   }
   for (const auto& f : from) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (IsHopByHop(name) || name == "content-length" ||
-        connection_tokens.find("," + name + ",") != std::string::npos) {
-      continue;
+    switch (f.name()) {
+      case http::field::content_length:
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::proxy_authenticate:
+      case http::field::proxy_authorization:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade:
+        continue;
+      default:
+        break;
     }
-    std::string value(f.value());
-    if (name == "x-goog-upload-url" || name == "x-goog-upload-control-url") {
+    std::string_view name = f.name_string();
+    std::string_view value = f.value();
+    if (connection_tokens.size() > 1) {
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (connection_tokens.find("," + lower + ",") != std::string::npos) continue;
+    }
+    std::string changed;
+    if (beast::iequals(name, "x-goog-upload-url") ||
+        beast::iequals(name, "x-goog-upload-control-url")) {
       std::string upload_id;
       if (auto rewritten = RewriteUploadUrl(value, req.origin, &upload_id)) {
         svc.affinity->Bind("upload", upload_id, key.id(), NowMs());
-        value = *rewritten;
+        changed = std::move(*rewritten);
+        value = changed;
       }
     }
-    if (RedactSecret(value, key.reveal(), key.masked())) {
-      spdlog::warn("req={} upstream header {} carried the key {}; masked", req.id, name,
-                   key.id());
+    if (value.find(key.reveal()) != std::string_view::npos) {
+      changed = std::string(value);
+      RedactSecret(changed, key.reveal(), key.masked());
+      value = changed;
+      spdlog::warn("req={} upstream header {} carried the key {}; masked", req.id,
+                   std::string(name), key.id());
     }
-    to.insert(f.name_string(), value);
+    emit(name, value);
   }
+}
+
+template <class To>
+void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, const ApiKey& key,
+                         Services& svc) {
+  ForEachResponseHeader(from, req, key, svc,
+                        [&](std::string_view name, std::string_view value) {
+                          to.insert(name, value);
+                        });
+}
+
+// The response head for a whole body, as wire bytes (no per-field allocations).
+std::string ResponseHead(int status, const http::fields& from, const Request& req,
+                         const ApiKey& key, Services& svc, std::optional<size_t> length,
+                         bool keep_alive) {
+  std::string h;
+  h.reserve(1024);
+  h += "HTTP/1.1 ";
+  h += std::to_string(status);
+  h += ' ';
+  h += http::obsolete_reason(static_cast<http::status>(status));
+  h += "\r\n";
+  bool has_date = false;
+  ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
+    has_date = has_date || beast::iequals(name, "date");
+    h += name;
+    h += ": ";
+    h += value;
+    h += "\r\n";
+  });
+  if (!has_date) {
+    h += "Date: ";
+    h += HttpDateNow();
+    h += "\r\n";
+  }
+  if (length) {
+    h += "Content-Length: ";
+    h += std::to_string(*length);
+    h += "\r\n";
+  }
+  if (!keep_alive) h += "Connection: close\r\n";
+  h += "\r\n";
+  return h;
 }
 
 // Responses that name a created file or cache are read whole to bind them to the key.
@@ -156,13 +228,16 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       co_return PackResult(502, false);
     }
     FinishAnswer(a, req, svc, up, ScanUsage(body));
-    http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
-    res.body() = std::move(body);
-    res.keep_alive(keep_alive);
-    if (!no_body) res.prepare_payload();
-    bool sent = co_await SendResponse(client, res);
-    co_return PackResult(status, sent && keep_alive);
+    std::optional<size_t> out_length;
+    if (!no_body) out_length = body.size();
+    const std::string head = ResponseHead(status, a.parser->get().base(), req, key, svc,
+                                          out_length, keep_alive);
+    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
+    client.stream.expires_after(client.timeout);
+    auto [wec, wn] = co_await asio::async_write(client.stream, out,
+                                                asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    co_return PackResult(status, !wec && keep_alive);
   }
 
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
