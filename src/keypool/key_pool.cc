@@ -163,6 +163,16 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
   return NothingUsable(m, now, tried_some);
 }
 
+int32_t KeyPool::DayLocked(TimePoint now) const {
+  // The zone conversion costs more than the rest of a pick; the day changes once a day.
+  if (now < day_start_ || now >= day_end_) {
+    day_ = clock_.DayNumberOf(now);
+    day_start_ = clock_.DayStart(now);
+    day_end_ = clock_.NextReset(now);
+  }
+  return day_;
+}
+
 std::optional<NoKey> KeyPool::Unavailable(std::string_view model, TimePoint now) {
   std::lock_guard lock(mu_);
   ModelPool& m = ModelLocked(model);
@@ -280,7 +290,7 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
     d.prompt = tokens.prompt;
     d.candidates = tokens.candidates;
     d.thoughts = tokens.thoughts;
-    Count(m, slot, clock_.DayNumberOf(now), d);
+    Count(m, slot, DayLocked(now), d);
 
     size_t queued = pending_states_.size() + pending_statuses_.size();
     switch (verdict.outcome) {
@@ -322,7 +332,7 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
 
 void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
   std::lock_guard lock(mu_);
-  int32_t today = clock_.DayNumberOf(now);
+  int32_t today = DayLocked(now);
   for (const auto& [model, pos] : loaded.cursors) restored_cursors_[model] = pos;
   for (const auto& st : loaded.statuses) {
     auto it = slot_by_id_.find(st.key_id);
@@ -480,7 +490,7 @@ PoolView KeyPool::View(TimePoint now) const {
   PoolView v;
   v.day = clock_.DayOf(now);
   v.next_reset = clock_.NextReset(now);
-  int32_t today = clock_.DayNumberOf(now);
+  int32_t today = DayLocked(now);
   std::vector<const ModelPool*> models;
   for (const auto& [name, m] : models_) models.push_back(m.get());
   std::sort(models.begin(), models.end(),
@@ -517,7 +527,7 @@ PoolView KeyPool::View(TimePoint now) const {
 PoolGauges KeyPool::Gauges(TimePoint now) const {
   std::lock_guard lock(mu_);
   PoolGauges g;
-  int32_t today = clock_.DayNumberOf(now);
+  int32_t today = DayLocked(now);
   for (const auto& s : slots_) {
     if (s.removed) continue;
     (s.invalid ? g.keys_invalid : g.keys_active)++;

@@ -205,6 +205,8 @@ class KeyPool {
   bool Usable(const Slot& s) const { return !s.removed && !s.invalid; }
   // Every change of a slot's flags goes through here, to keep the counts below exact.
   void SetFlags(Slot& slot, bool removed, bool invalid);
+  // The quota day of `now`, cached with its bounds.
+  int32_t DayLocked(TimePoint now) const;
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void RejoinDue(ModelPool& m, TimePoint now);
@@ -223,6 +225,9 @@ class KeyPool {
   std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>>
       models_;
   uint64_t next_request_ = 1;
+  mutable int32_t day_ = 0;
+  mutable TimePoint day_start_ = TimePoint::max();
+  mutable TimePoint day_end_ = TimePoint::min();
   size_t present_count_ = 0;  // slots not removed
   size_t usable_count_ = 0;   // slots neither removed nor invalid
   std::vector<std::pair<ModelPool*, uint32_t>> dirty_;

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -49,9 +50,20 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
-bool TokenMatches(std::string_view presented, const std::vector<std::string>& tokens) {
+using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+
+Digest DigestOf(std::string_view text) {
+  Digest d;
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d.data());
+  return d;
+}
+
+// Compares digests, so that neither the content nor the length of a token leaks through
+// timing; every configured token is compared (no early exit).
+bool TokenMatches(std::string_view presented, const std::vector<Digest>& tokens) {
+  Digest d = DigestOf(presented);
   bool ok = false;
-  for (const auto& t : tokens) ok |= ConstantTimeEqual(presented, t);  // no early exit
+  for (const auto& t : tokens) ok |= CRYPTO_memcmp(d.data(), t.data(), d.size()) == 0;
   return ok;
 }
 
@@ -66,7 +78,7 @@ std::string_view BearerOf(const http::request<http::string_body>& msg) {
 }
 
 // The client token from x-goog-api-key, ?key= or Authorization: Bearer.
-bool ClientAuthorized(const Request& req, const std::vector<std::string>& tokens) {
+bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens) {
   if (auto it = req.msg.find("x-goog-api-key"); it != req.msg.end()) {
     if (TokenMatches(it->value(), tokens)) return true;
   }
@@ -107,6 +119,7 @@ asio::awaitable<void> DrainInput(beast::tcp_stream& stream, beast::flat_buffer& 
 
 Server::Server(Services& services, std::shared_ptr<asio::ssl::context> upstream_tls)
     : svc_(services), upstream_tls_(std::move(upstream_tls)) {
+  for (const auto& t : svc_.tokens) token_digests_.push_back(DigestOf(t));
   unsigned n = std::max(1u, svc_.config->threads);
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
@@ -282,7 +295,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     std::optional<http::response<http::string_body>> early;
     bool pending_body = HasPendingBody(head);
     if ((kind == Kind::kNative || kind == Kind::kOpenAi) &&
-        !ClientAuthorized(req, svc_.tokens)) {
+        !ClientAuthorized(req, token_digests_)) {
       req.route = "auth";
       std::string message =
           "missing or wrong client token: send it in x-goog-api-key, ?key= or "

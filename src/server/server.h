@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -50,6 +51,7 @@ class Server {
   boost::asio::awaitable<void> RunSession(Worker& worker, boost::asio::ip::tcp::socket socket);
 
   Services& svc_;
+  std::vector<std::array<unsigned char, 32>> token_digests_;  // SHA-256 of each client token
   std::shared_ptr<boost::asio::ssl::context> upstream_tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
