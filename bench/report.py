@@ -595,6 +595,12 @@ def markdown(res, tp, du, on, off):
     w("")
     w("Raw wrk outputs and logs of the last run: `bench/out/` (not committed); all numbers: `bench/results.json`.")
     w("")
+    # What profiling found and what each change gained: kept by hand in bench/profile.md.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            w(f.read().rstrip())
+        w("")
     return "\n".join(L)
 
 
