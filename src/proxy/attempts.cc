@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <array>
 
+#include "proxy/headers.h"
 #include "proxy/wire.h"
 
 namespace gkm {
@@ -75,20 +76,6 @@ std::string DescribeTransport(const error_code& ec) {
   return "transport error: " + ec.message();
 }
 
-// The lower-cased value of a message's Connection header: ",token,token,".
-std::string ConnectionTokens(const http::fields& fields) {
-  std::string out = ",";
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    for (char c : it->value()) {
-      if (c == ' ' || c == '\t') continue;
-      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    out += ',';
-  }
-  return out;
-}
-
 // The request head that goes upstream, as wire bytes: end-to-end client headers, the
 // real key, never the client's credentials. Written straight into one string (no
 // per-field allocations); the body follows as a second buffer.
@@ -104,36 +91,16 @@ std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up,
   h += up.host_header();
   h += "\r\n";
   if (call.client_headers) {
-    std::string connection_tokens = ConnectionTokens(*call.client_headers);
+    ConnectionNamed named(*call.client_headers);
     for (const auto& f : *call.client_headers) {
-      switch (f.name()) {
-        case http::field::host:
-        case http::field::authorization:
-        case http::field::content_length:
-        case http::field::expect:
-        case http::field::cookie:
-        case http::field::connection:
-        case http::field::keep_alive:
-        case http::field::proxy_connection:
-        case http::field::proxy_authenticate:
-        case http::field::proxy_authorization:
-        case http::field::te:
-        case http::field::trailer:
-        case http::field::transfer_encoding:
-        case http::field::upgrade:
-          continue;
-        default:
-          break;
+      // The client's own credentials and the fields the proxy sets itself stay behind.
+      if (IsConnectionLevel(f.name()) || f.name() == http::field::host ||
+          f.name() == http::field::authorization || f.name() == http::field::expect ||
+          f.name() == http::field::cookie) {
+        continue;
       }
       std::string_view name = f.name_string();
-      if (f.name() == http::field::unknown) {
-        if (beast::iequals(name, "x-goog-api-key")) continue;
-        if (connection_tokens.size() > 1) {
-          std::string lower(name);
-          for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          if (connection_tokens.find("," + lower + ",") != std::string::npos) continue;
-        }
-      }
+      if (beast::iequals(name, "x-goog-api-key") || named.Contains(name)) continue;
       h += name;
       h += ": ";
       h += f.value();

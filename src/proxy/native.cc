@@ -9,6 +9,7 @@
 #include <array>
 
 #include "proxy/attempts.h"
+#include "proxy/headers.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
@@ -31,37 +32,12 @@ constexpr size_t kTailKeep = 4096;              // stream tail kept for usageMet
 template <class Emit>
 void ForEachResponseHeader(const http::fields& from, const Request& req, const ApiKey& key,
                            Services& svc, Emit&& emit) {
-  std::string connection_tokens = ",";
-  for (auto it = from.find(http::field::connection);
-       it != from.end() && it->name() == http::field::connection; ++it) {
-    for (char c : it->value()) {
-      if (c != ' ' && c != '\t') connection_tokens += static_cast<char>(std::tolower(c));
-    }
-    connection_tokens += ',';
-  }
+  ConnectionNamed named(from);
   for (const auto& f : from) {
-    switch (f.name()) {
-      case http::field::content_length:
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::proxy_authenticate:
-      case http::field::proxy_authorization:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::transfer_encoding:
-      case http::field::upgrade:
-        continue;
-      default:
-        break;
-    }
+    if (IsConnectionLevel(f.name())) continue;
     std::string_view name = f.name_string();
     std::string_view value = f.value();
-    if (connection_tokens.size() > 1) {
-      std::string lower(name);
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (connection_tokens.find("," + lower + ",") != std::string::npos) continue;
-    }
+    if (named.Contains(name)) continue;
     std::string changed;
     if (beast::iequals(name, "x-goog-upload-url") ||
         beast::iequals(name, "x-goog-upload-control-url")) {

@@ -1,7 +1,6 @@
 #include "proxy/wire.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 
 namespace gkm {
@@ -9,14 +8,6 @@ namespace {
 
 bool IsIdChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // Finds "<prefix><id>" occurrences where the prefix starts at a boundary ('/', '"', start).
@@ -91,16 +82,6 @@ std::string RouteOfPath(std::string_view path) {
   if (path.find("/cachedContents") != std::string_view::npos) return "cachedContents";
   if (path.find("/models") != std::string_view::npos) return "models";
   return "other";
-}
-
-bool IsHopByHop(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kHop = {
-      "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"};
-  for (auto h : kHop) {
-    if (EqualsIgnoreCase(h, name)) return true;
-  }
-  return false;
 }
 
 std::string StripKeyParam(std::string_view query) {

@@ -22,9 +22,6 @@ std::string_view MethodOfPath(std::string_view path);
 // "cachedContents", "openai", "other".
 std::string RouteOfPath(std::string_view path);
 
-// Connection-level headers that never cross a proxy (RFC 9110 7.6.1).
-bool IsHopByHop(std::string_view lower_name);
-
 // The query without any "key=" parameter (the client's token). No leading '?'.
 std::string StripKeyParam(std::string_view query);
 

@@ -24,16 +24,6 @@ TEST(Wire, RouteOfPath) {
   EXPECT_EQ(RouteOfPath("/v1beta/openai/chat/completions"), "openai");
 }
 
-TEST(Wire, HopByHopHeaders) {
-  for (auto h : {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                 "proxy-authorization", "proxy-authenticate", "Connection"}) {
-    EXPECT_TRUE(IsHopByHop(h)) << h;
-  }
-  for (auto h : {"content-type", "x-goog-api-client", "date", "content-length"}) {
-    EXPECT_FALSE(IsHopByHop(h)) << h;
-  }
-}
-
 TEST(Wire, StripKeyParamRemovesOnlyTheKey) {
   EXPECT_EQ(StripKeyParam("key=tok&alt=sse"), "alt=sse");
   EXPECT_EQ(StripKeyParam("alt=sse&key=tok"), "alt=sse");
