@@ -244,6 +244,14 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       if (!ec || !reused || ec == beast::error::timeout) break;
       a.conn.reset();
     }
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+      // The proxy's own limit, not the key's fault: no verdict, no retry on other keys.
+      spdlog::error("req={} cannot open an upstream connection: {} (raise the open-file limit)",
+                    req.id, ec.message());
+      co_return NoAnswer{NoKey{NoKey::Why::kTried, Millis(1000),
+                               "the proxy cannot open more connections right now"},
+                         ec.message()};
+    }
     if (ec) {
       Verdict v = TransportFailure(DescribeTransport(ec));
       svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <boost/json/serialize.hpp>
@@ -176,7 +177,11 @@ asio::awaitable<void> Server::AcceptLoop() {
         co_await acceptor_->async_accept(w.ctx.get_executor(), as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
-      spdlog::warn("accept failed: {}", ec.message());
+      // Out of descriptors or memory: pause instead of spinning on the same error.
+      spdlog::warn("accept failed: {}; pausing 100 ms", ec.message());
+      asio::steady_timer pause(workers_[0]->ctx);
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(as_tuple(use_awaitable));
       continue;
     }
     open_.fetch_add(1);
