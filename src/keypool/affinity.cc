@@ -48,9 +48,4 @@ void Affinity::SetOnChange(std::function<void()> fn) {
   on_change_ = std::move(fn);
 }
 
-size_t Affinity::size() const {
-  std::lock_guard lock(mu_);
-  return key_by_resource_.size();
-}
-
 }  // namespace gkm

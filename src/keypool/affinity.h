@@ -26,7 +26,6 @@ class Affinity {
   void Restore(const std::vector<Binding>& bindings);
   std::vector<Binding> TakePending();
   void SetOnChange(std::function<void()> fn);
-  size_t size() const;
 
  private:
   static std::string Key(std::string_view kind, std::string_view name);

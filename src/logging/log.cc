@@ -2,7 +2,6 @@
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <cstdio>
 #include <mutex>
@@ -41,12 +40,6 @@ class BufferedStderrSink : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
-
-void SetupEarlyLogging() {
-  auto logger = spdlog::stderr_color_mt("gkm-early");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-}
 
 bool SetupLogging(const Config& config, std::string* error) {
   try {

@@ -14,7 +14,4 @@ namespace gkm {
 // False and *error when the log dir cannot be written.
 bool SetupLogging(const Config& config, std::string* error);
 
-// Console-only logging for the time before the configuration is known.
-void SetupEarlyLogging();
-
 }  // namespace gkm

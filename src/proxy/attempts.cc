@@ -11,6 +11,7 @@
 #include <array>
 
 #include "proxy/headers.h"
+#include "translate/error.h"
 #include "proxy/wire.h"
 
 namespace gkm {
@@ -153,6 +154,18 @@ std::string NoAnswer::Message() const {
 int64_t RetryAfterSeconds(const NoKey& nk) {
   if (nk.retry_after.count() <= 0) return 0;
   return std::max<int64_t>(1, (nk.retry_after.count() + 999) / 1000);
+}
+
+http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, bool openai_shape,
+                                                   bool keep_alive) {
+  int64_t wait = RetryAfterSeconds(none.why);
+  auto res = JsonResponse(503,
+                          openai_shape ? OpenAiErrorBody(503, none.Message())
+                                       : GeminiErrorBody(503, none.Message()),
+                          keep_alive);
+  if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
+  if (openai_shape && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
+  return res;
 }
 
 asio::awaitable<std::pair<error_code, size_t>> ReadSome(Answer& a, char* buf, size_t cap,

@@ -141,13 +141,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
 
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    int64_t wait = RetryAfterSeconds(none->why);
-    auto res = JsonResponse(503,
-                            options.openai_errors ? OpenAiErrorBody(503, none->Message())
-                                                  : GeminiErrorBody(503, none->Message()),
-                            keep_alive);
-    if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
-    if (options.openai_errors && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
+    auto res = NoAnswerResponse(*none, options.openai_errors, keep_alive);
     bool sent = co_await SendResponse(client, res);
     co_return PackResult(503, sent && keep_alive);
   }

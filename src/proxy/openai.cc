@@ -56,13 +56,8 @@ asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>&
   co_return PackResult(status, sent && keep_alive);
 }
 
-// 503 (or the like) when no key could serve: Retry-After, and x-should-retry: false when
-// the wait is long, so the SDKs do not sit in their retry loop for hours.
 asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool keep_alive) {
-  auto res = JsonAnswer(503, OpenAiErrorBody(503, none.Message()), keep_alive);
-  int64_t wait = RetryAfterSeconds(none.why);
-  if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
-  if (wait > 60 || wait == 0) res.set("x-should-retry", "false");
+  auto res = NoAnswerResponse(none, true, keep_alive);
   co_return co_await Send(client, res, keep_alive);
 }
 
@@ -142,9 +137,6 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   call.body = chat.body;
   call.content_type = "application/json";
   call.model = chat.model;
-  if (auto it = req.msg.find(http::field::user_agent); it != req.msg.end()) {
-    // Not forwarded: the upstream sees the proxy, not the client's SDK.
-  }
 
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {

@@ -48,7 +48,6 @@ void Flusher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Flusher::FlushNow() { FlushOnce(); }
 
 void Flusher::Loop() {
   for (;;) {
@@ -85,7 +84,6 @@ bool Flusher::FlushOnce() {
     retry_ = std::move(batch);
     return false;
   }
-  ++flushes_;
   return true;
 }
 

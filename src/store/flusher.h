@@ -32,10 +32,6 @@ class Flusher {
   bool Flushed(uint64_t ticket) const { return done_.load(std::memory_order_acquire) >= ticket; }
   // Flushes one last time and joins the thread.
   void Stop();
-  // Flushes now on the caller's thread (when the thread is not running).
-  void FlushNow();
-
-  uint64_t flushes() const { return flushes_; }
 
  private:
   void Loop();
@@ -51,7 +47,6 @@ class Flusher {
   std::atomic<uint64_t> done_{0};
   bool stopping_ = false;
   std::thread thread_;
-  uint64_t flushes_ = 0;
   Batch retry_;  // a batch whose write failed, merged into the next one
 };
 

@@ -10,7 +10,6 @@ const MODEL = 'gemini-2.5-flash';
 
 // scripts/install-deps.sh --test installs the SDK; its absence is a failure, not a skip.
 const genai = await import('../sdk/genai.mjs');
-const skip = false;
 
 let mock;
 let proxy;
@@ -24,7 +23,6 @@ async function recordingFetch(url, init) {
   return r;
 }
 before(async () => {
-  if (skip) return;
   mock = await startMock();
   proxy = await startProxy({ keys: KEYS, upstream: mock.url });
   ai = new genai.GoogleGenAI({ apiKey: proxy.token, httpOptions: { baseUrl: proxy.url, fetch: recordingFetch } });
@@ -45,7 +43,7 @@ function assertUpstreamClean() {
   }
 }
 
-test('models.generateContent', { skip }, async () => {
+test('models.generateContent', async () => {
   const r = await ai.models.generateContent({ model: MODEL, contents: 'Say hi' });
   assert.equal(r.text, 'ok from mock');
   assert.equal(r.usageMetadata.totalTokenCount, 10);
@@ -57,7 +55,7 @@ test('models.generateContent', { skip }, async () => {
   assertUpstreamClean();
 });
 
-test('models.generateContentStream', { skip }, async () => {
+test('models.generateContentStream', async () => {
   const stream = await ai.models.generateContentStream({ model: MODEL, contents: 'Say hi' });
   let text = '';
   let n = 0;
@@ -75,13 +73,13 @@ test('models.generateContentStream', { skip }, async () => {
   assertUpstreamClean();
 });
 
-test('models.countTokens', { skip }, async () => {
+test('models.countTokens', async () => {
   const r = await ai.models.countTokens({ model: MODEL, contents: 'Count me' });
   assert.equal(r.totalTokens, 31);
   assertUpstreamClean();
 });
 
-test('models.embedContent', { skip }, async () => {
+test('models.embedContent', async () => {
   const r = await ai.models.embedContent({ model: 'gemini-embedding-001', contents: ['first', 'second'], config: { outputDimensionality: 8 } });
   assert.equal(r.embeddings.length, 2);
   assert.equal(r.embeddings[0].values.length, 8);
@@ -89,7 +87,7 @@ test('models.embedContent', { skip }, async () => {
   assertUpstreamClean();
 });
 
-test('models.list pages through the proxy', { skip }, async () => {
+test('models.list pages through the proxy', async () => {
   const pager = await ai.models.list({ config: { pageSize: 2 } });
   const names = [];
   for await (const m of pager) names.push(m.name);
@@ -99,13 +97,13 @@ test('models.list pages through the proxy', { skip }, async () => {
   assertUpstreamClean();
 });
 
-test('models.get', { skip }, async () => {
+test('models.get', async () => {
   const m = await ai.models.get({ model: 'gemini-2.5-pro' });
   assert.equal(m.name, 'models/gemini-2.5-pro');
   assert.equal(m.inputTokenLimit, 1048576);
 });
 
-test('files.upload through the proxy (the upload URL must be the proxy\'s), then use the file', { skip }, async () => {
+test('files.upload through the proxy (the upload URL must be the proxy\'s), then use the file', async () => {
   const file = await ai.files.upload({ file: new Blob(['hello from the sdk test'], { type: 'text/plain' }), config: { mimeType: 'text/plain', displayName: 'sdk.txt' } });
   assert.match(file.name, /^files\//);
   assert.equal(file.sizeBytes, String(Buffer.byteLength('hello from the sdk test')));
@@ -133,7 +131,7 @@ test('files.upload through the proxy (the upload URL must be the proxy\'s), then
   assertUpstreamClean();
 });
 
-test('caches.create and generateContent with the cache', { skip }, async () => {
+test('caches.create and generateContent with the cache', async () => {
   const cache = await ai.caches.create({ model: MODEL, config: { contents: [{ role: 'user', parts: [{ text: 'cache me' }] }], ttl: '300s' } });
   assert.match(cache.name, /^cachedContents\//);
   const owner = mock.requests[0].key;
@@ -144,7 +142,7 @@ test('caches.create and generateContent with the cache', { skip }, async () => {
   for (const e of mock.requests) assert.equal(e.key, owner);
 });
 
-test('errors surface as SDK errors with the status (client error passes through)', { skip }, async () => {
+test('errors surface as SDK errors with the status (client error passes through)', async () => {
   mock.setKey('*', 'sdk-bad', 'badrequest');
   await assert.rejects(ai.models.generateContent({ model: 'sdk-bad', contents: 'x' }), (e) => {
     assert.match(String(e.message), /400|INVALID_ARGUMENT|Invalid JSON payload/);
@@ -153,7 +151,7 @@ test('errors surface as SDK errors with the status (client error passes through)
   mock.clearKey('*', 'sdk-bad');
 });
 
-test('no real key in any URL the SDK called or any response header it got', { skip }, () => {
+test('no real key in any URL the SDK called or any response header it got', () => {
   assert.ok(exchanges.length >= 10, `${exchanges.length} exchanges recorded`);
   for (const x of exchanges) {
     for (const k of KEYS) {
