@@ -2,17 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 
 #include "proxy/headers.h"
-#include "translate/error.h"
 #include "proxy/wire.h"
+#include "translate/error.h"
 
 namespace gkm {
 namespace {
@@ -38,15 +38,18 @@ template <class Stream>
 asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
                                             const std::string& head, std::string_view body,
                                             UpstreamParser& p, std::chrono::seconds timeout) {
-  conn.tcp().expires_after(timeout);
+  conn.deadline().Arm(timeout);
   std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body.data(), body.size())};
   auto [wec, wn] = co_await asio::async_write(s, out, as_tuple(use_awaitable));
   (void)wn;
-  if (wec) co_return wec;
-  conn.tcp().expires_after(timeout);
+  if (wec) {
+    conn.deadline().Disarm();
+    co_return conn.deadline().expired() ? beast::error::timeout : wec;
+  }
   auto [rec, rn] = co_await http::async_read_header(s, conn.buffer(), p, as_tuple(use_awaitable));
   (void)rn;
-  co_return rec;
+  conn.deadline().Disarm();
+  co_return rec&& conn.deadline().expired() ? beast::error::timeout : rec;
 }
 
 template <class Stream>
@@ -56,10 +59,12 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamC
                                                             std::chrono::seconds timeout) {
   p.get().body().data = buf;
   p.get().body().size = cap;
-  conn.tcp().expires_after(timeout);
+  conn.deadline().Arm(timeout);
   auto [ec, n] = co_await http::async_read_some(s, conn.buffer(), p, as_tuple(use_awaitable));
   (void)n;
+  conn.deadline().Disarm();
   if (ec == http::error::need_buffer) ec = {};
+  if (ec && conn.deadline().expired()) ec = beast::error::timeout;
   co_return std::pair<error_code, size_t>{ec, cap - p.get().body().size};
 }
 
@@ -80,8 +85,7 @@ std::string DescribeTransport(const error_code& ec) {
 // The request head that goes upstream, as wire bytes: end-to-end client headers, the
 // real key, never the client's credentials. Written straight into one string (no
 // per-field allocations); the body follows as a second buffer.
-std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up,
-                              const ApiKey& key) {
+std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, const ApiKey& key) {
   std::string h;
   h.reserve(512);
   h += http::to_string(call.method);
@@ -159,10 +163,10 @@ int64_t RetryAfterSeconds(const NoKey& nk) {
 http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, bool openai_shape,
                                                    bool keep_alive) {
   int64_t wait = RetryAfterSeconds(none.why);
-  auto res = JsonResponse(503,
-                          openai_shape ? OpenAiErrorBody(503, none.Message())
-                                       : GeminiErrorBody(503, none.Message()),
-                          keep_alive);
+  auto res = JsonResponse(
+      503,
+      openai_shape ? OpenAiErrorBody(503, none.Message()) : GeminiErrorBody(503, none.Message()),
+      keep_alive);
   if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
   if (openai_shape && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
   return res;
@@ -194,8 +198,7 @@ void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up
   }
 }
 
-asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
-                                                             const UpstreamCall& call,
+asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const UpstreamCall& call,
                                                              Services& svc, UpstreamPool& up) {
   const Config& cfg = *svc.config;
   const uint64_t request_no = svc.pool->NewRequest();
@@ -269,8 +272,8 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req,
       Verdict v = TransportFailure(DescribeTransport(ec));
       svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));
       state_changed |= svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
-      spdlog::debug("req={} attempt={} key={} model={} failed: {}", req.id, req.attempts,
-                    key.id(), call.model, v.reason);
+      spdlog::debug("req={} attempt={} key={} model={} failed: {}", req.id, req.attempts, key.id(),
+                    call.model, v.reason);
       last_failure = v.reason;
       continue;
     }

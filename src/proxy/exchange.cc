@@ -74,10 +74,11 @@ http::response<http::string_body> JsonResponse(int code, std::string body, bool 
 boost::asio::awaitable<bool> SendResponse(ClientConn& client,
                                           http::response<http::string_body>& res) {
   if (res.find(http::field::date) == res.end()) res.set(http::field::date, HttpDateNow());
-  client.stream.expires_after(client.timeout);
+  client.deadline.Arm(client.timeout);
   auto [ec, n] = co_await http::async_write(client.stream, res,
                                             boost::asio::as_tuple(boost::asio::use_awaitable));
   (void)n;
+  client.deadline.Disarm();
   co_return !ec;
 }
 

@@ -6,17 +6,18 @@
 // Metrics lock inside; Config is read-only after start).
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "admin/metrics.h"
+#include "common/deadline.h"
 #include "common/time.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
@@ -35,8 +36,8 @@ namespace http = boost::beast::http;
 struct Request {
   uint64_t id = 0;  // for logs
   http::request<http::string_body> msg;
-  std::string path;   // target before '?'
-  std::string query;  // after '?', without it
+  std::string path;    // target before '?'
+  std::string query;   // after '?', without it
   std::string origin;  // "http://host:port" as the client addressed us
   std::chrono::steady_clock::time_point started;
   // Filled in while serving, for the log line and metrics.
@@ -52,8 +53,8 @@ struct Services {
   Affinity* affinity = nullptr;
   Metrics* metrics = nullptr;
   std::vector<std::string> tokens;
-  SignatureCache* signatures = nullptr;                       // OpenAI tool-call signatures
-  std::shared_ptr<boost::asio::ssl::context> fetch_tls;       // --fetch-image-urls
+  SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
+  std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls
   std::atomic<bool> draining{false};
   // Asks the store to write pending state changes now (a ticket), and whether the write
   // with that ticket has committed. Empty in tests without a store.
@@ -64,9 +65,11 @@ struct Services {
   std::function<std::string()> reload;
 };
 
-// The client side of one connection: its stream and write timeout.
+// The client side of one connection: its socket, the socket's deadline and the time each
+// read or write of it may take.
 struct ClientConn {
-  boost::beast::tcp_stream& stream;
+  boost::asio::ip::tcp::socket& stream;
+  Deadline& deadline;
   std::chrono::seconds timeout;
 };
 

@@ -2,11 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <array>
 
 #include "proxy/attempts.h"
 #include "proxy/headers.h"
@@ -20,10 +19,10 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-constexpr size_t kCreatedBodyLimit = 16 << 20;  // answers that name a created file or cache
-constexpr size_t kChunk = 8192;                 // relay buffer per stream
+constexpr size_t kCreatedBodyLimit = 16 << 20;   // answers that name a created file or cache
+constexpr size_t kChunk = 8192;                  // relay buffer per stream
 constexpr size_t kWholeAnswerLimit = 256 << 10;  // answers up to this size go in one write
-constexpr size_t kTailKeep = 4096;              // stream tail kept for usageMetadata
+constexpr size_t kTailKeep = 4096;               // stream tail kept for usageMetadata
 
 // Calls emit(name, value) for each end-to-end header of the upstream response,
 // rewriting the upload URLs (and binding the session to the key) and never letting the key
@@ -62,10 +61,9 @@ void ForEachResponseHeader(const http::fields& from, const Request& req, const A
 template <class To>
 void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, const ApiKey& key,
                          Services& svc) {
-  ForEachResponseHeader(from, req, key, svc,
-                        [&](std::string_view name, std::string_view value) {
-                          to.insert(name, value);
-                        });
+  ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
+    to.insert(name, value);
+  });
 }
 
 // The response head for a whole body, as wire bytes (no per-field allocations).
@@ -111,8 +109,8 @@ bool CreatesResources(const Request& req) {
 
 }  // namespace
 
-asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc,
-                                 UpstreamPool& up, bool keep_alive, NativeOptions options) {
+asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc, UpstreamPool& up,
+                                 bool keep_alive, NativeOptions options) {
   const Config& cfg = *svc.config;
   const std::string& path = options.target_path.empty() ? req.path : options.target_path;
   if (options.model.empty()) {
@@ -200,13 +198,14 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     FinishAnswer(a, req, svc, up, ScanUsage(body));
     std::optional<size_t> out_length;
     if (!no_body) out_length = body.size();
-    const std::string head = ResponseHead(status, a.parser->get().base(), req, key, svc,
-                                          out_length, keep_alive);
+    const std::string head =
+        ResponseHead(status, a.parser->get().base(), req, key, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
-    client.stream.expires_after(client.timeout);
-    auto [wec, wn] = co_await asio::async_write(client.stream, out,
-                                                asio::as_tuple(asio::use_awaitable));
+    client.deadline.Arm(client.timeout);
+    auto [wec, wn] =
+        co_await asio::async_write(client.stream, out, asio::as_tuple(asio::use_awaitable));
     (void)wn;
+    client.deadline.Disarm();
     co_return PackResult(status, !wec && keep_alive);
   }
 
@@ -239,9 +238,10 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     FinishAnswer(a, req, svc, up, ScanUsage(tail));
   }
   if (!upstream_ok) {
-    spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began; "
-                 "closing the client connection",
-                 req.id, key.id(), req.model);
+    spdlog::warn(
+        "req={} key={} model={}: upstream stream broke after the answer began; "
+        "closing the client connection",
+        req.id, key.id(), req.model);
     co_return PackResult(status, false);
   }
   bool ended = co_await out.End();

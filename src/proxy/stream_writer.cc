@@ -33,9 +33,10 @@ StreamWriter::StreamWriter(ClientConn& client, http::response<http::buffer_body>
 
 asio::awaitable<bool> StreamWriter::Start() {
   if (!ok_) co_return false;
-  client_.stream.expires_after(client_.timeout);
+  client_.deadline.Arm(client_.timeout);
   auto [ec, n] = co_await http::async_write_header(client_.stream, sr_, as_tuple(use_awaitable));
   (void)n;
+  client_.deadline.Disarm();
   ok_ = !ec;
   co_return ok_;
 }
@@ -45,9 +46,10 @@ asio::awaitable<bool> StreamWriter::Write(std::string_view bytes) {
   res_.body().data = const_cast<char*>(bytes.data());
   res_.body().size = bytes.size();
   res_.body().more = true;
-  client_.stream.expires_after(client_.timeout);
+  client_.deadline.Arm(client_.timeout);
   auto [ec, n] = co_await http::async_write(client_.stream, sr_, as_tuple(use_awaitable));
   (void)n;
+  client_.deadline.Disarm();
   if (ec && ec != http::error::need_buffer) ok_ = false;
   co_return ok_;
 }
@@ -57,9 +59,10 @@ asio::awaitable<bool> StreamWriter::End() {
   res_.body().data = nullptr;
   res_.body().size = 0;
   res_.body().more = false;
-  client_.stream.expires_after(client_.timeout);
+  client_.deadline.Arm(client_.timeout);
   auto [ec, n] = co_await http::async_write(client_.stream, sr_, as_tuple(use_awaitable));
   (void)n;
+  client_.deadline.Disarm();
   if (ec && ec != http::error::need_buffer) ok_ = false;
   co_return ok_;
 }

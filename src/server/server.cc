@@ -18,8 +18,8 @@
 #include "admin/ops.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
-#include "translate/error.h"
 #include "proxy/wire.h"
+#include "translate/error.h"
 
 namespace gkm {
 
@@ -30,7 +30,7 @@ using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
 struct Server::Session {
-  beast::tcp_stream* stream;
+  tcp::socket* socket;
   bool idle = true;
 };
 
@@ -100,17 +100,16 @@ bool HasPendingBody(const http::request_parser<http::empty_body>& p) {
 }
 
 // Half-closes and reads what the client still sends, for up to 2 s or 16 MiB.
-asio::awaitable<void> DrainInput(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+asio::awaitable<void> DrainInput(tcp::socket& socket, Deadline& deadline,
+                                 beast::flat_buffer& buffer) {
   boost::system::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
   buffer.consume(buffer.size());
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  deadline.Arm(std::chrono::seconds(2));
   size_t total = 0;
   char scratch[16384];
-  while (total < (16u << 20) && std::chrono::steady_clock::now() < deadline) {
-    stream.expires_at(deadline);
-    auto [rec, n] = co_await stream.async_read_some(asio::buffer(scratch),
-                                                    as_tuple(use_awaitable));
+  while (total < (16u << 20) && !deadline.expired()) {
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(scratch), as_tuple(use_awaitable));
     if (rec) break;
     total += n;
   }
@@ -134,8 +133,8 @@ Server::~Server() { Stop(); }
 
 bool Server::Listen(std::string* error) {
   const auto& l = svc_.config->listen;
-  std::string where = (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host) +
-                      ":" + std::to_string(l.port);
+  std::string where = (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host) + ":" +
+                      std::to_string(l.port);
   boost::system::error_code ec;
   tcp::resolver resolver(workers_[0]->ctx);
   auto results = resolver.resolve(l.host, std::to_string(l.port),
@@ -151,9 +150,9 @@ bool Server::Listen(std::string* error) {
   if (!ec) acc->bind(ep, ec);
   if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    *error = "--listen: cannot listen on " + where + ": " +
-             (ec == asio::error::address_in_use ? std::string("address already in use")
-                                                : ec.message());
+    *error =
+        "--listen: cannot listen on " + where + ": " +
+        (ec == asio::error::address_in_use ? std::string("address already in use") : ec.message());
     return false;
   }
   port_ = acc->local_endpoint().port();
@@ -202,8 +201,8 @@ void Server::Drain() {
       for (Session* s : wp->sessions) {
         if (s->idle) {
           boost::system::error_code ec;
-          s->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-          s->stream->cancel();
+          s->socket->shutdown(tcp::socket::shutdown_both, ec);
+          s->socket->cancel(ec);
         }
       }
     });
@@ -227,23 +226,26 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
   const Config& cfg = *svc_.config;
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  beast::tcp_stream stream(std::move(socket));
-  Session session{&stream};
+  Deadline deadline(socket.get_executor(), socket);
+  Session session{&socket};
   worker.sessions.insert(&session);
-  ClientConn client{stream, cfg.client_timeout};
+  ClientConn client{socket, deadline, cfg.client_timeout};
   beast::flat_buffer buffer;
-  std::string local = stream.socket().local_endpoint(ec).address().to_string();
+  std::string local = socket.local_endpoint(ec).address().to_string();
 
   for (;;) {
     session.idle = true;
     // While draining, a request already received (pipelined) is still answered.
-    if (svc_.draining.load() && buffer.size() == 0 && stream.socket().available(ec) == 0) break;
+    if (svc_.draining.load() && buffer.size() == 0 && socket.available(ec) == 0) break;
     http::request_parser<http::empty_body> head;
     head.header_limit(64 * 1024);
     head.body_limit(cfg.max_body_bytes);
-    stream.expires_after(cfg.client_timeout);
-    auto [hec, hn] = co_await http::async_read_header(stream, buffer, head, as_tuple(use_awaitable));
+    deadline.Arm(cfg.client_timeout);
+    auto [hec, hn] =
+        co_await http::async_read_header(socket, buffer, head, as_tuple(use_awaitable));
     (void)hn;
+    deadline.Disarm();  // no time limit on the client while the upstream answers
+    if (hec && deadline.expired()) hec = beast::error::timeout;
     if (hec) {
       if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
           hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
@@ -261,7 +263,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       }
       auto res = JsonResponse(code, GeminiErrorBody(code, message), false);
       co_await SendResponse(client, res);
-      if (code == 413) co_await DrainInput(stream, buffer);
+      if (code == 413) co_await DrainInput(socket, deadline, buffer);
       break;
     }
     session.idle = false;
@@ -274,11 +276,11 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     size_t q = target.find('?');
     req.path = std::string(target.substr(0, q));
     req.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
-    std::string host = req.msg.count(http::field::host)
-                           ? std::string(req.msg[http::field::host])
-                           : local + ":" + std::to_string(port_);
+    std::string host = req.msg.count(http::field::host) ? std::string(req.msg[http::field::host])
+                                                        : local + ":" + std::to_string(port_);
     std::string proto = "http";
-    if (auto it = req.msg.find("x-forwarded-proto"); it != req.msg.end() && it->value() == "https") {
+    if (auto it = req.msg.find("x-forwarded-proto");
+        it != req.msg.end() && it->value() == "https") {
       proto = "https";
     }
     req.origin = proto + "://" + host;
@@ -289,12 +291,18 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     // Phase: route and authenticate (before reading the body).
     enum class Kind { kHealth, kMetrics, kAdmin, kOpenAi, kNative, kNotFound } kind;
     OpenAiRoute openai = OpenAiRouteOf(req);
-    if (req.path == "/healthz") kind = Kind::kHealth;
-    else if (req.path == "/metrics") kind = Kind::kMetrics;
-    else if (req.path.starts_with("/admin/")) kind = Kind::kAdmin;
-    else if (openai != OpenAiRoute::kNone) kind = Kind::kOpenAi;
-    else if (IsNativePath(req.path)) kind = Kind::kNative;
-    else kind = Kind::kNotFound;
+    if (req.path == "/healthz")
+      kind = Kind::kHealth;
+    else if (req.path == "/metrics")
+      kind = Kind::kMetrics;
+    else if (req.path.starts_with("/admin/"))
+      kind = Kind::kAdmin;
+    else if (openai != OpenAiRoute::kNone)
+      kind = Kind::kOpenAi;
+    else if (IsNativePath(req.path))
+      kind = Kind::kNative;
+    else
+      kind = Kind::kNotFound;
     const bool openai_shape = kind == Kind::kOpenAi || req.path.starts_with("/openai/");
 
     std::optional<http::response<http::string_body>> early;
@@ -305,10 +313,9 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       std::string message =
           "missing or wrong client token: send it in x-goog-api-key, ?key= or "
           "Authorization: Bearer";
-      early = JsonResponse(401,
-                           openai_shape ? OpenAiErrorBody(401, message)
-                                        : GeminiErrorBody(401, message),
-                           keep_alive && !pending_body);
+      early = JsonResponse(
+          401, openai_shape ? OpenAiErrorBody(401, message) : GeminiErrorBody(401, message),
+          keep_alive && !pending_body);
     } else if (kind == Kind::kAdmin) {
       req.route = "admin";
       if (!cfg.admin_token) {
@@ -321,42 +328,44 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     } else if (kind == Kind::kNotFound) {
       req.route = "other";
       std::string message = "no such route: " + req.path;
-      early = JsonResponse(404,
-                           openai_shape ? OpenAiErrorBody(404, message)
-                                        : GeminiErrorBody(404, message),
-                           keep_alive && !pending_body);
+      early = JsonResponse(
+          404, openai_shape ? OpenAiErrorBody(404, message) : GeminiErrorBody(404, message),
+          keep_alive && !pending_body);
     }
     if (!early && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
-      early = JsonResponse(413,
-                           GeminiErrorBody(413, "request body of " +
-                                                    std::to_string(*head.content_length()) +
-                                                    " bytes exceeds --max-body-bytes " +
-                                                    std::to_string(cfg.max_body_bytes)),
-                           false);
+      early = JsonResponse(
+          413,
+          GeminiErrorBody(413, "request body of " + std::to_string(*head.content_length()) +
+                                   " bytes exceeds --max-body-bytes " +
+                                   std::to_string(cfg.max_body_bytes)),
+          false);
     }
 
     bool early_body_read = false;
     if (!early && pending_body) {
       early_body_read = true;
       // Phase: read the body.
-      if (auto it = req.msg.find(http::field::expect); it != req.msg.end() &&
-                                                        beast::iequals(it->value(), "100-continue")) {
+      if (auto it = req.msg.find(http::field::expect);
+          it != req.msg.end() && beast::iequals(it->value(), "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
-        stream.expires_after(cfg.client_timeout);
-        co_await http::async_write(stream, cont, as_tuple(use_awaitable));
+        deadline.Arm(cfg.client_timeout);
+        co_await http::async_write(socket, cont, as_tuple(use_awaitable));
       }
       http::request_parser<http::string_body> body(std::move(head));
       body.body_limit(cfg.max_body_bytes);
-      stream.expires_after(cfg.client_timeout);
-      auto [bec, bn] = co_await http::async_read(stream, buffer, body, as_tuple(use_awaitable));
+      deadline.Arm(cfg.client_timeout);
+      auto [bec, bn] = co_await http::async_read(socket, buffer, body, as_tuple(use_awaitable));
       (void)bn;
+      deadline.Disarm();
+      if (bec && deadline.expired()) bec = beast::error::timeout;
       if (bec == http::error::body_limit) {
-        early = JsonResponse(413, GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
-                                                           std::to_string(cfg.max_body_bytes)),
+        early = JsonResponse(413,
+                             GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
+                                                      std::to_string(cfg.max_body_bytes)),
                              false);
       } else if (bec == beast::error::timeout) {
-        early = JsonResponse(408, GeminiErrorBody(408, "timed out reading the request body"),
-                             false);
+        early =
+            JsonResponse(408, GeminiErrorBody(408, "timed out reading the request body"), false);
       } else if (bec) {
         early = JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
                              false);
@@ -372,14 +381,14 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       if (!keep && pending_body && !early_body_read) {
         // Lingering close: the client may still be sending the body it announced; reading
         // it away for a moment lets it see our answer instead of a connection reset.
-        co_await DrainInput(stream, buffer);
+        co_await DrainInput(socket, deadline, buffer);
       }
     } else if (kind == Kind::kHealth) {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      auto res = JsonResponse(draining ? 503 : 200,
-                              draining ? R"({"status":"draining"})" : R"({"status":"ok"})",
-                              keep_alive);
+      auto res =
+          JsonResponse(draining ? 503 : 200,
+                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep_alive);
       status = res.result_int();
       keep = co_await SendResponse(client, res) && keep_alive;
     } else if (kind == Kind::kMetrics) {
@@ -428,8 +437,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     }
 
     // Phase: record.
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started)
-                      .count();
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started).count();
     svc_.metrics->RequestDone(req.route, status, secs);
     svc_.metrics->InflightAdd(-1);
     spdlog::info("req={} {} {} route={} model={} key={} attempts={} status={} ms={:.1f}", req.id,
@@ -438,8 +447,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     if (!keep) break;
   }
   worker.sessions.erase(&session);
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.close(ec);
   open_.fetch_sub(1);
 }
 

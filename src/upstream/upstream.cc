@@ -2,12 +2,16 @@
 
 #include <openssl/ssl.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 
 namespace gkm {
 
+using asio::as_tuple;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
@@ -34,7 +38,21 @@ std::shared_ptr<asio::ssl::context> MakeUpstreamTls(const Config& config, std::s
   return ctx;
 }
 
-beast::tcp_stream& UpstreamConnection::tcp() {
+namespace {
+
+std::variant<UpstreamConnection::Plain, UpstreamConnection::Secure> Wrap(
+    UpstreamConnection::Plain socket, asio::ssl::context* tls) {
+  if (!tls) return socket;
+  return UpstreamConnection::Secure(std::move(socket), *tls);
+}
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(Plain socket, asio::ssl::context* tls)
+    : stream_(Wrap(std::move(socket), tls)),
+      deadline_(this->socket().get_executor(), this->socket()) {}
+
+tcp::socket& UpstreamConnection::socket() {
   if (auto* p = std::get_if<Plain>(&stream_)) return *p;
   return beast::get_lowest_layer(std::get<Secure>(stream_));
 }
@@ -56,7 +74,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(bool 
     while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
-      if (conn->tcp().socket().is_open()) {
+      if (conn->socket().is_open()) {
         conn->reused = true;
         co_return conn;
       }
@@ -65,29 +83,36 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(bool 
   tcp::resolver resolver(executor_);
   auto endpoints =
       co_await resolver.async_resolve(url_.host, std::to_string(url_.port), use_awaitable);
-  beast::tcp_stream plain(executor_);
-  plain.expires_after(connect_timeout_);
-  co_await plain.async_connect(endpoints, use_awaitable);
-  plain.socket().set_option(tcp::no_delay(true));
-  if (!tls_) {
-    plain.expires_never();
-    co_return std::make_unique<UpstreamConnection>(std::move(plain));
+  tcp::socket socket(executor_);
+  {
+    Deadline deadline(executor_, socket);
+    deadline.Arm(connect_timeout_);
+    auto [ec, ep] = co_await asio::async_connect(socket, endpoints, as_tuple(use_awaitable));
+    (void)ep;
+    if (deadline.expired()) ec = beast::error::timeout;
+    if (ec) throw boost::system::system_error(ec);
   }
-  UpstreamConnection::Secure secure(std::move(plain), *tls_);
+  socket.set_option(tcp::no_delay(true));
+  auto conn = std::make_unique<UpstreamConnection>(std::move(socket), tls_.get());
+  if (!tls_) co_return conn;
+  auto& secure = *conn->secure();
   if (!SSL_set_tlsext_host_name(secure.native_handle(), url_.host.c_str())) {
-    throw boost::system::system_error(
-        boost::system::error_code(static_cast<int>(::ERR_get_error()),
-                                  asio::error::get_ssl_category()));
+    throw boost::system::system_error(boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                                                asio::error::get_ssl_category()));
   }
   secure.set_verify_callback(asio::ssl::host_name_verification(url_.host));
-  co_await secure.async_handshake(asio::ssl::stream_base::client, use_awaitable);
-  beast::get_lowest_layer(secure).expires_never();
-  co_return std::make_unique<UpstreamConnection>(std::move(secure));
+  conn->deadline().Arm(connect_timeout_);
+  auto [hec] =
+      co_await secure.async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
+  if (conn->deadline().expired()) hec = beast::error::timeout;
+  if (hec) throw boost::system::system_error(hec);
+  conn->deadline().Disarm();
+  co_return conn;
 }
 
 void UpstreamPool::Release(std::unique_ptr<UpstreamConnection> conn) {
-  if (!conn || !conn->tcp().socket().is_open()) return;
-  conn->tcp().expires_never();
+  if (!conn || !conn->socket().is_open()) return;
+  conn->deadline().Disarm();
   if (idle_.size() >= max_idle_) return;  // closes it
   idle_.push_back(std::move(conn));
 }

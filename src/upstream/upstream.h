@@ -4,14 +4,14 @@
 // thread's executor, so taking and returning a connection costs no lock. TLS verifies the
 // certificate chain against the system CAs (plus --upstream-ca) and the host name, and
 // sends SNI. Connect has its own timeout; the caller sets the timeouts of each exchange on
-// the connection's tcp layer.
+// the connection's Deadline.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <memory>
@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/deadline.h"
 #include "config/config.h"
 
 namespace gkm {
@@ -33,14 +34,21 @@ std::shared_ptr<asio::ssl::context> MakeUpstreamTls(const Config& config, std::s
 
 class UpstreamConnection {
  public:
-  using Plain = beast::tcp_stream;
-  using Secure = beast::ssl_stream<beast::tcp_stream>;
+  using Plain = asio::ip::tcp::socket;
+  using Secure = beast::ssl_stream<asio::ip::tcp::socket>;
 
-  explicit UpstreamConnection(Plain plain) : stream_(std::move(plain)) {}
-  explicit UpstreamConnection(Secure secure) : stream_(std::move(secure)) {}
+  // A connected socket, used as is or wrapped in TLS (the handshake is still to be done).
+  UpstreamConnection(Plain socket, asio::ssl::context* tls);
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-  // The tcp layer, for timeouts and closing.
-  beast::tcp_stream& tcp();
+  // The TCP socket under any TLS, for closing.
+  asio::ip::tcp::socket& socket();
+  // The time limit of the exchange in progress; a read or write that fails after it
+  // expired failed because of it.
+  Deadline& deadline() { return deadline_; }
+  // The TLS layer, or null on a plain connection.
+  Secure* secure() { return std::get_if<Secure>(&stream_); }
   // Calls f(stream) with the concrete stream type.
   template <class F>
   auto Visit(F&& f) {
@@ -53,6 +61,7 @@ class UpstreamConnection {
 
  private:
   std::variant<Plain, Secure> stream_;
+  Deadline deadline_;
   beast::flat_buffer buffer_;
 };
 

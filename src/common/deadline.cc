@@ -1,0 +1,56 @@
+#include "common/deadline.h"
+
+namespace gkm {
+
+namespace asio = boost::asio;
+
+struct Deadline::State {
+  explicit State(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  Clock::time_point until = Clock::time_point::max();
+  asio::ip::tcp::socket* socket = nullptr;  // null once the owner is gone
+  uint64_t generation = 0;                  // of the wait in flight; older handlers only return
+  bool waiting = false;
+  bool expired = false;
+};
+
+Deadline::Deadline(const asio::any_io_executor& executor, asio::ip::tcp::socket& socket)
+    : state_(std::make_shared<State>(executor)) {
+  state_->socket = &socket;
+}
+
+Deadline::~Deadline() {
+  state_->socket = nullptr;
+  if (state_->waiting) state_->timer.cancel();
+}
+
+void Deadline::Arm(Clock::duration timeout) {
+  state_->until = Clock::now() + timeout;
+  // An earlier deadline than the wait in flight needs a new wait (this cancels the old one).
+  if (!state_->waiting || state_->until < state_->timer.expiry()) Wait(state_);
+}
+
+void Deadline::Disarm() { state_->until = Clock::time_point::max(); }
+
+bool Deadline::expired() const { return state_->expired; }
+
+// Keeps the state alive until the wait completes, even when the owner is gone by then.
+void Deadline::Wait(const std::shared_ptr<State>& state) {
+  const uint64_t generation = ++state->generation;
+  state->waiting = true;
+  state->timer.expires_at(state->until);
+  state->timer.async_wait([state, generation](const boost::system::error_code&) {
+    if (generation != state->generation) return;
+    state->waiting = false;
+    if (!state->socket || state->expired || state->until == Clock::time_point::max()) return;
+    if (Clock::now() < state->until) {
+      Wait(state);  // an operation armed later than this wait; sleep until its deadline
+      return;
+    }
+    state->expired = true;
+    boost::system::error_code ignored;
+    state->socket->close(ignored);
+  });
+}
+
+}  // namespace gkm
