@@ -1,5 +1,7 @@
 #include "common/deadline.h"
 
+#include <ctime>
+
 namespace gkm {
 
 namespace asio = boost::asio;
@@ -24,8 +26,21 @@ Deadline::~Deadline() {
   if (state_->waiting) state_->timer.cancel();
 }
 
+namespace {
+
+// steady_clock is CLOCK_MONOTONIC; its coarse variant reads the same clock at the
+// scheduler tick's resolution for a fraction of the cost, enough for timeouts in seconds.
+Deadline::Clock::time_point CoarseNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Deadline::Clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                     std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+}  // namespace
+
 void Deadline::Arm(Clock::duration timeout) {
-  state_->until = Clock::now() + timeout;
+  state_->until = CoarseNow() + timeout;
   // An earlier deadline than the wait in flight needs a new wait (this cancels the old one).
   if (!state_->waiting || state_->until < state_->timer.expiry()) Wait(state_);
 }

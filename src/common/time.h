@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 
 namespace gkm {
 
@@ -11,7 +12,13 @@ using Clock = std::chrono::system_clock;
 using TimePoint = std::chrono::time_point<Clock, std::chrono::milliseconds>;
 using Millis = std::chrono::milliseconds;
 
-inline TimePoint NowMs() { return std::chrono::time_point_cast<Millis>(Clock::now()); }
+// The wall clock to the millisecond, read from the kernel's coarse clock (a few ms of
+// resolution, a fraction of the cost): key states need no finer time.
+inline TimePoint NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return TimePoint(Millis(int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000));
+}
 inline int64_t ToUnixMs(TimePoint t) { return t.time_since_epoch().count(); }
 inline TimePoint FromUnixMs(int64_t ms) { return TimePoint(Millis(ms)); }
 

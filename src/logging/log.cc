@@ -25,18 +25,45 @@ spdlog::level::level_enum LevelOf(LogLevel l) {
   return spdlog::level::info;
 }
 
-// Console output through stdio's buffer: spdlog's console sinks flush (one write(2)) per
-// line, which at one line per request costs more than the request itself. Lines reach the
-// console when the buffer fills, at every warning or error (flush_on), and at least once a
-// second (flush_every).
-class BufferedStderrSink : public spdlog::sinks::base_sink<std::mutex> {
+// Writes a message's text as it is: the line was formatted already.
+class VerbatimFormatter : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    dest.append(msg.payload.begin(), msg.payload.end());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<VerbatimFormatter>();
+  }
+};
+
+// Every line to stderr and to the rotating log file, formatted once under one lock.
+// Console output goes through stdio's buffer: spdlog's console sinks flush (one write(2))
+// per line, which at one line per request costs more than the request itself. Lines reach
+// the console when the buffer fills, at every warning or error (flush_on), and at least
+// once a second (flush_every).
+class StderrAndFileSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  StderrAndFileSink(const std::string& path, size_t max_size, size_t max_files)
+      : file_(path, max_size, max_files) {
+    file_.set_formatter(std::make_unique<VerbatimFormatter>());
+  }
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
     std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    spdlog::details::log_msg line = msg;
+    line.payload = spdlog::string_view_t(formatted.data(), formatted.size());
+    file_.log(line);
   }
-  void flush_() override { std::fflush(stderr); }
+  void flush_() override {
+    std::fflush(stderr);
+    file_.flush();
+  }
+
+ private:
+  spdlog::sinks::rotating_file_sink_st file_;  // guarded by this sink's mutex
 };
 
 }  // namespace
@@ -45,13 +72,11 @@ bool SetupLogging(const Config& config, std::string* error) {
   try {
     static char stderr_buffer[1 << 16];
     std::setvbuf(stderr, stderr_buffer, _IOFBF, sizeof stderr_buffer);
-    auto console = std::make_shared<BufferedStderrSink>();
-    auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        config.log_dir + "/gemini-key-manager.log", config.log_max_size, config.log_max_files);
+    auto sink = std::make_shared<StderrAndFileSink>(config.log_dir + "/gemini-key-manager.log",
+                                                    config.log_max_size, config.log_max_files);
     // Synchronous: formatting a line and copying it into two stdio buffers is cheaper than
     // waking a logging thread for it.
-    auto logger =
-        std::make_shared<spdlog::logger>("gkm", spdlog::sinks_init_list{console, file});
+    auto logger = std::make_shared<spdlog::logger>("gkm", sink);
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
     logger->set_level(LevelOf(config.log_level));
     logger->flush_on(spdlog::level::warn);

@@ -34,8 +34,9 @@ class SignatureCache;
 namespace http = boost::beast::http;
 
 struct Request {
+  explicit Request(http::request<http::string_body>& message) : msg(message) {}
   uint64_t id = 0;  // for logs
-  http::request<http::string_body> msg;
+  http::request<http::string_body>& msg;  // owned by the connection's parser
   std::string path;    // target before '?'
   std::string query;   // after '?', without it
   std::string origin;  // "http://host:port" as the client addressed us

@@ -1,6 +1,6 @@
 #include "proxy/headers.h"
 
-#include <cctype>
+#include <boost/beast/core/string.hpp>
 
 namespace gkm {
 
@@ -25,22 +25,28 @@ bool IsConnectionLevel(http::field f) {
 }
 
 ConnectionNamed::ConnectionNamed(const http::fields& fields) : tokens_(",") {
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    for (char c : it->value()) {
+  // A walk over the few fields of a message is cheaper than the name-ordered lookup.
+  for (const auto& f : fields) {
+    if (f.name() != http::field::connection) continue;
+    for (char c : f.value()) {
       if (c == ' ' || c == '\t') continue;
-      tokens_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      tokens_ += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     }
     tokens_ += ',';
   }
 }
 
 bool ConnectionNamed::Contains(std::string_view name) const {
-  if (tokens_.size() <= 1) return false;
-  std::string needle = ",";
-  for (char c : name) needle += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  needle += ',';
-  return tokens_.find(needle) != std::string::npos;
+  // tokens_ is ",a,b,": each token sits between two commas.
+  std::string_view rest(tokens_);
+  while (rest.size() > 1) {
+    rest.remove_prefix(1);
+    size_t end = rest.find(',');
+    if (end == std::string_view::npos) break;
+    if (boost::beast::iequals(rest.substr(0, end), name)) return true;
+    rest.remove_prefix(end);
+  }
+  return false;
 }
 
 }  // namespace gkm

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
@@ -44,19 +45,29 @@ struct Server::Worker {
 
 namespace {
 
-bool ConstantTimeEqual(std::string_view a, std::string_view b) {
-  unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(a.data()), a.size(), da);
-  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), db);
-  return CRYPTO_memcmp(da, db, sizeof da) == 0;
-}
-
 using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
 
+// SHA-256 of text. OpenSSL 3's one-shot SHA256() looks the algorithm up in its provider
+// store (a lock) and allocates a context on every call; here the algorithm is fetched once
+// and each thread keeps its context.
 Digest DigestOf(std::string_view text) {
-  Digest d;
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d.data());
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                          &EVP_MD_CTX_free);
+  Digest d{};
+  unsigned int n = 0;
+  if (!sha256 || !ctx || !EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) ||
+      !EVP_DigestUpdate(ctx.get(), text.data(), text.size()) ||
+      !EVP_DigestFinal_ex(ctx.get(), d.data(), &n)) {
+    // Cannot happen with a working libcrypto; fall back to the one-shot call.
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d.data());
+  }
   return d;
+}
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  Digest da = DigestOf(a), db = DigestOf(b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 // Compares digests, so that neither the content nor the length of a token leaks through
@@ -95,7 +106,7 @@ bool IsNativePath(std::string_view path) {
          path.starts_with("/v1alpha/") || path.starts_with("/upload/");
 }
 
-bool HasPendingBody(const http::request_parser<http::empty_body>& p) {
+bool HasPendingBody(const http::request_parser<http::string_body>& p) {
   return p.chunked() || (p.content_length() && *p.content_length() > 0);
 }
 
@@ -237,7 +248,9 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     session.idle = true;
     // While draining, a request already received (pipelined) is still answered.
     if (svc_.draining.load() && buffer.size() == 0 && socket.available(ec) == 0) break;
-    http::request_parser<http::empty_body> head;
+    // One parser for the header and, once the request is authorized, the body; the
+    // Request refers to its message instead of copying the fields.
+    http::request_parser<http::string_body> head;
     head.header_limit(64 * 1024);
     head.body_limit(cfg.max_body_bytes);
     deadline.Arm(cfg.client_timeout);
@@ -268,10 +281,9 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     }
     session.idle = false;
     svc_.metrics->InflightAdd(1);
-    Request req;
+    Request req(head.get());
     req.id = next_request_id_.fetch_add(1);
     req.started = std::chrono::steady_clock::now();
-    req.msg.base() = head.get().base();
     std::string_view target = req.msg.target();
     size_t q = target.find('?');
     req.path = std::string(target.substr(0, q));
@@ -351,10 +363,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
         deadline.Arm(cfg.client_timeout);
         co_await http::async_write(socket, cont, as_tuple(use_awaitable));
       }
-      http::request_parser<http::string_body> body(std::move(head));
-      body.body_limit(cfg.max_body_bytes);
       deadline.Arm(cfg.client_timeout);
-      auto [bec, bn] = co_await http::async_read(socket, buffer, body, as_tuple(use_awaitable));
+      auto [bec, bn] = co_await http::async_read(socket, buffer, head, as_tuple(use_awaitable));
       (void)bn;
       deadline.Disarm();
       if (bec && deadline.expired()) bec = beast::error::timeout;
@@ -369,8 +379,6 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       } else if (bec) {
         early = JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
                              false);
-      } else {
-        req.msg.body() = std::move(body.get().body());
       }
     }
 

@@ -47,7 +47,8 @@ TEST(Deadline, ClosesTheSocketWhenAnOperationOutlivesIt) {
   EXPECT_EQ(ec, asio::error::operation_aborted);
   EXPECT_TRUE(d.expired());
   EXPECT_FALSE(p.ours.is_open());
-  EXPECT_GE(Deadline::Clock::now() - t0, 50ms);
+  // Armed from the kernel's coarse clock: up to one scheduler tick (<= 10 ms) early.
+  EXPECT_GE(Deadline::Clock::now() - t0, 40ms);
 }
 
 TEST(Deadline, DisarmedSocketStaysOpen) {
