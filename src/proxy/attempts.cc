@@ -13,6 +13,7 @@
 #include "proxy/headers.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
+#include "upstream/http_io.h"
 
 namespace gkm {
 namespace {
@@ -40,14 +41,12 @@ asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
                                             UpstreamParser& p, std::chrono::seconds timeout) {
   conn.deadline().Arm(timeout);
   std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body.data(), body.size())};
-  auto [wec, wn] = co_await asio::async_write(s, out, as_tuple(use_awaitable));
-  (void)wn;
+  auto wec = co_await WriteAll(s, out);
   if (wec) {
     conn.deadline().Disarm();
     co_return conn.deadline().expired() ? beast::error::timeout : wec;
   }
-  auto [rec, rn] = co_await http::async_read_header(s, conn.buffer(), p, as_tuple(use_awaitable));
-  (void)rn;
+  auto rec = co_await ReadHttp(s, conn.buffer(), p, ReadGoal::kHeader);
   conn.deadline().Disarm();
   co_return rec&& conn.deadline().expired() ? beast::error::timeout : rec;
 }
@@ -60,8 +59,7 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamC
   p.get().body().data = buf;
   p.get().body().size = cap;
   conn.deadline().Arm(timeout);
-  auto [ec, n] = co_await http::async_read_some(s, conn.buffer(), p, as_tuple(use_awaitable));
-  (void)n;
+  auto ec = co_await ReadHttp(s, conn.buffer(), p, ReadGoal::kSome);
   conn.deadline().Disarm();
   if (ec == http::error::need_buffer) ec = {};
   if (ec && conn.deadline().expired()) ec = beast::error::timeout;

@@ -12,6 +12,7 @@
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
+#include "upstream/http_io.h"
 
 namespace gkm {
 namespace {
@@ -202,9 +203,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
         ResponseHead(status, a.parser->get().base(), req, key, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
     client.deadline.Arm(client.timeout);
-    auto [wec, wn] =
-        co_await asio::async_write(client.stream, out, asio::as_tuple(asio::use_awaitable));
-    (void)wn;
+    auto wec = co_await WriteAll(client.stream, out);
     client.deadline.Disarm();
     co_return PackResult(status, !wec && keep_alive);
   }

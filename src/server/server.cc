@@ -1,9 +1,9 @@
 #include "server/server.h"
 
+#include <fmt/compile.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <fmt/compile.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -22,6 +22,7 @@
 #include "proxy/openai.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
+#include "upstream/http_io.h"
 
 namespace gkm {
 
@@ -54,7 +55,7 @@ using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
 Digest DigestOf(std::string_view text) {
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                          &EVP_MD_CTX_free);
+                                                                           &EVP_MD_CTX_free);
   Digest d{};
   unsigned int n = 0;
   if (!sha256 || !ctx || !EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) ||
@@ -255,9 +256,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     head.header_limit(64 * 1024);
     head.body_limit(cfg.max_body_bytes);
     deadline.Arm(cfg.client_timeout);
-    auto [hec, hn] =
-        co_await http::async_read_header(socket, buffer, head, as_tuple(use_awaitable));
-    (void)hn;
+    auto hec = co_await ReadHttp(socket, buffer, head, ReadGoal::kHeader);
     deadline.Disarm();  // no time limit on the client while the upstream answers
     if (hec && deadline.expired()) hec = beast::error::timeout;
     if (hec) {
@@ -365,8 +364,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
         co_await http::async_write(socket, cont, as_tuple(use_awaitable));
       }
       deadline.Arm(cfg.client_timeout);
-      auto [bec, bn] = co_await http::async_read(socket, buffer, head, as_tuple(use_awaitable));
-      (void)bn;
+      auto bec = co_await ReadHttp(socket, buffer, head, ReadGoal::kDone);
       deadline.Disarm();
       if (bec && deadline.expired()) bec = beast::error::timeout;
       if (bec == http::error::body_limit) {

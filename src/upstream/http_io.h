@@ -1,0 +1,86 @@
+// Reading HTTP messages and writing bytes as plain coroutines over any Asio stream (a TCP
+// socket, a TLS stream).
+//
+// Beast's http::async_read* wrap each socket read in three composed operations (read,
+// read_some, the stream's own) and post one more completion when the buffer already held
+// what was wanted; asio::async_write adds one around the socket's send. At one client and
+// one upstream message per request that plumbing cost more than the parsing. These do the
+// same parsing with Beast's parser, reading from the socket only when the parser needs more
+// and completing at once otherwise; errors are Beast's (end_of_stream, partial_message,
+// header_limit, body_limit, buffer_overflow, need_buffer for a full buffer_body).
+#pragma once
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace gkm {
+
+enum class ReadGoal {
+  kSome,    // any progress of the parser (body bytes into a buffer_body, say)
+  kHeader,  // the whole header
+  kDone,    // the whole message
+};
+
+template <class Stream, bool isRequest>
+boost::asio::awaitable<boost::system::error_code> ReadHttp(
+    Stream& stream, boost::beast::flat_buffer& buffer,
+    boost::beast::http::basic_parser<isRequest>& parser, ReadGoal goal) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  boost::system::error_code ec;
+  for (;;) {
+    if (buffer.size() > 0) {
+      size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (!ec) {
+        if (goal == ReadGoal::kSome || parser.is_done() ||
+            (goal == ReadGoal::kHeader && parser.is_header_done())) {
+          co_return ec;
+        }
+        continue;  // progress, but not yet the goal: parse on, or read when drained
+      }
+      if (ec != http::error::need_more) co_return ec;
+      ec = {};
+    }
+    size_t size = boost::beast::read_size(buffer, 65536);
+    if (size == 0) co_return boost::beast::http::error::buffer_overflow;
+    auto [rec, n] =
+        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (rec == asio::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      parser.put_eof(ec);  // completes a body delimited by the close, or partial_message
+      co_return ec;
+    }
+    if (rec) co_return rec;
+  }
+}
+
+// Writes every byte of the buffers. Returns the error, if any.
+template <class Stream, size_t N>
+boost::asio::awaitable<boost::system::error_code> WriteAll(
+    Stream& stream, std::array<boost::asio::const_buffer, N> buffers) {
+  namespace asio = boost::asio;
+  for (;;) {
+    size_t left = 0;
+    for (const auto& b : buffers) left += b.size();
+    if (left == 0) co_return boost::system::error_code{};
+    auto [ec, n] = co_await stream.async_write_some(buffers, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return ec;
+    for (auto& b : buffers) {
+      size_t k = std::min(n, b.size());
+      b += k;
+      n -= k;
+    }
+  }
+}
+
+}  // namespace gkm

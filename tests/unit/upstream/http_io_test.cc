@@ -1,0 +1,211 @@
+#include "upstream/http_io.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <functional>
+#include <string>
+
+namespace gkm {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+// A connected pair of loopback sockets; `peer` plays the other side, writing synchronously.
+struct Pair {
+  asio::io_context ctx;
+  tcp::socket ours{ctx};
+  tcp::socket peer{ctx};
+  Pair() {
+    tcp::acceptor acc(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    ours.connect(acc.local_endpoint());
+    acc.accept(peer);
+  }
+  void Send(std::string_view bytes) { asio::write(peer, asio::buffer(bytes)); }
+  // Runs a coroutine on ours to completion.
+  void Run(std::function<asio::awaitable<void>()> body) {
+    bool done = false;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          co_await body();
+          done = true;
+        },
+        asio::detached);
+    ctx.run();
+    ctx.restart();
+    ASSERT_TRUE(done);
+  }
+};
+
+constexpr std::string_view kRequest =
+    "POST /v1beta/models/m:generateContent HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+
+TEST(ReadHttp, HeaderThenBodyFromOneSegment) {
+  Pair p;
+  p.Send(kRequest);
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kHeader);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(parser.is_header_done());
+    EXPECT_EQ(parser.get().target(), "/v1beta/models/m:generateContent");
+    EXPECT_EQ(parser.content_length().value_or(0), 5u);
+    ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kDone);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(parser.get().body(), "hello");
+  });
+}
+
+TEST(ReadHttp, HeaderSplitAcrossReads) {
+  Pair p;
+  std::string all(kRequest);
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    // The peer sends a byte at a time only after we have started waiting.
+    asio::co_spawn(
+        p.ctx,
+        [&]() -> asio::awaitable<void> {
+          for (char c : all)
+            co_await asio::async_write(p.peer, asio::buffer(&c, 1), asio::use_awaitable);
+        },
+        asio::detached);
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kDone);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(parser.get().body(), "hello");
+  });
+}
+
+TEST(ReadHttp, PipelinedRequestsStayInTheBuffer) {
+  Pair p;
+  p.Send(std::string(kRequest) + std::string(kRequest));
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    for (int i = 0; i < 2; ++i) {
+      http::request_parser<http::string_body> parser;
+      auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kDone);
+      EXPECT_FALSE(ec) << ec.message();
+      EXPECT_EQ(parser.get().body(), "hello");
+    }
+    EXPECT_EQ(buffer.size(), 0u);
+  });
+}
+
+TEST(ReadHttp, CloseBeforeAnythingIsEndOfStream) {
+  Pair p;
+  p.peer.close();
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kHeader);
+    EXPECT_EQ(ec, http::error::end_of_stream);
+  });
+}
+
+TEST(ReadHttp, CloseInsideTheHeaderIsPartialMessage) {
+  Pair p;
+  p.Send("POST / HTTP/1.1\r\nHost: a\r\n");
+  p.peer.close();
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kHeader);
+    EXPECT_EQ(ec, http::error::partial_message);
+  });
+}
+
+TEST(ReadHttp, HeaderLimitIsReported) {
+  Pair p;
+  p.Send("GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(1024);
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kHeader);
+    EXPECT_EQ(ec, http::error::header_limit);
+  });
+}
+
+TEST(ReadHttp, BodyDelimitedByCloseEndsAtEof) {
+  Pair p;
+  p.Send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed ");
+  p.Send("until close");
+  p.peer.close();
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kDone);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(parser.is_done());
+    EXPECT_EQ(parser.get().body(), "streamed until close");
+  });
+}
+
+TEST(ReadHttp, SomeFillsABufferBodyPieceByPiece) {
+  Pair p;
+  p.Send(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+      "world\r\n0\r\n\r\n");
+  p.Run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    auto ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kHeader);
+    EXPECT_FALSE(ec) << ec.message();
+    std::string got;
+    char piece[4];
+    while (!parser.is_done()) {
+      parser.get().body().data = piece;
+      parser.get().body().size = sizeof piece;
+      ec = co_await ReadHttp(p.ours, buffer, parser, ReadGoal::kSome);
+      if (ec == http::error::need_buffer) ec = {};
+      EXPECT_FALSE(ec) << ec.message();
+      if (ec) break;
+      got.append(piece, sizeof piece - parser.get().body().size);
+    }
+    EXPECT_EQ(got, "hello world");
+  });
+}
+
+TEST(WriteAll, WritesEveryBufferInOrder) {
+  Pair p;
+  std::string big(1 << 22, 'x');  // larger than the socket buffers: several partial sends
+  big[0] = 'a';
+  big.back() = 'z';
+  std::string head = "head:";
+  std::string received;
+  p.Run([&]() -> asio::awaitable<void> {
+    asio::co_spawn(
+        p.ctx,
+        [&]() -> asio::awaitable<void> {
+          char chunk[65536];
+          for (;;) {
+            auto [ec, n] = co_await p.peer.async_read_some(asio::buffer(chunk),
+                                                           asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            received.append(chunk, n);
+          }
+        },
+        asio::detached);
+    std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(big)};
+    auto ec = co_await WriteAll(p.ours, out);
+    EXPECT_FALSE(ec) << ec.message();
+    p.ours.shutdown(tcp::socket::shutdown_send);
+  });
+  EXPECT_EQ(received.size(), head.size() + big.size());
+  EXPECT_EQ(received.substr(0, 6), "head:a");
+  EXPECT_EQ(received.back(), 'z');
+}
+
+}  // namespace
+}  // namespace gkm
