@@ -148,7 +148,8 @@ class RequestTranslator {
 
   ChatRequestResult Run(std::string_view text) {
     std::string parse_error;
-    std::optional<json::value> root = ParseJson(text, &parse_error);
+    ScratchJson scratch;  // the client's body is read and dropped here
+    std::optional<json::value> root = ParseJson(text, &parse_error, scratch.storage());
     if (!root) {
       return TranslateError{400, "request body is not valid JSON: " + parse_error, ""};
     }

@@ -73,7 +73,8 @@ std::variant<ChatResponse, TranslateError> TranslateChatResponse(std::string_vie
                                                                  const ResponseContext& ctx) {
   try {
     std::string err;
-    std::optional<json::value> root = ParseJson(gemini_json, &err);
+    ScratchJson scratch;  // the answer is read and dropped here
+    std::optional<json::value> root = ParseJson(gemini_json, &err, scratch.storage());
     if (!root || !root->is_object()) {
       return TranslateError{
           502, "upstream answer is not a JSON object" + (err.empty() ? std::string() : ": " + err),

@@ -133,7 +133,8 @@ std::string ChatStreamTranslator::Error(std::string_view message, int status) {
 void ChatStreamTranslator::Event(const std::string& data, std::string& out) {
   if (data.empty() || data == "[DONE]") return;
   std::string err;
-  std::optional<json::value> v = ParseJson(data, &err);
+  ScratchJson scratch;  // the event is read and dropped here
+  std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
   if (!v || !v->is_object()) {
     out += Fail(OpenAiErrorBody(502, "upstream sent an unreadable stream event" +
                                          (err.empty() ? std::string() : ": " + err)));

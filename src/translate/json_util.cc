@@ -1,6 +1,7 @@
 #include "translate/json_util.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace gkm::translate_internal {
@@ -10,6 +11,14 @@ size_t FirstInvalidUtf8(std::string_view s) {
   const size_t n = s.size();
   size_t i = 0;
   while (i < n) {
+    // ASCII, the common case, eight bytes at a time.
+    while (n - i >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
     const unsigned char c = p[i];
     if (c < 0x80) {
       ++i;
@@ -43,7 +52,8 @@ size_t FirstInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-std::optional<json::value> ParseJson(std::string_view text, std::string* error) {
+std::optional<json::value> ParseJson(std::string_view text, std::string* error,
+                                     json::storage_ptr storage) {
   const size_t bad = FirstInvalidUtf8(text);
   if (bad != std::string_view::npos) {
     *error = "invalid UTF-8 at byte " + std::to_string(bad);
@@ -53,6 +63,7 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error) 
     json::parse_options opts;
     opts.max_depth = kMaxJsonDepth;
     json::parser p(json::storage_ptr(), opts);
+    p.reset(std::move(storage));
     boost::system::error_code ec;
     size_t n = p.write_some(text.data(), text.size(), ec);
     if (!ec) {

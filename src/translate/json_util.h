@@ -22,8 +22,27 @@ inline constexpr size_t kMaxJsonDepth = 64;
 
 // Parses `text` as one JSON value. On failure returns nullopt and sets *error to a short
 // description that names the problem: "invalid UTF-8 at byte 17", "nested deeper than 64
-// levels", "syntax error at byte 3", "incomplete JSON", ...
-std::optional<json::value> ParseJson(std::string_view text, std::string* error);
+// levels", "syntax error at byte 3", "incomplete JSON", ... The value's memory comes from
+// `storage` (default: the heap); a value that is only read and dropped is cheapest with a
+// json::monotonic_resource that outlives it (see ScratchJson).
+std::optional<json::value> ParseJson(std::string_view text, std::string* error,
+                                     json::storage_ptr storage = {});
+
+// Memory for a JSON value parsed, read and dropped within one call: a stack-sized first
+// block, then larger blocks from the heap, all released at once when this goes out of
+// scope (declare it before the value). Dropping a value stored here skips the walk that
+// frees every node.
+class ScratchJson {
+ public:
+  ScratchJson() : resource_(first_, sizeof first_) {}
+  ScratchJson(const ScratchJson&) = delete;
+  ScratchJson& operator=(const ScratchJson&) = delete;
+  json::storage_ptr storage() { return json::storage_ptr(&resource_); }
+
+ private:
+  unsigned char first_[4096];
+  json::monotonic_resource resource_;
+};
 
 // The offset of the first byte that is not part of well-formed UTF-8 (no overlong forms,
 // no surrogates, nothing above U+10FFFF), or npos.

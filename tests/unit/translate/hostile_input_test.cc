@@ -208,6 +208,20 @@ TEST(HostileInput, InvalidUtf8IsNamed) {
   }
 }
 
+TEST(HostileInput, InvalidUtf8IsFoundAtAnyOffsetAfterAscii) {
+  // The scan skips ASCII eight bytes at a time; the bad byte must be found wherever it sits
+  // relative to those words, also right after valid multi-byte characters.
+  for (size_t pad = 0; pad < 20; ++pad) {
+    for (const std::string& before : {std::string(), std::string("\xC3\xA9")}) {
+      const std::string content = before + std::string(pad, 'a') + "\xFF" + std::string(9, 'b');
+      const TranslateError e = ExpectError(
+          R"({"model":"m","messages":[{"role":"user","content":")" + content + R"("}]})");
+      const std::string want = "invalid UTF-8 at byte " + std::to_string(51 + before.size() + pad);
+      EXPECT_NE(e.message.find(want), std::string::npos) << e.message;
+    }
+  }
+}
+
 TEST(HostileInput, NotJsonIsNamed) {
   EXPECT_NE(ExpectError("").message.find("not valid JSON"), std::string::npos);
   EXPECT_NE(ExpectError("{\"model\":").message.find("incomplete"), std::string::npos);
