@@ -1,10 +1,11 @@
 #include "proxy/exchange.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <ctime>
+
+#include "upstream/http_io.h"
 
 namespace gkm {
 
@@ -74,10 +75,30 @@ http::response<http::string_body> JsonResponse(int code, std::string body, bool 
 boost::asio::awaitable<bool> SendResponse(ClientConn& client,
                                           http::response<http::string_body>& res) {
   if (res.find(http::field::date) == res.end()) res.set(http::field::date, HttpDateNow());
+  // The head as wire bytes and the body as a second buffer, in one write (Beast's
+  // serializer allocates and walks buffer sequences for the same bytes).
+  std::string head;
+  head.reserve(256);
+  head += "HTTP/";
+  head += static_cast<char>('0' + res.version() / 10);
+  head += '.';
+  head += static_cast<char>('0' + res.version() % 10);
+  head += ' ';
+  head += std::to_string(res.result_int());
+  head += ' ';
+  head += res.reason();
+  head += "\r\n";
+  for (const auto& f : res) {
+    head += f.name_string();
+    head += ": ";
+    head += f.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+  std::array<boost::asio::const_buffer, 2> out{boost::asio::buffer(head),
+                                               boost::asio::buffer(res.body())};
   client.deadline.Arm(client.timeout);
-  auto [ec, n] = co_await http::async_write(client.stream, res,
-                                            boost::asio::as_tuple(boost::asio::use_awaitable));
-  (void)n;
+  auto ec = co_await WriteAll(client.stream, out);
   client.deadline.Disarm();
   co_return !ec;
 }
