@@ -61,10 +61,7 @@ void KeyPool::SetFlags(Slot& slot, bool removed, bool invalid) {
   usable_count_ += Usable(slot);
 }
 
-uint64_t KeyPool::NewRequest() {
-  std::lock_guard lock(mu_);
-  return next_request_++;
-}
+uint64_t KeyPool::NewRequest() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
 
 KeyPool::ModelPool& KeyPool::ModelLocked(std::string_view model) {
   auto it = models_.find(model);
@@ -130,10 +127,9 @@ void KeyPool::SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint un
 
 void KeyPool::QueueState(const ModelPool& m, uint32_t slot) {
   const KeyModel& km = m.keys[slot];
-  pending_states_.push_back(KeyModelState{slots_[slot].key->id(), m.name,
-                                          std::string(StateName(static_cast<int>(km.state))),
-                                          km.state == State::kOk ? 0 : ToUnixMs(km.until),
-                                          km.reason});
+  pending_states_.push_back(KeyModelState{
+      slots_[slot].key->id(), m.name, std::string(StateName(static_cast<int>(km.state))),
+      km.state == State::kOk ? 0 : ToUnixMs(km.until), km.reason});
 }
 
 void KeyPool::QueueStatus(uint32_t slot) {
@@ -201,8 +197,8 @@ PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, ui
   if (km.state != State::kOk) {
     return NoKey{NoKey::Why::kAffinityUnusable, Until(now, km.until),
                  "the key that created this resource is " +
-                     std::string(StateName(static_cast<int>(km.state))) + " for model " +
-                     m.name + " (" + km.reason + ")"};
+                     std::string(StateName(static_cast<int>(km.state))) + " for model " + m.name +
+                     " (" + km.reason + ")"};
   }
   if (km.last_request == request) {
     return NoKey{NoKey::Why::kTried, Millis(0),
@@ -233,8 +229,10 @@ NoKey KeyPool::NothingUsable(const ModelPool& m, TimePoint now, bool tried_some)
     if (e.generation != km.heap_generation || km.state == State::kOk) continue;
     if (!Usable(slots_[e.slot])) continue;
     earliest = std::min(earliest, e.until);
-    if (km.state == State::kCooling) any_cooling = true;
-    else ++exhausted;
+    if (km.state == State::kCooling)
+      any_cooling = true;
+    else
+      ++exhausted;
   }
   Millis wait = earliest == TimePoint::max() ? Millis(0) : Until(now, earliest);
   if (wait < Millis(1000)) wait = Millis(1000);
@@ -258,10 +256,9 @@ void KeyPool::Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& d)
   if (km.unflushed_day != day && !km.unflushed.zero()) {
     // The quota day turned before the flusher took these: keep them under their own day.
     const Counters& u = km.unflushed;
-    pending_usage_.push_back(UsageDelta{slots_[slot].key->id(), m.name,
-                                        QuotaClock::DayName(km.unflushed_day), u.requests,
-                                        u.rate_limited, u.errors, u.prompt, u.candidates,
-                                        u.thoughts});
+    pending_usage_.push_back(
+        UsageDelta{slots_[slot].key->id(), m.name, QuotaClock::DayName(km.unflushed_day),
+                   u.requests, u.rate_limited, u.errors, u.prompt, u.candidates, u.thoughts});
     km.unflushed = Counters{};
   }
   km.unflushed_day = day;
@@ -307,7 +304,8 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
         break;
       case Outcome::kTransient: {
         uint32_t shift = std::min<uint32_t>(km.transient_streak, 20);
-        Millis wait = std::min<Millis>(options_.transient_cap, options_.transient_base * (int64_t{1} << shift));
+        Millis wait = std::min<Millis>(options_.transient_cap,
+                                       options_.transient_base * (int64_t{1} << shift));
         ++km.transient_streak;
         SetUnusable(m, slot, State::kCooling, now + wait, verdict.reason);
         break;
@@ -349,8 +347,8 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
       km.day = today;
       km.today = Counters{};
     }
-    km.today.Add(Counters{u.requests, u.rate_limited, u.errors, u.prompt_tokens,
-                          u.candidate_tokens, u.thought_tokens});
+    km.today.Add(Counters{u.requests, u.rate_limited, u.errors, u.prompt_tokens, u.candidate_tokens,
+                          u.thought_tokens});
   }
   for (const auto& st : loaded.states) {
     auto it = slot_by_id_.find(st.key_id);
@@ -468,8 +466,8 @@ Batch KeyPool::TakeBatch(TimePoint now) {
     if (km.unflushed.zero()) continue;
     const Counters& u = km.unflushed;
     b.usage.push_back(UsageDelta{slots_[slot].key->id(), m->name,
-                                 QuotaClock::DayName(km.unflushed_day), u.requests,
-                                 u.rate_limited, u.errors, u.prompt, u.candidates, u.thoughts});
+                                 QuotaClock::DayName(km.unflushed_day), u.requests, u.rate_limited,
+                                 u.errors, u.prompt, u.candidates, u.thoughts});
     km.unflushed = Counters{};
   }
   dirty_.clear();

@@ -16,6 +16,7 @@
 // does I/O. Never reads the clock: `now` comes from the caller.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,9 +29,9 @@
 #include <vector>
 
 #include "common/api_key.h"
+#include "common/state_records.h"
 #include "common/time.h"
 #include "quotaday/quota_clock.h"
-#include "common/state_records.h"
 #include "verdict/verdict.h"
 
 namespace gkm {
@@ -43,8 +44,8 @@ struct TokenUsage {
 };
 
 struct PickedKey {
-  uint32_t slot;                       // the key's place in the pool
-  std::shared_ptr<const ApiKey> key;   // stays valid even if a reload removes the key
+  uint32_t slot;                      // the key's place in the pool
+  std::shared_ptr<const ApiKey> key;  // stays valid even if a reload removes the key
 };
 
 // Why no key could be picked.
@@ -210,8 +211,7 @@ class KeyPool {
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void RejoinDue(ModelPool& m, TimePoint now);
-  void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until,
-                   std::string reason);
+  void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until, std::string reason);
   void Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& delta);
   NoKey NothingUsable(const ModelPool& m, TimePoint now, bool tried_some) const;
   void QueueState(const ModelPool& m, uint32_t slot);
@@ -222,9 +222,8 @@ class KeyPool {
   PoolOptions options_;
   std::vector<Slot> slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_by_id_;
-  std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>>
-      models_;
-  uint64_t next_request_ = 1;
+  std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>> models_;
+  std::atomic<uint64_t> next_request_{1};  // no lock needed: only ever incremented
   mutable int32_t day_ = 0;
   mutable TimePoint day_start_ = TimePoint::max();
   mutable TimePoint day_end_ = TimePoint::min();

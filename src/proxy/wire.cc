@@ -50,7 +50,8 @@ std::optional<int64_t> NumberAfter(std::string_view text, std::string_view field
 }  // namespace
 
 std::string ModelOfPath(std::string_view path) {
-  for (std::string_view marker : {std::string_view("/models/"), std::string_view("/tunedModels/")}) {
+  for (std::string_view marker :
+       {std::string_view("/models/"), std::string_view("/tunedModels/")}) {
     size_t at = path.find(marker);
     if (at == std::string_view::npos) continue;
     std::string_view rest = path.substr(at + marker.size());
@@ -167,7 +168,13 @@ std::optional<std::string> RewriteUploadUrl(std::string_view url, std::string_vi
 
 TokenUsage ScanUsage(std::string_view text) {
   TokenUsage usage;
-  size_t at = text.rfind("usageMetadata");
+  // The last occurrence, found with forward searches (memchr-driven; rfind compares at
+  // every position from the end).
+  constexpr std::string_view kUsage = "usageMetadata";
+  size_t at = std::string_view::npos;
+  for (size_t p = text.find(kUsage); p != std::string_view::npos; p = text.find(kUsage, p + 1)) {
+    at = p;
+  }
   if (at == std::string_view::npos) return usage;
   std::string_view tail = text.substr(at);
   size_t end = tail.find('}');

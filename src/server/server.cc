@@ -38,7 +38,10 @@ struct Server::Session {
 };
 
 struct Server::Worker {
-  asio::io_context ctx{1};
+  // One thread runs this context and every socket on it is used from that thread only
+  // (the acceptor registers new sockets, which keeps registration locked), so the
+  // reactor's per-socket locks can go.
+  asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<UpstreamPool> upstream;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
