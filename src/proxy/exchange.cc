@@ -72,29 +72,34 @@ http::response<http::string_body> JsonResponse(int code, std::string body, bool 
   return res;
 }
 
+std::string HeadBytes(const http::response_header<>& head) {
+  std::string out;
+  out.reserve(256);
+  out += "HTTP/";
+  out += static_cast<char>('0' + head.version() / 10);
+  out += '.';
+  out += static_cast<char>('0' + head.version() % 10);
+  out += ' ';
+  out += std::to_string(head.result_int());
+  out += ' ';
+  out += head.reason();
+  out += "\r\n";
+  for (const auto& f : head) {
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
 boost::asio::awaitable<bool> SendResponse(ClientConn& client,
                                           http::response<http::string_body>& res) {
   if (res.find(http::field::date) == res.end()) res.set(http::field::date, HttpDateNow());
   // The head as wire bytes and the body as a second buffer, in one write (Beast's
   // serializer allocates and walks buffer sequences for the same bytes).
-  std::string head;
-  head.reserve(256);
-  head += "HTTP/";
-  head += static_cast<char>('0' + res.version() / 10);
-  head += '.';
-  head += static_cast<char>('0' + res.version() % 10);
-  head += ' ';
-  head += std::to_string(res.result_int());
-  head += ' ';
-  head += res.reason();
-  head += "\r\n";
-  for (const auto& f : res) {
-    head += f.name_string();
-    head += ": ";
-    head += f.value();
-    head += "\r\n";
-  }
-  head += "\r\n";
+  std::string head = HeadBytes(res.base());
   std::array<boost::asio::const_buffer, 2> out{boost::asio::buffer(head),
                                                boost::asio::buffer(res.body())};
   client.deadline.Arm(client.timeout);

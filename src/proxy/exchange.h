@@ -35,11 +35,11 @@ namespace http = boost::beast::http;
 
 struct Request {
   explicit Request(http::request<http::string_body>& message) : msg(message) {}
-  uint64_t id = 0;  // for logs
+  uint64_t id = 0;                        // for logs
   http::request<http::string_body>& msg;  // owned by the connection's parser
-  std::string path;    // target before '?'
-  std::string query;   // after '?', without it
-  std::string origin;  // "http://host:port" as the client addressed us
+  std::string path;                       // target before '?'
+  std::string query;                      // after '?', without it
+  std::string origin;                     // "http://host:port" as the client addressed us
   std::chrono::steady_clock::time_point started;
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";
@@ -78,6 +78,9 @@ struct ClientConn {
 std::string GeminiErrorBody(int code, std::string_view message);
 // The gRPC status name Google uses for an HTTP status.
 std::string_view StatusNameOf(int code);
+
+// A response head as wire bytes: status line, the fields as they are, the empty line.
+std::string HeadBytes(const http::response_header<>& head);
 
 // Sends a complete response with a Date header. False when the client is gone.
 boost::asio::awaitable<bool> SendResponse(ClientConn& client,

@@ -212,10 +212,12 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, length);
-  co_await out.Start();
+  // The head goes at once, unless body bytes are already here to go out with it.
+  if (a.conn->buffer().size() == 0) co_await out.Start();
   bool upstream_ok = true;
   bool finished = false;
   std::string tail;
+  std::string_view last;  // the final piece, sent along with the end of the body
   auto buf = std::make_unique<char[]>(kChunk);
   while (out.ok() && !a.parser->is_done()) {
     auto [rec, got] = co_await ReadSome(a, buf.get(), kChunk, cfg.upstream_timeout);
@@ -229,6 +231,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       // Counted before the client can see the end of the answer.
       FinishAnswer(a, req, svc, up, ScanUsage(tail));
       finished = true;
+      last = std::string_view(buf.get(), got);
+      break;
     }
     co_await out.Write(std::string_view(buf.get(), got));
   }
@@ -237,13 +241,14 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     FinishAnswer(a, req, svc, up, ScanUsage(tail));
   }
   if (!upstream_ok) {
+    co_await out.Start();  // the client sees the answer begin, then the connection close
     spdlog::warn(
         "req={} key={} model={}: upstream stream broke after the answer began; "
         "closing the client connection",
         req.id, key.id(), req.model);
     co_return PackResult(status, false);
   }
-  bool ended = co_await out.End();
+  bool ended = co_await out.End(last);
   co_return PackResult(status, ended && keep_alive);
 }
 

@@ -186,10 +186,12 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   res.set(http::field::cache_control, "no-cache");
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, std::nullopt);
-  co_await out.Start();
+  // The head goes at once, unless upstream bytes are already here to go out with it.
+  if (a.conn->buffer().size() == 0) co_await out.Start();
   auto buf = std::make_unique<char[]>(8192);
   bool upstream_ok = true;
   bool finished = false;
+  std::string last;  // the final events, sent along with the end of the body
   while (out.ok() && !a.parser->is_done() && !translator.done()) {
     auto [ec, got] = co_await ReadSome(a, buf.get(), 8192, cfg.upstream_timeout);
     if (ec) {
@@ -202,6 +204,10 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
       FinishAnswer(a, req, svc, up, TokensOf(translator.usage()));
       finished = true;
     }
+    if (finished || translator.done()) {
+      last = std::move(bytes);
+      break;
+    }
     co_await out.Write(bytes);
   }
   if (!finished) {
@@ -211,13 +217,11 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   if (!upstream_ok && !translator.done()) {
     spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began", req.id,
                  req.key_id, req.model);
-    std::string error_event = translator.Error("the upstream stream broke off", 502);
-    co_await out.Write(error_event);
+    last += translator.Error("the upstream stream broke off", 502);
   } else if (!translator.done()) {
-    std::string tail = translator.Finish();
-    co_await out.Write(tail);
+    last += translator.Finish();
   }
-  bool ended = co_await out.End();
+  bool ended = co_await out.End(last);
   co_return PackResult(200, ended && keep_alive && upstream_ok);
 }
 

@@ -1,13 +1,13 @@
 #include "proxy/stream_writer.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <array>
+#include <cstdio>
+
+#include "upstream/http_io.h"
 
 namespace gkm {
 
 namespace asio = boost::asio;
-using asio::as_tuple;
-using asio::use_awaitable;
 
 namespace {
 
@@ -19,9 +19,6 @@ http::response<http::buffer_body>& Prepared(http::response<http::buffer_body>& r
   } else {
     res.chunked(true);
   }
-  res.body().data = nullptr;
-  res.body().size = 0;
-  res.body().more = true;
   return res;
 }
 
@@ -29,41 +26,44 @@ http::response<http::buffer_body>& Prepared(http::response<http::buffer_body>& r
 
 StreamWriter::StreamWriter(ClientConn& client, http::response<http::buffer_body>& res,
                            std::optional<uint64_t> length)
-    : client_(client), res_(Prepared(res, length)), sr_(res_) {}
+    : client_(client), head_(HeadBytes(Prepared(res, length).base())), chunked_(!length) {}
 
 asio::awaitable<bool> StreamWriter::Start() {
-  if (!ok_) co_return false;
-  client_.deadline.Arm(client_.timeout);
-  auto [ec, n] = co_await http::async_write_header(client_.stream, sr_, as_tuple(use_awaitable));
-  (void)n;
-  client_.deadline.Disarm();
-  ok_ = !ec;
-  co_return ok_;
+  if (!ok_ || head_.empty()) co_return ok_;
+  co_return co_await Send({}, false);
 }
 
 asio::awaitable<bool> StreamWriter::Write(std::string_view bytes) {
-  if (!ok_ || bytes.empty()) co_return ok_;
-  res_.body().data = const_cast<char*>(bytes.data());
-  res_.body().size = bytes.size();
-  res_.body().more = true;
-  client_.deadline.Arm(client_.timeout);
-  auto [ec, n] = co_await http::async_write(client_.stream, sr_, as_tuple(use_awaitable));
-  (void)n;
-  client_.deadline.Disarm();
-  if (ec && ec != http::error::need_buffer) ok_ = false;
-  co_return ok_;
+  if (!ok_ || ended_ || (bytes.empty() && head_.empty())) co_return ok_;
+  co_return co_await Send(bytes, false);
 }
 
-asio::awaitable<bool> StreamWriter::End() {
-  if (!ok_) co_return false;
-  res_.body().data = nullptr;
-  res_.body().size = 0;
-  res_.body().more = false;
+asio::awaitable<bool> StreamWriter::End(std::string_view last) {
+  if (!ok_ || ended_) co_return ok_;
+  ended_ = true;
+  co_return co_await Send(last, true);
+}
+
+// One gather write: the head if it is still due, the piece in its chunk frame, and the
+// chunked body's end when `last`.
+asio::awaitable<bool> StreamWriter::Send(std::string_view bytes, bool last) {
+  char size_line[24] = "";
+  size_t size_len = 0;
+  if (chunked_ && !bytes.empty()) {
+    size_len =
+        static_cast<size_t>(std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size()));
+  }
+  std::string_view after = !chunked_ || bytes.empty() ? "" : "\r\n";
+  std::string_view end = chunked_ && last ? "0\r\n\r\n" : "";
+  std::array<asio::const_buffer, 5> out{asio::buffer(head_), asio::buffer(size_line, size_len),
+                                        asio::buffer(bytes.data(), bytes.size()),
+                                        asio::buffer(after.data(), after.size()),
+                                        asio::buffer(end.data(), end.size())};
   client_.deadline.Arm(client_.timeout);
-  auto [ec, n] = co_await http::async_write(client_.stream, sr_, as_tuple(use_awaitable));
-  (void)n;
+  auto ec = co_await WriteAll(client_.stream, out);
   client_.deadline.Disarm();
-  if (ec && ec != http::error::need_buffer) ok_ = false;
+  head_.clear();
+  ok_ = !ec;
   co_return ok_;
 }
 

@@ -14,8 +14,10 @@ std::vector<std::string> SseReader::Feed(std::string_view bytes) {
         continue;
       }
     }
-    const size_t eol = bytes.find_first_of("\r\n", pos);
-    const size_t end = eol == std::string_view::npos ? bytes.size() : eol;
+    // find_first_of would call memchr on the two terminators for every byte.
+    size_t end = pos;
+    while (end < bytes.size() && bytes[end] != '\n' && bytes[end] != '\r') ++end;
+    const size_t eol = end == bytes.size() ? std::string_view::npos : end;
     if (line_.size() + data_.size() + (end - pos) > max_event_bytes_) {
       overflowed_ = true;
       line_.clear();
