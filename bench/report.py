@@ -67,6 +67,11 @@ def parse_wrk(text):
     if m:
         rec["requests"] = int(m.group(1))
         rec["seconds"] = (duration_ms(m.group(2)) or 0) / 1000
+    m = re.search(r"^# server cpu ticks: before (\d+) (\d+) after (\d+) (\d+) hz (\d+)", text, re.M)
+    if m and rec["requests"]:
+        u0, s0, u1, s1, hz = map(int, m.groups())
+        rec["user_us"] = (u1 - u0) / hz * 1e6 / rec["requests"]
+        rec["sys_us"] = (s1 - s0) / hz * 1e6 / rec["requests"]
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     if m:
         rec["non2xx"] = int(m.group(1))
@@ -190,6 +195,8 @@ def summarize(rs):
         "p50_ms": median([r.get("p50_ms") for r in rs]),
         "p99_ms": median([r.get("p99_ms") for r in rs]),
         "rps_rounds": [r.get("rps") for r in rs],
+        "user_us": median([r.get("user_us") for r in rs if r.get("user_us") is not None]),
+        "sys_us": median([r.get("sys_us") for r in rs if r.get("sys_us") is not None]),
         "p50_rounds": [r.get("p50_ms") for r in rs],
         "non2xx": sum(r.get("non2xx") or 0 for r in rs),
         "socket_errors": sum(r.get("socket_errors") or 0 for r in rs),
@@ -359,6 +366,13 @@ def render(args):
             "(direct: %s req/s); p50 %s against nginx's %s." % (
                 fmt(g1_rps), 100 * g1_rps / ng_rps, fmt(ng_rps),
                 fmt(tp_get("native-generate", "direct", "rps")), ms(g1_p50), ms(ng_p50)))
+    g1_u, g1_s = tp_get("native-generate", "gkm-1", "user_us"), tp_get("native-generate", "gkm-1", "sys_us")
+    ng_u, ng_s = tp_get("native-generate", "nginx", "user_us"), tp_get("native-generate", "nginx", "sys_us")
+    if None not in (g1_u, g1_s, ng_u, ng_s):
+        findings.append(
+            "CPU per native generateContent request (process time, user + system): the proxy %.1f µs "
+            "(%.1f + %.1f), nginx %.1f µs (%.1f + %.1f); the system part is the TCP work on two "
+            "connections, nearly the same for both." % (g1_u + g1_s, g1_u, g1_s, ng_u + ng_s, ng_u, ng_s))
     gd = tp_get("native-generate", "gkm-default", "rps")
     if gd and g1_rps:
         findings.append(
@@ -488,16 +502,26 @@ def markdown(res, tp, du, on, off):
     w("flushes every second. OpenAI rows are compared with nginx on the native call they translate to")
     w("(chat → generateContent, chat stream → streamGenerateContent `?alt=sse`).")
     w("")
-    w("| case | server | req/s | p50 | p99 | req/s vs nginx | p50 vs nginx | req/s per round | errors |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| case | server | req/s | p50 | p99 | req/s vs nginx | p50 vs nginx | CPU per request (user + system) | req/s per round | errors |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     labels = dict(SERVERS)
     case_labels = {c: l for c, l, _ in CASES}
+
+    def cpu(r):
+        if r.get("user_us") is None or r.get("sys_us") is None:
+            return "—"
+        return "%.1f µs (%.1f + %.1f)" % (r["user_us"] + r["sys_us"], r["user_us"], r["sys_us"])
     for r in res["throughput"]:
         errs = "none" if r["ok"] else "; ".join(r["problems"])
-        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             case_labels[r["case"]], labels[r["server"]], fmt(r["rps"]), ms(r["p50_ms"]), ms(r["p99_ms"]),
-            rfmt(r["rps_vs_nginx"]), rfmt(r["p50_vs_nginx"]),
+            rfmt(r["rps_vs_nginx"]), rfmt(r["p50_vs_nginx"]), cpu(r),
             " / ".join(fmt(x) for x in r["rps_rounds"]), errs))
+    w("")
+    w("CPU per request: the server process's user and system time over each measured run (from")
+    w("`/proc/<pid>/stat`, all threads; nginx's worker; for the direct case the stand-in), divided by")
+    w("the requests wrk completed, median of the rounds. Time the kernel spends in interrupts and")
+    w("softirqs (much of loopback TCP) is not in it.")
     w("")
 
     w("## 2. Memory per open stream")

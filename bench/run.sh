@@ -284,10 +284,22 @@ scan_log() {  # name
 
 # ---- wrk -------------------------------------------------------------------------------------
 
+# The CPU time (user and system clock ticks, all threads) a process has used so far.
+cpu_ticks() {  # pid
+  awk '{ print $14, $15 }' "/proc/$1/stat" 2>/dev/null || echo "- -"
+}
+# The process that does a server's work: nginx's single worker, else the process itself.
+worker_of() {  # pid
+  local child
+  child="$(pgrep -P "$1" -x nginx | head -1 || true)"
+  echo "${child:-$1}"
+}
+
 run=0
 # One measured wrk run (after a warm-up) against url; the record gets the extra key=values.
+# MEASURE_PID, when set, is the server whose CPU time over the measured run is recorded.
 measure() {  # cpu shape url key=value...
-  local cpu=$1 shape=$2 url=$3
+  local cpu=$1 shape=$2 url=$3 before after
   shift 3
   run=$((run + 1))
   local f="$out/wrk-$(printf %03d $run).txt"
@@ -295,8 +307,13 @@ measure() {  # cpu shape url key=value...
   [[ -n $cpu ]] && pin=(taskset -c "$cpu")
   BENCH_SHAPE=$shape BENCH_TOKEN=$TOKEN "${pin[@]}" timeout $((WARMUP + 30)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
     -s "$here/wrk/request.lua" "$url" >/dev/null 2>&1 || true
+  [[ -n ${MEASURE_PID:-} ]] && before="$(cpu_ticks "$MEASURE_PID")"
   { echo "# $* $url"; BENCH_SHAPE=$shape BENCH_TOKEN=$TOKEN "${pin[@]}" timeout $((DURATION + 30)) \
       wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$here/wrk/request.lua" "$url" 2>&1 || true; } >"$f"
+  if [[ -n ${MEASURE_PID:-} ]]; then
+    after="$(cpu_ticks "$MEASURE_PID")"
+    echo "# server cpu ticks: before $before after $after hz $(getconf CLK_TCK)" >>"$f"
+  fi
   report wrk "$f" "$@"
 }
 
@@ -312,6 +329,7 @@ if has_section throughput; then
   start_gkm gkm-default "$P_GKMD" "$P_UP" 0 "" "$tmp/keys-10.txt"
 
   declare -A port_of=([direct]=$P_UP [nginx]=$P_NGX [gkm-1]=$P_GKM1 [gkm-default]=$P_GKMD)
+  declare -A server_proc=([direct]=upstream [nginx]=nginx [gkm-1]=gkm-1 [gkm-default]=gkm-default)
   cases=(
     "native-generate native $GEN_PATH direct,nginx,gkm-1,gkm-default"
     "native-stream native $SSE_PATH direct,nginx,gkm-1,gkm-default"
@@ -328,7 +346,8 @@ if has_section throughput; then
         s=${list[$(((i + r - 1) % n))]}   # rotate the order each round
         cpu=$WRK_CPU
         [[ $s == direct && $WRK_CPU == "$UP_CPU" ]] && cpu=$SRV_CPU
-        measure "$cpu" "$shape" "http://127.0.0.1:${port_of[$s]}$path" \
+        MEASURE_PID="$(worker_of "${pid_of[${server_proc[$s]}]}")" \
+          measure "$cpu" "$shape" "http://127.0.0.1:${port_of[$s]}$path" \
           section=throughput "case=$name" "server=$s" "round=$r"
         check_alive nginx gkm-1 gkm-default upstream
       done
