@@ -425,6 +425,23 @@ def render(args):
             findings.append("Proxy log of %s: %s request lines with a status other than 2xx%s." % (
                 r.get("name"), r.get("non2xx_lines"),
                 (", e.g. `%s`" % r["non2xx_sample"].replace("`", "'")) if r.get("non2xx_sample") else ""))
+    # ---- instructions per request ---------------------------------------------------------
+    ins_rows = []
+    for r in recs:
+        if r.get("section") != "instructions":
+            continue
+        lo, hi, a, b = (r.get(k) for k in ("low", "high", "ir_low", "ir_high"))
+        if None in (lo, hi, a, b) or hi <= lo:
+            continue
+        ins_rows.append({"shape": r.get("shape"), "per_request": (b - a) / (hi - lo),
+                         "requests": [lo, hi], "instructions": [a, b]})
+    ins = {r["shape"]: r["per_request"] for r in ins_rows}
+    if ins.get("native"):
+        findings.append("Instructions per request (callgrind, user space): native %s%s%s." % (
+            fmt(ins["native"]),
+            ", OpenAI chat %s" % fmt(ins["openai"]) if ins.get("openai") else "",
+            ", OpenAI chat stream %s" % fmt(ins["openai-stream"]) if ins.get("openai-stream") else ""))
+
     for r in recs:
         if r.get("section") == "note":
             findings.append(r.get("text", ""))
@@ -433,7 +450,7 @@ def render(args):
     result = {
         "machine": mach, "parameters": meta, "targets": targets, "throughput": throughput_rows,
         "memory": mem_rows, "keys": key_rows, "healthy": healthy,
-        "durability": {k: v for k, v in du.items()}, "proxy_logs": logs,
+        "durability": {k: v for k, v in du.items()}, "proxy_logs": logs, "instructions": ins_rows,
         "failures": failures, "findings": findings,
     }
     if json_path:
@@ -611,6 +628,26 @@ def markdown(res, tp, du, on, off):
         w("Durability costs %.1f %% of req/s (flush on / off = %.3f)." % (
             100 * (off["rps"] - on["rps"]) / off["rps"], on["rps"] / off["rps"]))
     w("")
+
+    if res.get("instructions"):
+        w("## 5. Instructions per request")
+        w("")
+        w("The proxy (`--threads 1`) under `valgrind --tool=callgrind` in front of the instant stand-in;")
+        w("`bench/requests.mjs` sends a fixed number of requests (4 kept-alive connections) and checks")
+        w("each answer. Two runs per shape; instructions per request = (total of the larger run − total of")
+        w("the smaller) / (difference of requests), so start-up and shutdown cancel out. User-space")
+        w("instructions of every thread (the kernel's are not counted); repeatable to a fraction of a")
+        w("percent, so it is the measure for a change that claims to save work.")
+        w("")
+        w("| request | instructions per request | runs (requests: total instructions) |")
+        w("|---|---|---|")
+        names = {"native": "native generateContent", "openai": "OpenAI chat, non-stream",
+                 "openai-stream": "OpenAI chat, stream"}
+        for r in res["instructions"]:
+            w("| %s | %s | %s |" % (names.get(r["shape"], r["shape"]), fmt(r["per_request"]),
+                                   "; ".join("%s: %s" % (fmt(n), fmt(i))
+                                             for n, i in zip(r["requests"], r["instructions"]))))
+        w("")
 
     w("## Findings")
     w("")

@@ -13,9 +13,11 @@
 #   keys        p50 and pick cost with 10, 10,000 and 100,000 keys, 99 % exhausted; time to
 #               healthy with 100,000 keys
 #   durability  req/s with the default 1 s flush against a 60 s flush (≈ off)
+#   instructions  user-space instructions per request (callgrind), native, OpenAI, OpenAI stream
 # Tunables (environment): BENCH_ROUNDS (3), BENCH_DURATION (8 s), BENCH_WARMUP (2 s),
 # BENCH_CONNECTIONS (32), BENCH_STREAMS ("1000 10000"), BENCH_KEY_COUNTS ("10 10000 100000"),
-# BENCH_SECTIONS ("throughput durability keys memory"), BENCH_PORT_BASE (random),
+# BENCH_SECTIONS ("throughput durability keys memory instructions"), BENCH_PORT_BASE (random),
+# BENCH_INS_LOW / BENCH_INS_HIGH (500 / 2500 requests per callgrind run),
 # BENCH_KEEP_TMP=1 keeps the temp dir.
 #
 # CPU pinning (taskset), so that the server under test has a core of its own: on 2 cores the
@@ -46,7 +48,7 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
 STREAM_COUNTS=${BENCH_STREAMS:-"1000 10000"}
 KEY_COUNTS=${BENCH_KEY_COUNTS:-"10 10000 100000"}
-SECTIONS=${BENCH_SECTIONS:-"throughput durability keys memory"}
+SECTIONS=${BENCH_SECTIONS:-"throughput durability keys memory instructions"}
 TOKEN=bench-token
 MODEL=gemini-2.5-flash
 GEN_PATH="/v1beta/models/$MODEL:generateContent"
@@ -175,7 +177,7 @@ P_UP=$((base + 1)) P_UPX=$((base + 2)) P_NGX=$((base + 3))
 P_GKM1=$((base + 10)) P_GKMD=$((base + 11))
 P_DUR_ON=$((base + 20)) P_DUR_OFF=$((base + 21))
 P_KEYS=$((base + 30))   # + index
-P_MOCK=$((base + 50)) P_MEM=$((base + 51))
+P_MOCK=$((base + 50)) P_MEM=$((base + 51)) P_INS=$((base + 55))
 log "temp dir $tmp, ports $base..$((base + 60)), open-file limit $fd_limit, $ncpu cores"
 
 default_threads="$ncpu"
@@ -540,6 +542,52 @@ if has_section memory; then
   done
   stop_name mock 5
   [[ -n $fd_note ]] && report add section=meta "fd_note=$fd_note"
+fi
+
+# ---- 5. instructions per request -------------------------------------------------------------
+
+# Total instructions of one proxy run (--threads 1) under callgrind that answers N requests of
+# a shape; the difference of two counts divided by the difference of N is the cost of one
+# request, without start-up and shutdown. Deterministic to a fraction of a percent, unlike
+# req/s: the measure for a change that claims to save work.
+count_instructions() {  # shape n -> prints the instruction total, or nothing on failure
+  local shape=$1 n=$2 d="$tmp/ins-$1-$2"
+  mkdir -p "$d/state" "$d/log"
+  start_bg "ins" "$d/stderr.log" "" valgrind --tool=callgrind --callgrind-out-file="$d/callgrind.out.%p" \
+    "$bin" --keys "$tmp/keys-10.txt" --listen "127.0.0.1:$P_INS" --upstream "http://127.0.0.1:$P_UP" \
+    --token "$TOKEN" --state-dir "$d/state" --log-dir "$d/log" --threads 1 --shutdown-grace 2
+  if ! wait_healthy "$P_INS" 120; then
+    stop_name ins 30
+    log "instructions: the proxy under callgrind did not become healthy: $(tail -3 "$d/stderr.log")"
+    return 0
+  fi
+  if ! node "$here/requests.mjs" --port "$P_INS" --token "$TOKEN" --shape "$shape" --count "$n" \
+    2>>"$out/instructions.log"; then
+    stop_name ins 30
+    log "instructions: requests failed (see bench/out/instructions.log)"
+    return 0
+  fi
+  stop_name ins 60
+  cp "$d/stderr.log" "$out/instructions-$shape-$n.log" 2>/dev/null || true
+  cat "$d"/callgrind.out.* 2>/dev/null | awk '/^summary:/ { s += $2 } END { if (s) print s }'
+}
+
+if has_section instructions; then
+  if ! command -v valgrind >/dev/null; then
+    report add section=note "text=Instructions per request: valgrind is missing (scripts/install-deps.sh --bench installs it)."
+  else
+    lo=${BENCH_INS_LOW:-500} hi=${BENCH_INS_HIGH:-2500}
+    for shape in native openai openai-stream; do
+      log "instructions: $shape, $lo and $hi requests under callgrind"
+      a="$(count_instructions "$shape" "$lo")"
+      b="$(count_instructions "$shape" "$hi")"
+      if [[ -n $a && -n $b ]]; then
+        report add section=instructions "shape=$shape" "low=$lo" "high=$hi" "ir_low=$a" "ir_high=$b"
+      else
+        report add section=note "text=Instructions per request ($shape): a callgrind run failed (see bench/out/instructions*.log)."
+      fi
+    done
+  fi
 fi
 
 check_alive upstream

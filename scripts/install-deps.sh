@@ -20,7 +20,7 @@ build_pkgs=(g++ cmake make pkg-config git
   libtomlplusplus-dev libhowardhinnant-date-dev libhiredis-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev googletest)
 test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev)
-bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev)
+bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev valgrind)
 
 want=()
 mode_test=0

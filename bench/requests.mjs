@@ -1,0 +1,82 @@
+// Sends a fixed number of requests to the proxy and checks every answer.
+//
+//   node bench/requests.mjs --port P --token T --shape native|openai|openai-stream --count N
+//
+// Four kept-alive connections, one request in flight on each; the bodies are the ones
+// bench/wrk/request.lua sends. Exit code 1 (with the reason on stderr) when an answer is not
+// a 200 or a connection fails. Used to count instructions per request under callgrind, where
+// a fixed count matters and speed does not.
+import http from 'node:http';
+
+function parse(argv) {
+  const o = { concurrency: 4 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    if (argv[i] === '--port') o.port = Number(v);
+    else if (argv[i] === '--token') o.token = v;
+    else if (argv[i] === '--shape') o.shape = v;
+    else if (argv[i] === '--count') o.count = Number(v);
+    else throw new Error(`unknown argument ${argv[i]}`);
+    i++;
+  }
+  if (!o.port || !o.token || !o.shape || !(o.count > 0)) {
+    throw new Error('usage: requests.mjs --port P --token T --shape SHAPE --count N');
+  }
+  return o;
+}
+
+const shapes = {
+  native: {
+    path: '/v1beta/models/gemini-2.5-flash:generateContent',
+    auth: (t) => ({ 'x-goog-api-key': t }),
+    body: '{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}',
+  },
+  openai: {
+    path: '/v1/chat/completions',
+    auth: (t) => ({ authorization: `Bearer ${t}` }),
+    body: '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"Hello"}]}',
+  },
+  'openai-stream': {
+    path: '/v1/chat/completions',
+    auth: (t) => ({ authorization: `Bearer ${t}` }),
+    body: '{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"Hello"}]}',
+  },
+};
+
+const o = parse(process.argv.slice(2));
+const shape = shapes[o.shape];
+if (!shape) throw new Error(`unknown shape ${o.shape}`);
+const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+let started = 0;
+
+function one() {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1', port: o.port, path: shape.path, method: 'POST', agent,
+        headers: { 'content-type': 'application/json', ...shape.auth(o.token) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(shape.body);
+  });
+}
+
+async function worker() {
+  while (started < o.count) {
+    started++;
+    await one();
+  }
+}
+
+try {
+  await Promise.all(Array.from({ length: o.concurrency }, worker));
+  agent.destroy();
+} catch (e) {
+  console.error(`requests.mjs: ${e.message}`);
+  process.exit(1);
+}
