@@ -7,24 +7,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 
+#include "support/loopback.h"
+
 namespace gkm {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-// A connected pair of loopback sockets on one io_context.
-struct Pair {
-  asio::io_context ctx;
-  tcp::socket ours{ctx};
-  tcp::socket peer{ctx};
-  Pair() {
-    tcp::acceptor acc(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ours.connect(acc.local_endpoint());
-    acc.accept(peer);
-  }
-};
+using Pair = gkm::testing::LoopbackPair;
 
 // Starts a read on `ours` that only the deadline can end (the peer sends nothing) and runs
 // the context for `run_for`; returns the read's error (or would_block when still pending).

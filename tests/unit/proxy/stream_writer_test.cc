@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "support/loopback.h"
+
 namespace gkm {
 namespace {
 
@@ -19,11 +21,10 @@ using tcp = asio::ip::tcp;
 // every byte the other end received.
 std::string Capture(std::optional<uint64_t> length,
                     std::function<asio::awaitable<void>(StreamWriter&)> write) {
-  asio::io_context ctx;
-  tcp::socket ours(ctx), peer(ctx);
-  tcp::acceptor acc(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  ours.connect(acc.local_endpoint());
-  acc.accept(peer);
+  gkm::testing::LoopbackPair pair;
+  auto& ctx = pair.ctx;
+  auto& ours = pair.ours;
+  auto& peer = pair.peer;
   http::response<http::buffer_body> res{http::status::ok, 11};
   res.set(http::field::content_type, "text/event-stream");
   res.set(http::field::date, "Fri, 27 Nov 2026 08:00:00 GMT");

@@ -13,6 +13,8 @@
 #include <functional>
 #include <string>
 
+#include "support/loopback.h"
+
 namespace gkm {
 namespace {
 
@@ -20,18 +22,8 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-// A connected pair of loopback sockets; `peer` plays the other side, writing synchronously.
-struct Pair {
-  asio::io_context ctx;
-  tcp::socket ours{ctx};
-  tcp::socket peer{ctx};
-  Pair() {
-    tcp::acceptor acc(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    ours.connect(acc.local_endpoint());
-    acc.accept(peer);
-  }
-  void Send(std::string_view bytes) { asio::write(peer, asio::buffer(bytes)); }
-  // Runs a coroutine on ours to completion.
+// The loopback pair, plus running a coroutine on it to completion.
+struct Pair : gkm::testing::LoopbackPair {
   void Run(std::function<asio::awaitable<void>()> body) {
     bool done = false;
     asio::co_spawn(
