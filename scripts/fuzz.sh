@@ -24,17 +24,17 @@ objs=()
 build_obj() {  # source → object, rebuilt when the source or a translate header is newer
   local src="$1" obj="$out/obj/$(basename "${1%.cc}").o"
   if [[ ! -f "$obj" || "$src" -nt "$obj" ]] || \
-     [[ -n "$(find "$root/src/translate" -name '*.h' -newer "$obj" 2>/dev/null)" ]]; then
+     [[ -n "$(find "$root/src/translate" "$root/src/upstream" -name '*.h' -newer "$obj" 2>/dev/null)" ]]; then
     "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
   fi
   objs+=("$obj")
 }
 build_obj "$root/src/common/boost_json.cc"
-for src in "$root"/src/translate/*.cc; do build_obj "$src"; done
+for src in "$root"/src/translate/*.cc "$root/src/upstream/answer_parser.cc"; do build_obj "$src"; done
 wait
 
 status=0
-for target in translate_request_fuzz sse_reader_fuzz; do
+for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz; do
   echo "== $target: building"
   "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -o "$out/$target"
   corpus="$out/corpus/$target"
@@ -43,10 +43,13 @@ for target in translate_request_fuzz sse_reader_fuzz; do
   if [[ $target == translate_request_fuzz ]]; then
     seeds=("$root/tests/fixtures/translate/request" "$root/tests/fixtures/translate/response")
   fi
-  # Both targets read JSON, and the SSE one JSON inside events: one dictionary serves both.
+  # The translate targets read JSON, and the SSE one JSON inside events: one dictionary
+  # serves both; the answer parser reads HTTP and goes without.
+  dict=()
+  [[ $target != answer_parser_fuzz ]] && dict=(-dict="$root/fuzz/translate.dict")
   echo "== $target: running for ${seconds}s"
   if ! (cd "$out" && "./$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-          -max_len=65536 -dict="$root/fuzz/translate.dict" -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$out/$target.log"); then
+          -max_len=65536 "${dict[@]}" -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$out/$target.log"); then
     echo "== $target: FAILED (log: $out/$target.log)" >&2
     tail -n 40 "$out/$target.log" >&2
     status=1

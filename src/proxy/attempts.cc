@@ -46,7 +46,7 @@ asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
     conn.deadline().Disarm();
     co_return conn.deadline().expired() ? beast::error::timeout : wec;
   }
-  auto rec = co_await ReadHttp(s, conn.buffer(), p, ReadGoal::kHeader);
+  auto rec = co_await ReadAnswerHead(s, conn.buffer(), p);
   conn.deadline().Disarm();
   co_return rec&& conn.deadline().expired() ? beast::error::timeout : rec;
 }
@@ -56,14 +56,11 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamC
                                                             UpstreamParser& p, char* buf,
                                                             size_t cap,
                                                             std::chrono::seconds timeout) {
-  p.get().body().data = buf;
-  p.get().body().size = cap;
   conn.deadline().Arm(timeout);
-  auto ec = co_await ReadHttp(s, conn.buffer(), p, ReadGoal::kSome);
+  auto [ec, got] = co_await ReadAnswerSome(s, conn.buffer(), p, buf, cap);
   conn.deadline().Disarm();
-  if (ec == http::error::need_buffer) ec = {};
   if (ec && conn.deadline().expired()) ec = beast::error::timeout;
-  co_return std::pair<error_code, size_t>{ec, cap - p.get().body().size};
+  co_return std::pair<error_code, size_t>{ec, got};
 }
 
 std::string DescribeTransport(const error_code& ec) {
@@ -248,9 +245,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
         break;
       }
       a.parser = std::make_unique<UpstreamParser>();
-      a.parser->header_limit(64 * 1024);
-      a.parser->body_limit(boost::none);
-      if (call.method == http::verb::head) a.parser->skip(true);
+      if (call.method == http::verb::head) a.parser->SetNoBody();
       bool reused = a.conn->reused;
       ec = co_await a.conn->Visit([&](auto& s) {
         return SendAndReadHead(s, *a.conn, head, call.body, *a.parser, cfg.upstream_timeout);
@@ -277,7 +272,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     }
 
     // Phase: judge, by the status line and, for errors, the whole error body.
-    a.status = a.parser->get().result_int();
+    a.status = a.parser->status();
     if (a.status >= 400) {
       a.error_body_whole =
           co_await ReadRest(a, a.error_body, kErrorBodyLimit, cfg.upstream_timeout);

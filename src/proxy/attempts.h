@@ -17,11 +17,12 @@
 #include <variant>
 
 #include "proxy/exchange.h"
+#include "upstream/answer_parser.h"
 #include "upstream/upstream.h"
 
 namespace gkm {
 
-using UpstreamParser = http::response_parser<http::buffer_body>;
+using UpstreamParser = AnswerParser;
 
 // What goes upstream for one client request: the same for every attempt but the key.
 struct UpstreamCall {
@@ -32,7 +33,7 @@ struct UpstreamCall {
   std::string_view body;
   std::string content_type;  // set when there are no client headers
   std::string model = "-";
-  bool bearer = false;  // the key as Authorization: Bearer (Google's OpenAI layer)
+  bool bearer = false;                   // the key as Authorization: Bearer (Google's OpenAI layer)
   std::optional<std::string> bound_key;  // key affinity: only this key id may serve
   std::string bound_name;                // the resource that binds it, for messages
 };

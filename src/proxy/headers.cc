@@ -24,29 +24,75 @@ bool IsConnectionLevel(http::field f) {
   }
 }
 
-ConnectionNamed::ConnectionNamed(const http::fields& fields) : tokens_(",") {
-  // A walk over the few fields of a message is cheaper than the name-ordered lookup.
-  for (const auto& f : fields) {
-    if (f.name() != http::field::connection) continue;
-    for (char c : f.value()) {
-      if (c == ' ' || c == '\t') continue;
-      tokens_ += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    }
-    tokens_ += ',';
+bool IsConnectionLevel(std::string_view name) {
+  namespace beast = boost::beast;
+  switch (name.size()) {
+    case 2:
+      return beast::iequals(name, "te");
+    case 7:
+      return beast::iequals(name, "trailer") || beast::iequals(name, "upgrade");
+    case 10:
+      return beast::iequals(name, "connection") || beast::iequals(name, "keep-alive");
+    case 14:
+      return beast::iequals(name, "content-length");
+    case 16:
+      return beast::iequals(name, "proxy-connection");
+    case 17:
+      return beast::iequals(name, "transfer-encoding");
+    case 18:
+      return beast::iequals(name, "proxy-authenticate");
+    case 19:
+      return beast::iequals(name, "proxy-authorization");
+    default:
+      return false;
   }
 }
 
-bool ConnectionNamed::Contains(std::string_view name) const {
-  // tokens_ is ",a,b,": each token sits between two commas.
-  std::string_view rest(tokens_);
-  while (rest.size() > 1) {
-    rest.remove_prefix(1);
-    size_t end = rest.find(',');
-    if (end == std::string_view::npos) break;
-    if (boost::beast::iequals(rest.substr(0, end), name)) return true;
-    rest.remove_prefix(end);
+void ConnectionNamed::Add(std::string_view value) {
+  if (count_ < values_.size()) {
+    values_[count_++] = value;
+    return;
+  }
+  more_ += ',';
+  more_ += value;
+}
+
+ConnectionNamed::ConnectionNamed(const http::fields& fields) {
+  // A walk over the few fields of a message is cheaper than the name-ordered lookup.
+  for (const auto& f : fields) {
+    if (f.name() == http::field::connection) Add(f.value());
+  }
+}
+
+ConnectionNamed::ConnectionNamed(const std::vector<AnswerParser::Field>& fields) {
+  for (const auto& f : fields) {
+    if (f.name.size() == 10 && boost::beast::iequals(f.name, "connection")) Add(f.value);
+  }
+}
+
+namespace {
+
+// Whether the comma-separated list holds `name` (any case, white space around items).
+bool ListHas(std::string_view list, std::string_view name) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.size() == name.size() && boost::beast::iequals(item, name)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
   }
   return false;
+}
+
+}  // namespace
+
+bool ConnectionNamed::Contains(std::string_view name) const {
+  for (size_t i = 0; i < count_; ++i) {
+    if (ListHas(values_[i], name)) return true;
+  }
+  return !more_.empty() && ListHas(more_, name);
 }
 
 }  // namespace gkm

@@ -4,10 +4,14 @@
 // copying names.
 #pragma once
 
+#include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "upstream/answer_parser.h"
 
 namespace gkm {
 
@@ -15,15 +19,23 @@ namespace gkm {
 // Transfer-Encoding, Upgrade, Proxy-*), plus Content-Length, which the proxy always
 // sets itself for the framing it chooses.
 bool IsConnectionLevel(boost::beast::http::field f);
+// The same, by name (any case), for fields not parsed into Beast's containers.
+bool IsConnectionLevel(std::string_view name);
 
-// The fields a message's Connection header names, lower-cased: ",a,b," ("," if none).
+// The fields a message's Connection header names. Refers to the message's field values,
+// which must outlive it.
 class ConnectionNamed {
  public:
   explicit ConnectionNamed(const boost::beast::http::fields& fields);
+  // From the fields of an upstream answer.
+  explicit ConnectionNamed(const std::vector<AnswerParser::Field>& fields);
   bool Contains(std::string_view name) const;
 
  private:
-  std::string tokens_;
+  void Add(std::string_view value);
+  std::array<std::string_view, 4> values_;  // the Connection fields' values
+  size_t count_ = 0;
+  std::string more_;  // values past the fourth, joined with commas
 };
 
 }  // namespace gkm

@@ -30,14 +30,13 @@ constexpr size_t kTailKeep = 4096;               // stream tail kept for usageMe
 // through. Dropped: hop-by-hop headers, those the Connection header names, Content-Length
 // (the proxy sets its own framing).
 template <class Emit>
-void ForEachResponseHeader(const http::fields& from, const Request& req, const ApiKey& key,
+void ForEachResponseHeader(const AnswerParser& from, const Request& req, const ApiKey& key,
                            Services& svc, Emit&& emit) {
-  ConnectionNamed named(from);
-  for (const auto& f : from) {
-    if (IsConnectionLevel(f.name())) continue;
-    std::string_view name = f.name_string();
-    std::string_view value = f.value();
-    if (named.Contains(name)) continue;
+  ConnectionNamed named(from.fields());
+  for (const auto& f : from.fields()) {
+    std::string_view name = f.name;
+    std::string_view value = f.value;
+    if (IsConnectionLevel(name) || named.Contains(name)) continue;
     std::string changed;
     if (beast::iequals(name, "x-goog-upload-url") ||
         beast::iequals(name, "x-goog-upload-control-url")) {
@@ -60,7 +59,7 @@ void ForEachResponseHeader(const http::fields& from, const Request& req, const A
 }
 
 template <class To>
-void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, const ApiKey& key,
+void CopyResponseHeaders(const AnswerParser& from, To& to, const Request& req, const ApiKey& key,
                          Services& svc) {
   ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
     to.insert(name, value);
@@ -68,7 +67,7 @@ void CopyResponseHeaders(const http::fields& from, To& to, const Request& req, c
 }
 
 // The response head for a whole body, as wire bytes (no per-field allocations).
-std::string ResponseHead(int status, const http::fields& from, const Request& req,
+std::string ResponseHead(int status, const AnswerParser& from, const Request& req,
                          const ApiKey& key, Services& svc, std::optional<size_t> length,
                          bool keep_alive) {
   std::string h;
@@ -168,7 +167,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     }
     RedactSecret(buffered, key.reveal(), key.masked());
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
+    CopyResponseHeaders(*a.parser, res, req, key, svc);
     if (options.openai_errors && status >= 400) {
       // Google's OpenAI layer wraps some errors in an array; clients expect OpenAI's shape.
       buffered = TranslateGeminiError(status, buffered);
@@ -199,8 +198,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     FinishAnswer(a, req, svc, up, ScanUsage(body));
     std::optional<size_t> out_length;
     if (!no_body) out_length = body.size();
-    const std::string head =
-        ResponseHead(status, a.parser->get().base(), req, key, svc, out_length, keep_alive);
+    const std::string head = ResponseHead(status, *a.parser, req, key, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
     client.deadline.Arm(client.timeout);
     auto wec = co_await WriteAll(client.stream, out);
@@ -209,7 +207,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   }
 
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
-  CopyResponseHeaders(a.parser->get().base(), res, req, key, svc);
+  CopyResponseHeaders(*a.parser, res, req, key, svc);
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, length);
   // The head goes at once, unless body bytes are already here to go out with it.

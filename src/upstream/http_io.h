@@ -11,6 +11,9 @@
 #pragma once
 
 #include <array>
+#include <string_view>
+#include <utility>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -20,6 +23,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+#include "upstream/answer_parser.h"
 
 namespace gkm {
 
@@ -61,6 +65,67 @@ boost::asio::awaitable<boost::system::error_code> ReadHttp(
       co_return ec;
     }
     if (rec) co_return rec;
+  }
+}
+
+// Reads until `parser` has the upstream answer's whole head (see AnswerParser).
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> ReadAnswerHead(Stream& stream,
+                                                                 boost::beast::flat_buffer& buffer,
+                                                                 AnswerParser& parser) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  for (;;) {
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+      size_t used = parser.PutHead(data, ec);
+      if (!ec) {
+        buffer.consume(used);
+        co_return ec;
+      }
+      if (ec != http::error::need_more) co_return ec;
+    }
+    size_t size = boost::beast::read_size(buffer, 65536);
+    if (size == 0) co_return http::error::buffer_overflow;
+    auto [rec, n] =
+        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (rec == asio::error::eof) {
+      co_return buffer.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
+    }
+    if (rec) co_return rec;
+  }
+}
+
+// Reads some of the answer's body into out[0, cap): the error and the bytes written (0 with
+// no error once the body is complete).
+template <class Stream>
+boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadAnswerSome(
+    Stream& stream, boost::beast::flat_buffer& buffer, AnswerParser& parser, char* out,
+    size_t cap) {
+  namespace asio = boost::asio;
+  using Result = std::pair<boost::system::error_code, size_t>;
+  for (;;) {
+    if (parser.is_done()) co_return Result{};
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+      auto [used, produced] = parser.PutBody(data, out, cap, ec);
+      buffer.consume(used);
+      if (ec || produced > 0 || parser.is_done()) co_return Result{ec, produced};
+    }
+    size_t size = boost::beast::read_size(buffer, 65536);
+    if (size == 0) co_return Result{boost::beast::http::error::buffer_overflow, 0};
+    auto [rec, n] =
+        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (rec == asio::error::eof && n == 0) {
+      boost::system::error_code ec;
+      parser.PutEof(ec);
+      co_return Result{ec, 0};
+    }
+    if (rec) co_return Result{rec, 0};
   }
 }
 

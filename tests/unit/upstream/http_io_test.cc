@@ -169,6 +169,43 @@ TEST(ReadHttp, SomeFillsABufferBodyPieceByPiece) {
   });
 }
 
+// The upstream answer's reader: head, then the body piece by piece, over a socket that
+// delivers a byte at a time, then a close that ends a body without framing.
+TEST(ReadAnswer, ChunkedThenCloseDelimitedAcrossTinyReads) {
+  Pair p;
+  const std::string first =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  const std::string second = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+  p.Run([&]() -> asio::awaitable<void> {
+    asio::co_spawn(
+        p.ctx,
+        [&]() -> asio::awaitable<void> {
+          for (char c : first + second) {
+            co_await asio::async_write(p.peer, asio::buffer(&c, 1), asio::use_awaitable);
+          }
+          p.peer.shutdown(tcp::socket::shutdown_send);
+        },
+        asio::detached);
+    boost::beast::flat_buffer buffer;
+    for (const char* want : {"hello world", "until close"}) {
+      AnswerParser parser;
+      auto ec = co_await ReadAnswerHead(p.ours, buffer, parser);
+      EXPECT_FALSE(ec) << ec.message();
+      std::string body;
+      char piece[3];
+      while (!parser.is_done()) {
+        auto [rec, got] = co_await ReadAnswerSome(p.ours, buffer, parser, piece, sizeof piece);
+        EXPECT_FALSE(rec) << rec.message();
+        if (rec) break;
+        body.append(piece, got);
+      }
+      EXPECT_EQ(body, want);
+    }
+    AnswerParser after;
+    EXPECT_EQ(co_await ReadAnswerHead(p.ours, buffer, after), http::error::end_of_stream);
+  });
+}
+
 TEST(WriteAll, WritesEveryBufferInOrder) {
   Pair p;
   std::string big(1 << 22, 'x');  // larger than the socket buffers: several partial sends

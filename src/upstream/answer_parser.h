@@ -1,0 +1,76 @@
+// AnswerParser: reads the upstream's HTTP/1.x answer — the head whole, the body piece by
+// piece with its framing removed — without building a field container.
+//
+// The proxy forwards most answer fields as they came, so it needs them as text, not as
+// Beast's ordered, individually allocated fields: the head is kept as one string and the
+// fields are views into it. Parsing is strict where a proxy must be (RFC 9112): CRLF line
+// ends, no obsolete line folding, no control characters in values, one Content-Length (or
+// equal repeats), Transfer-Encoding ending in chunked wins over Content-Length, anything else
+// with a body but neither is read until the connection closes. Errors are Beast's HTTP
+// error codes, so that callers treat both parsers alike.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gkm {
+
+class AnswerParser {
+ public:
+  struct Field {
+    std::string_view name;
+    std::string_view value;
+  };
+
+  static constexpr size_t kHeadLimit = 64 * 1024;
+
+  // The answer to a HEAD request: no body, whatever the head says.
+  void SetNoBody() { no_body_ = true; }
+
+  // Parses the head if `data` holds all of it: returns the bytes it took. Returns 0 with
+  // need_more while the empty line has not arrived, or another error.
+  size_t PutHead(std::string_view data, boost::system::error_code& ec);
+  // Decodes body bytes from `data` into out[0, cap): (bytes taken from data, bytes written).
+  // Both may be 0 when data holds only part of a chunk header.
+  std::pair<size_t, size_t> PutBody(std::string_view data, char* out, size_t cap,
+                                    boost::system::error_code& ec);
+  // The connection closed: ends a body delimited by the close, else partial_message.
+  void PutEof(boost::system::error_code& ec);
+
+  bool header_done() const { return header_done_; }
+  bool is_done() const { return done_; }
+  int status() const { return status_; }
+  bool keep_alive() const { return keep_alive_; }
+  // The declared length (not for chunked answers).
+  std::optional<uint64_t> content_length() const { return content_length_; }
+  bool chunked() const { return framing_ == Framing::kChunked; }
+  const std::vector<Field>& fields() const { return fields_; }
+
+ private:
+  enum class Framing { kNone, kLength, kChunked, kClose };
+  enum class Chunk { kSize, kData, kDataEnd, kTrailer };
+
+  bool ParseHead(std::string_view head, boost::system::error_code& ec);
+  size_t PutChunked(std::string_view data, char* out, size_t cap, size_t* produced,
+                    boost::system::error_code& ec);
+
+  std::string head_;  // the head's bytes; fields_ point into it
+  std::vector<Field> fields_;
+  int status_ = 0;
+  bool no_body_ = false;
+  bool header_done_ = false;
+  bool done_ = false;
+  bool keep_alive_ = true;
+  std::optional<uint64_t> content_length_;
+  Framing framing_ = Framing::kNone;
+  uint64_t remaining_ = 0;  // of the body (kLength) or of the current chunk (kData)
+  Chunk chunk_ = Chunk::kSize;
+  size_t trailer_bytes_ = 0;
+};
+
+}  // namespace gkm
