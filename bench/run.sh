@@ -14,7 +14,7 @@
 #               healthy with 100,000 keys
 #   durability  req/s with the default 1 s flush against a 60 s flush (≈ off)
 #   instructions  user-space instructions per request (callgrind), native, OpenAI, OpenAI stream
-# Tunables (environment): BENCH_ROUNDS (3), BENCH_DURATION (8 s), BENCH_WARMUP (2 s),
+# Tunables (environment): BENCH_ROUNDS (5), BENCH_DURATION (8 s), BENCH_WARMUP (2 s),
 # BENCH_CONNECTIONS (32), BENCH_STREAMS ("1000 10000"), BENCH_KEY_COUNTS ("10 10000 100000"),
 # BENCH_SECTIONS ("throughput durability keys memory instructions"), BENCH_PORT_BASE (random),
 # BENCH_INS_LOW / BENCH_INS_HIGH (500 / 2500 requests per callgrind run),
@@ -42,7 +42,7 @@ for tool in nginx wrk node python3 curl taskset; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/install-deps.sh --bench --test"
 done
 
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-8}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
