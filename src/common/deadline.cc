@@ -1,5 +1,6 @@
 #include "common/deadline.h"
 
+#include <boost/beast/core/error.hpp>
 #include <ctime>
 
 namespace gkm {
@@ -48,6 +49,11 @@ void Deadline::Arm(Clock::duration timeout) {
 void Deadline::Disarm() { state_->until = Clock::time_point::max(); }
 
 bool Deadline::expired() const { return state_->expired; }
+
+boost::system::error_code Deadline::Done(boost::system::error_code ec) {
+  Disarm();
+  return ec && expired() ? boost::beast::error::timeout : ec;
+}
 
 // Keeps the state alive until the wait completes, even when the owner is gone by then.
 void Deadline::Wait(const std::shared_ptr<State>& state) {

@@ -32,8 +32,11 @@ class Deadline {
 
   // The operations that follow must end within `timeout` from now.
   void Arm(Clock::duration timeout);
-  // No time limit (an idle pooled connection).
+  // No time limit (an idle pooled connection, a side waiting for the other).
   void Disarm();
+  // Ends the operation Arm() was for: disarms, and returns its error, a failure after the
+  // deadline passed being beast::error::timeout.
+  boost::system::error_code Done(boost::system::error_code ec);
   // The deadline passed and the socket was closed.
   bool expired() const;
 

@@ -42,13 +42,8 @@ asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
   conn.deadline().Arm(timeout);
   std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body.data(), body.size())};
   auto wec = co_await WriteAll(s, out);
-  if (wec) {
-    conn.deadline().Disarm();
-    co_return conn.deadline().expired() ? beast::error::timeout : wec;
-  }
-  auto rec = co_await ReadAnswerHead(s, conn.buffer(), p);
-  conn.deadline().Disarm();
-  co_return rec&& conn.deadline().expired() ? beast::error::timeout : rec;
+  if (wec) co_return conn.deadline().Done(wec);
+  co_return conn.deadline().Done(co_await ReadAnswerHead(s, conn.buffer(), p));
 }
 
 template <class Stream>
@@ -58,9 +53,7 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamC
                                                             std::chrono::seconds timeout) {
   conn.deadline().Arm(timeout);
   auto [ec, got] = co_await ReadAnswerSome(s, conn.buffer(), p, buf, cap);
-  conn.deadline().Disarm();
-  if (ec && conn.deadline().expired()) ec = beast::error::timeout;
-  co_return std::pair<error_code, size_t>{ec, got};
+  co_return std::pair<error_code, size_t>{conn.deadline().Done(ec), got};
 }
 
 std::string DescribeTransport(const error_code& ec) {

@@ -103,8 +103,7 @@ boost::asio::awaitable<bool> SendResponse(ClientConn& client,
   std::array<boost::asio::const_buffer, 2> out{boost::asio::buffer(head),
                                                boost::asio::buffer(res.body())};
   client.deadline.Arm(client.timeout);
-  auto ec = co_await WriteAll(client.stream, out);
-  client.deadline.Disarm();
+  auto ec = client.deadline.Done(co_await WriteAll(client.stream, out));
   co_return !ec;
 }
 

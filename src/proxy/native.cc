@@ -201,8 +201,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     const std::string head = ResponseHead(status, *a.parser, req, key, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
     client.deadline.Arm(client.timeout);
-    auto wec = co_await WriteAll(client.stream, out);
-    client.deadline.Disarm();
+    auto wec = client.deadline.Done(co_await WriteAll(client.stream, out));
     co_return PackResult(status, !wec && keep_alive);
   }
 

@@ -60,8 +60,7 @@ asio::awaitable<bool> StreamWriter::Send(std::string_view bytes, bool last) {
                                         asio::buffer(after.data(), after.size()),
                                         asio::buffer(end.data(), end.size())};
   client_.deadline.Arm(client_.timeout);
-  auto ec = co_await WriteAll(client_.stream, out);
-  client_.deadline.Disarm();
+  auto ec = client_.deadline.Done(co_await WriteAll(client_.stream, out));
   head_.clear();
   ok_ = !ec;
   co_return ok_;

@@ -259,9 +259,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     head.header_limit(64 * 1024);
     head.body_limit(cfg.max_body_bytes);
     deadline.Arm(cfg.client_timeout);
-    auto hec = co_await ReadHttp(socket, buffer, head, ReadGoal::kHeader);
-    deadline.Disarm();  // no time limit on the client while the upstream answers
-    if (hec && deadline.expired()) hec = beast::error::timeout;
+    // Done() lifts the time limit: none on the client while the upstream answers.
+    auto hec = deadline.Done(co_await ReadHttp(socket, buffer, head, ReadGoal::kHeader));
     if (hec) {
       if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
           hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
@@ -367,9 +366,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
         co_await http::async_write(socket, cont, as_tuple(use_awaitable));
       }
       deadline.Arm(cfg.client_timeout);
-      auto bec = co_await ReadHttp(socket, buffer, head, ReadGoal::kDone);
-      deadline.Disarm();
-      if (bec && deadline.expired()) bec = beast::error::timeout;
+      auto bec = deadline.Done(co_await ReadHttp(socket, buffer, head, ReadGoal::kDone));
       if (bec == http::error::body_limit) {
         early = JsonResponse(413,
                              GeminiErrorBody(413, "request body exceeds --max-body-bytes " +

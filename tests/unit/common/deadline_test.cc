@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
 #include <functional>
 
 #include "support/loopback.h"
@@ -38,6 +39,9 @@ TEST(Deadline, ClosesTheSocketWhenAnOperationOutlivesIt) {
   EXPECT_EQ(ec, asio::error::operation_aborted);
   EXPECT_TRUE(d.expired());
   EXPECT_FALSE(p.ours.is_open());
+  // The failure is reported as the timeout it was; no error stays none.
+  EXPECT_EQ(d.Done(ec), boost::beast::error::timeout);
+  EXPECT_FALSE(d.Done({}));
   // Armed from the kernel's coarse clock: up to one scheduler tick (<= 10 ms) early.
   EXPECT_GE(Deadline::Clock::now() - t0, 40ms);
 }
@@ -50,6 +54,8 @@ TEST(Deadline, DisarmedSocketStaysOpen) {
   p.ctx.run_for(150ms);
   EXPECT_FALSE(d.expired());
   EXPECT_TRUE(p.ours.is_open());
+  // Errors of an operation that did not outlive its deadline pass through.
+  EXPECT_EQ(d.Done(asio::error::eof), asio::error::eof);
 }
 
 TEST(Deadline, ReArmingPushesTheDeadlineBack) {
