@@ -94,16 +94,11 @@ std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, 
       }
       std::string_view name = f.name_string();
       if (beast::iequals(name, "x-goog-api-key") || named.Contains(name)) continue;
-      h += name;
-      h += ": ";
-      h += f.value();
-      h += "\r\n";
+      AppendField(h, name, f.value());
     }
   }
   if (!call.content_type.empty()) {
-    h += "Content-Type: ";
-    h += call.content_type;
-    h += "\r\n";
+    AppendField(h, "Content-Type", call.content_type);
   }
   if (call.bearer) {
     h += "Authorization: Bearer ";
@@ -114,9 +109,7 @@ std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, 
   h += "\r\n";
   if (!call.body.empty() || call.method == http::verb::post || call.method == http::verb::put ||
       call.method == http::verb::patch) {
-    h += "Content-Length: ";
-    h += std::to_string(call.body.size());
-    h += "\r\n";
+    AppendField(h, "Content-Length", std::to_string(call.body.size()));
   }
   h += "\r\n";
   return h;

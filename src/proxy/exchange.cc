@@ -72,24 +72,30 @@ http::response<http::string_body> JsonResponse(int code, std::string body, bool 
   return res;
 }
 
+void AppendStatusLine(std::string& out, unsigned version, int status, std::string_view reason) {
+  out += "HTTP/";
+  out += static_cast<char>('0' + version / 10);
+  out += '.';
+  out += static_cast<char>('0' + version % 10);
+  out += ' ';
+  out += std::to_string(status);
+  out += ' ';
+  out += reason;
+  out += "\r\n";
+}
+
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
 std::string HeadBytes(const http::response_header<>& head) {
   std::string out;
   out.reserve(256);
-  out += "HTTP/";
-  out += static_cast<char>('0' + head.version() / 10);
-  out += '.';
-  out += static_cast<char>('0' + head.version() % 10);
-  out += ' ';
-  out += std::to_string(head.result_int());
-  out += ' ';
-  out += head.reason();
-  out += "\r\n";
-  for (const auto& f : head) {
-    out += f.name_string();
-    out += ": ";
-    out += f.value();
-    out += "\r\n";
-  }
+  AppendStatusLine(out, head.version(), head.result_int(), head.reason());
+  for (const auto& f : head) AppendField(out, f.name_string(), f.value());
   out += "\r\n";
   return out;
 }

@@ -79,6 +79,10 @@ std::string GeminiErrorBody(int code, std::string_view message);
 // The gRPC status name Google uses for an HTTP status.
 std::string_view StatusNameOf(int code);
 
+// Pieces of a message head as wire bytes: "HTTP/1.1 200 OK\r\n" and "Name: value\r\n".
+void AppendStatusLine(std::string& out, unsigned version, int status, std::string_view reason);
+void AppendField(std::string& out, std::string_view name, std::string_view value);
+
 // A response head as wire bytes: status line, the fields as they are, the empty line.
 std::string HeadBytes(const http::response_header<>& head);
 

@@ -72,29 +72,14 @@ std::string ResponseHead(int status, const AnswerParser& from, const Request& re
                          bool keep_alive) {
   std::string h;
   h.reserve(1024);
-  h += "HTTP/1.1 ";
-  h += std::to_string(status);
-  h += ' ';
-  h += http::obsolete_reason(static_cast<http::status>(status));
-  h += "\r\n";
+  AppendStatusLine(h, 11, status, http::obsolete_reason(static_cast<http::status>(status)));
   bool has_date = false;
   ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
     has_date = has_date || beast::iequals(name, "date");
-    h += name;
-    h += ": ";
-    h += value;
-    h += "\r\n";
+    AppendField(h, name, value);
   });
-  if (!has_date) {
-    h += "Date: ";
-    h += HttpDateNow();
-    h += "\r\n";
-  }
-  if (length) {
-    h += "Content-Length: ";
-    h += std::to_string(*length);
-    h += "\r\n";
-  }
+  if (!has_date) AppendField(h, "Date", HttpDateNow());
+  if (length) AppendField(h, "Content-Length", std::to_string(*length));
   if (!keep_alive) h += "Connection: close\r\n";
   h += "\r\n";
   return h;
