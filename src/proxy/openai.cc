@@ -61,6 +61,25 @@ asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool
   co_return co_await Send(client, res, keep_alive);
 }
 
+// A POST of a JSON body to one of a model's methods (":generateContent", ...).
+UpstreamCall ModelPost(const std::string& model, std::string_view method, std::string_view body) {
+  UpstreamCall call;
+  call.method = http::verb::post;
+  call.target = "/v1beta/models/" + model + std::string(method);
+  call.body = body;
+  call.content_type = "application/json";
+  call.model = model;
+  return call;
+}
+
+// Records an upstream error answer and passes it on to the client in OpenAI's shape.
+asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& client, Services& svc,
+                                       UpstreamPool& up, bool keep_alive) {
+  FinishAnswer(a, req, svc, up, {});
+  auto answer = JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
+  co_return co_await Send(client, answer, keep_alive);
+}
+
 ResponseContext MakeContext(const std::string& model, Services& svc) {
   ResponseContext ctx;
   ctx.id = RandomId("chatcmpl-", 24);
@@ -130,26 +149,14 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   ChatRequest& chat = std::get<ChatRequest>(translated);
   req.model = chat.model;
 
-  UpstreamCall call;
-  call.method = http::verb::post;
-  call.target = "/v1beta/models/" + chat.model +
-                (chat.stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
-  call.body = chat.body;
-  call.content_type = "application/json";
-  call.model = chat.model;
-
+  UpstreamCall call = ModelPost(
+      chat.model, chat.stream ? ":streamGenerateContent?alt=sse" : ":generateContent", chat.body);
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
     co_return co_await SendNoAnswer(client, *none, keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
-  if (a.status >= 400) {
-    FinishAnswer(a, req, svc, up, {});
-    {
-      auto answer = JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
-    };
-  }
+  if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
 
   ResponseContext ctx = MakeContext(chat.model, svc);
   if (!chat.stream) {
@@ -239,24 +246,14 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
   req.model = er.model;
   std::vector<std::string> answers;
   for (const std::string& body : er.bodies) {
-    UpstreamCall call;
-    call.method = http::verb::post;
-    call.target = "/v1beta/models/" + er.model + ":batchEmbedContents";
-    call.body = body;
-    call.content_type = "application/json";
-    call.model = er.model;
+    UpstreamCall call = ModelPost(er.model, ":batchEmbedContents", body);
     auto outcome = co_await CallUpstream(req, call, svc, up);
     if (auto* none = std::get_if<NoAnswer>(&outcome)) {
       co_return co_await SendNoAnswer(client, *none, keep_alive);
     }
     Answer& a = std::get<Answer>(outcome);
     if (a.status >= 400) {
-      FinishAnswer(a, req, svc, up, {});
-      {
-        auto answer =
-            JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
+      co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
     }
     std::string answer;
     bool whole = co_await ReadRest(a, answer, kAnswerLimit, cfg.upstream_timeout);
