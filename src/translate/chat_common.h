@@ -30,4 +30,17 @@ json::value Logprobs(const json::object& candidate);
 // Whether the part is a thought summary.
 bool IsThought(const json::object& part);
 
+// Calls f(part) for each object in a Gemini candidate's content.parts; anything not so
+// shaped (no content, parts not an array, a part not an object) is skipped.
+template <class F>
+void ForEachPart(const json::object& candidate, F&& f) {
+  const json::value* content = candidate.if_contains("content");
+  if (content == nullptr || !content->is_object()) return;
+  const json::value* parts = content->get_object().if_contains("parts");
+  if (parts == nullptr || !parts->is_array()) return;
+  for (const json::value& part : parts->get_array()) {
+    if (part.is_object()) f(part.get_object());
+  }
+}
+
 }  // namespace gkm::translate_internal

@@ -17,28 +17,20 @@ json::object Choice(const json::object& cand, size_t position, const ResponseCon
   std::string reasoning;
   bool has_text = false;
   json::array tool_calls;
-  const json::value* content = cand.if_contains("content");
-  if (content != nullptr && content->is_object()) {
-    const json::value* parts = content->get_object().if_contains("parts");
-    if (parts != nullptr && parts->is_array()) {
-      for (const json::value& pv : parts->get_array()) {
-        if (!pv.is_object()) continue;
-        const json::object& p = pv.get_object();
-        if (p.if_contains("functionCall") != nullptr) {
-          tool_calls.push_back(ToolCall(p, ctx));
-          continue;
-        }
-        const json::value* t = p.if_contains("text");
-        if (t == nullptr || !t->is_string()) continue;
-        if (IsThought(p)) {
-          reasoning += t->get_string();
-        } else {
-          text += t->get_string();
-          has_text = true;
-        }
-      }
+  ForEachPart(cand, [&](const json::object& p) {
+    if (p.if_contains("functionCall") != nullptr) {
+      tool_calls.push_back(ToolCall(p, ctx));
+      return;
     }
-  }
+    const json::value* t = p.if_contains("text");
+    if (t == nullptr || !t->is_string()) return;
+    if (IsThought(p)) {
+      reasoning += t->get_string();
+    } else {
+      text += t->get_string();
+      has_text = true;
+    }
+  });
   std::string_view finish = "stop";
   if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
     finish = MapFinishReason(fr->get_string());

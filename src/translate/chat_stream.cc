@@ -174,34 +174,26 @@ void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, 
   if (index < 0 || index > kMaxChoiceIndex) return;
   Choice& choice = Start(index, out);
   json::value logprobs = Logprobs(cand);
-  const json::value* content = cand.if_contains("content");
-  if (content != nullptr && content->is_object()) {
-    const json::value* parts = content->get_object().if_contains("parts");
-    if (parts != nullptr && parts->is_array()) {
-      for (const json::value& pv : parts->get_array()) {
-        if (!pv.is_object()) continue;
-        const json::object& p = pv.get_object();
-        json::object delta;
-        if (p.if_contains("functionCall") != nullptr) {
-          json::object call;
-          call["index"] = choice.tool_calls++;
-          for (auto& kv : ToolCall(p, ctx_)) call[kv.key()] = std::move(kv.value());
-          delta["tool_calls"] = json::array{std::move(call)};
-          Emit(index, std::move(delta), out);
-          continue;
-        }
-        const json::value* t = p.if_contains("text");
-        if (t == nullptr || !t->is_string() || t->get_string().empty()) continue;
-        if (IsThought(p)) {
-          delta["reasoning_content"] = t->get_string();
-          Emit(index, std::move(delta), out);
-        } else {
-          delta["content"] = t->get_string();
-          Emit(index, std::move(delta), out, std::exchange(logprobs, nullptr));
-        }
-      }
+  ForEachPart(cand, [&](const json::object& p) {
+    json::object delta;
+    if (p.if_contains("functionCall") != nullptr) {
+      json::object call;
+      call["index"] = choice.tool_calls++;
+      for (auto& kv : ToolCall(p, ctx_)) call[kv.key()] = std::move(kv.value());
+      delta["tool_calls"] = json::array{std::move(call)};
+      Emit(index, std::move(delta), out);
+      return;
     }
-  }
+    const json::value* t = p.if_contains("text");
+    if (t == nullptr || !t->is_string() || t->get_string().empty()) return;
+    if (IsThought(p)) {
+      delta["reasoning_content"] = t->get_string();
+      Emit(index, std::move(delta), out);
+    } else {
+      delta["content"] = t->get_string();
+      Emit(index, std::move(delta), out, std::exchange(logprobs, nullptr));
+    }
+  });
   if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
     choice.finish_reason = MapFinishReason(fr->get_string());
   }
