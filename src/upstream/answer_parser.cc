@@ -60,8 +60,11 @@ std::optional<uint64_t> ParseDecimal(std::string_view v) {
 
 size_t AnswerParser::PutHead(std::string_view data, error_code& ec) {
   ec = {};
-  size_t end = data.find("\r\n\r\n");
+  // `data` starts where it did last time and has grown: search only the new part (and the
+  // three bytes before it, where the empty line may have begun).
+  size_t end = data.find("\r\n\r\n", head_scanned_ > 3 ? head_scanned_ - 3 : 0);
   if (end == std::string_view::npos) {
+    head_scanned_ = data.size();
     ec = data.size() > kHeadLimit ? http::error::header_limit : http::error::need_more;
     return 0;
   }

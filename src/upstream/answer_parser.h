@@ -33,7 +33,8 @@ class AnswerParser {
   void SetNoBody() { no_body_ = true; }
 
   // Parses the head if `data` holds all of it: returns the bytes it took. Returns 0 with
-  // need_more while the empty line has not arrived, or another error.
+  // need_more while the empty line has not arrived (call again with the same bytes and
+  // more), or another error.
   size_t PutHead(std::string_view data, boost::system::error_code& ec);
   // Decodes body bytes from `data` into out[0, cap): (bytes taken from data, bytes written).
   // Both may be 0 when data holds only part of a chunk header.
@@ -59,7 +60,8 @@ class AnswerParser {
   size_t PutChunked(std::string_view data, char* out, size_t cap, size_t* produced,
                     boost::system::error_code& ec);
 
-  std::string head_;  // the head's bytes; fields_ point into it
+  std::string head_;         // the head's bytes; fields_ point into it
+  size_t head_scanned_ = 0;  // bytes of the head's start searched for its end so far
   std::vector<Field> fields_;
   int status_ = 0;
   bool no_body_ = false;
