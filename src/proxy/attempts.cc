@@ -43,7 +43,7 @@ asio::awaitable<error_code> SendAndReadHead(Stream& s, UpstreamConnection& conn,
   std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body.data(), body.size())};
   auto wec = co_await WriteAll(s, out);
   if (wec) co_return conn.deadline().Done(wec);
-  co_return conn.deadline().Done(co_await ReadAnswerHead(s, conn.buffer(), p));
+  co_return conn.deadline().Done(co_await ReadHead(s, conn.buffer(), p));
 }
 
 template <class Stream>
@@ -70,6 +70,23 @@ std::string DescribeTransport(const error_code& ec) {
   return "transport error: " + ec.message();
 }
 
+// Client fields that never go upstream: its credentials, its cookies, and the fields the
+// proxy sets itself (Host, Expect: the proxy answers 100-continue itself).
+bool IsClientOnly(std::string_view name) {
+  switch (name.size()) {
+    case 4:
+      return NameIs(name, "host");
+    case 6:
+      return NameIs(name, "cookie") || NameIs(name, "expect");
+    case 13:
+      return NameIs(name, "authorization");
+    case 14:
+      return NameIs(name, "x-goog-api-key");
+    default:
+      return false;
+  }
+}
+
 // The request head that goes upstream, as wire bytes: end-to-end client headers, the
 // real key, never the client's credentials. Written straight into one string (no
 // per-field allocations); the body follows as a second buffer.
@@ -87,14 +104,8 @@ std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, 
     ConnectionNamed named(*call.client_headers);
     for (const auto& f : *call.client_headers) {
       // The client's own credentials and the fields the proxy sets itself stay behind.
-      if (IsConnectionLevel(f.name()) || f.name() == http::field::host ||
-          f.name() == http::field::authorization || f.name() == http::field::expect ||
-          f.name() == http::field::cookie) {
-        continue;
-      }
-      std::string_view name = f.name_string();
-      if (beast::iequals(name, "x-goog-api-key") || named.Contains(name)) continue;
-      AppendField(h, name, f.value());
+      if (IsConnectionLevel(f.name) || IsClientOnly(f.name) || named.Contains(f.name)) continue;
+      AppendField(h, f.name, f.value);
     }
   }
   if (!call.content_type.empty()) {

@@ -29,7 +29,7 @@ struct UpstreamCall {
   http::verb method = http::verb::post;
   std::string target;  // path and query, without the upstream's base path
   // Client headers to forward (end-to-end ones only are taken), or null.
-  const http::fields* client_headers = nullptr;
+  const std::vector<HttpField>* client_headers = nullptr;
   std::string_view body;
   std::string content_type;  // set when there are no client headers
   std::string model = "-";

@@ -18,6 +18,7 @@
 
 #include "admin/metrics.h"
 #include "common/deadline.h"
+#include "common/request_parser.h"
 #include "common/time.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
@@ -34,12 +35,12 @@ class SignatureCache;
 namespace http = boost::beast::http;
 
 struct Request {
-  explicit Request(http::request<http::string_body>& message) : msg(message) {}
-  uint64_t id = 0;                        // for logs
-  http::request<http::string_body>& msg;  // owned by the connection's parser
-  std::string path;                       // target before '?'
-  std::string query;                      // after '?', without it
-  std::string origin;                     // "http://host:port" as the client addressed us
+  explicit Request(const RequestParser& message) : msg(message) {}
+  uint64_t id = 0;           // for logs
+  const RequestParser& msg;  // the head and body as read; owned by the connection
+  std::string path;          // target before '?'
+  std::string query;         // after '?', without it
+  std::string origin;        // "http://host:port" as the client addressed us
   std::chrono::steady_clock::time_point started;
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";

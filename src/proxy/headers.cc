@@ -4,45 +4,25 @@
 
 namespace gkm {
 
-namespace http = boost::beast::http;
-
-bool IsConnectionLevel(http::field f) {
-  switch (f) {
-    case http::field::content_length:
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::proxy_authenticate:
-    case http::field::proxy_authorization:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool IsConnectionLevel(std::string_view name) {
   namespace beast = boost::beast;
   switch (name.size()) {
     case 2:
-      return beast::iequals(name, "te");
+      return NameIs(name, "te");
     case 7:
-      return beast::iequals(name, "trailer") || beast::iequals(name, "upgrade");
+      return NameIs(name, "trailer") || NameIs(name, "upgrade");
     case 10:
-      return beast::iequals(name, "connection") || beast::iequals(name, "keep-alive");
+      return NameIs(name, "connection") || NameIs(name, "keep-alive");
     case 14:
-      return beast::iequals(name, "content-length");
+      return NameIs(name, "content-length");
     case 16:
-      return beast::iequals(name, "proxy-connection");
+      return NameIs(name, "proxy-connection");
     case 17:
-      return beast::iequals(name, "transfer-encoding");
+      return NameIs(name, "transfer-encoding");
     case 18:
-      return beast::iequals(name, "proxy-authenticate");
+      return NameIs(name, "proxy-authenticate");
     case 19:
-      return beast::iequals(name, "proxy-authorization");
+      return NameIs(name, "proxy-authorization");
     default:
       return false;
   }
@@ -57,16 +37,9 @@ void ConnectionNamed::Add(std::string_view value) {
   more_ += value;
 }
 
-ConnectionNamed::ConnectionNamed(const http::fields& fields) {
-  // A walk over the few fields of a message is cheaper than the name-ordered lookup.
+ConnectionNamed::ConnectionNamed(const std::vector<HttpField>& fields) {
   for (const auto& f : fields) {
-    if (f.name() == http::field::connection) Add(f.value());
-  }
-}
-
-ConnectionNamed::ConnectionNamed(const std::vector<AnswerParser::Field>& fields) {
-  for (const auto& f : fields) {
-    if (f.name.size() == 10 && boost::beast::iequals(f.name, "connection")) Add(f.value);
+    if (NameIs(f.name, "connection")) Add(f.value);
   }
 }
 

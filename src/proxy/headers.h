@@ -1,34 +1,29 @@
 // Which header fields cross the proxy (RFC 9110 7.6.1), for requests going upstream and
 // answers coming back: connection-level (hop-by-hop) fields never do, nor do the fields
-// a message's Connection header names. Pure; works on Beast's parsed fields without
-// copying names.
+// a message's Connection header names. Pure; works on fields held as views into a message's
+// head (RequestParser, AnswerParser) without copying names.
 #pragma once
 
 #include <array>
-#include <boost/beast/http/field.hpp>
-#include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "upstream/answer_parser.h"
+#include "common/http_parse.h"
 
 namespace gkm {
 
 // The fields that name or govern one connection (Connection, Keep-Alive, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-*), plus Content-Length, which the proxy always
 // sets itself for the framing it chooses.
-bool IsConnectionLevel(boost::beast::http::field f);
-// The same, by name (any case), for fields not parsed into Beast's containers.
+// By name, in any case.
 bool IsConnectionLevel(std::string_view name);
 
 // The fields a message's Connection header names. Refers to the message's field values,
 // which must outlive it.
 class ConnectionNamed {
  public:
-  explicit ConnectionNamed(const boost::beast::http::fields& fields);
-  // From the fields of an upstream answer.
-  explicit ConnectionNamed(const std::vector<AnswerParser::Field>& fields);
+  explicit ConnectionNamed(const std::vector<HttpField>& fields);
   bool Contains(std::string_view name) const;
 
  private:

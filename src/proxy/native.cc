@@ -38,8 +38,7 @@ void ForEachResponseHeader(const AnswerParser& from, const Request& req, const A
     std::string_view value = f.value;
     if (IsConnectionLevel(name) || named.Contains(name)) continue;
     std::string changed;
-    if (beast::iequals(name, "x-goog-upload-url") ||
-        beast::iequals(name, "x-goog-upload-control-url")) {
+    if (NameIs(name, "x-goog-upload-url") || NameIs(name, "x-goog-upload-control-url")) {
       std::string upload_id;
       if (auto rewritten = RewriteUploadUrl(value, req.origin, &upload_id)) {
         svc.affinity->Bind("upload", upload_id, key.id(), NowMs());
@@ -75,7 +74,7 @@ std::string ResponseHead(int status, const AnswerParser& from, const Request& re
   AppendStatusLine(h, 11, status, http::obsolete_reason(static_cast<http::status>(status)));
   bool has_date = false;
   ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
-    has_date = has_date || beast::iequals(name, "date");
+    has_date = has_date || NameIs(name, "date");
     AppendField(h, name, value);
   });
   if (!has_date) AppendField(h, "Date", HttpDateNow());
@@ -109,7 +108,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   UpstreamCall call;
   call.method = req.msg.method();
   call.target = path + (query.empty() ? "" : "?" + query);
-  call.client_headers = &req.msg.base();
+  call.client_headers = &req.msg.fields();
   call.body = req.msg.body();
   call.model = req.model;
   call.bearer = path.find("/openai/") != std::string::npos;

@@ -423,8 +423,8 @@ OpenAiRoute OpenAiRouteOf(const Request& req) {
                path.find(':') == std::string_view::npos;
   if ((models || model) && m == http::verb::get) {
     // The native Gemini list carries its key in x-goog-api-key or ?key=.
-    bool native = !prefixed &&
-                  (req.msg.count("x-goog-api-key") > 0 || QueryParam(req.query, "key").has_value());
+    bool native = !prefixed && (req.msg.Find("x-goog-api-key").has_value() ||
+                                QueryParam(req.query, "key").has_value());
     if (native) return OpenAiRoute::kNone;
     return models ? OpenAiRoute::kModels : OpenAiRoute::kModel;
   }

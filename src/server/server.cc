@@ -84,10 +84,8 @@ bool TokenMatches(std::string_view presented, const std::vector<Digest>& tokens)
   return ok;
 }
 
-std::string_view BearerOf(const http::request<http::string_body>& msg) {
-  auto it = msg.find(http::field::authorization);
-  if (it == msg.end()) return {};
-  std::string_view v = it->value();
+std::string_view BearerOf(const RequestParser& msg) {
+  std::string_view v = msg.Find("authorization").value_or("");
   if (v.size() > 7 && (v.starts_with("Bearer ") || v.starts_with("bearer "))) {
     return v.substr(7);
   }
@@ -96,8 +94,8 @@ std::string_view BearerOf(const http::request<http::string_body>& msg) {
 
 // The client token from x-goog-api-key, ?key= or Authorization: Bearer.
 bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens) {
-  if (auto it = req.msg.find("x-goog-api-key"); it != req.msg.end()) {
-    if (TokenMatches(it->value(), tokens)) return true;
+  if (auto key = req.msg.Find("x-goog-api-key")) {
+    if (TokenMatches(*key, tokens)) return true;
   }
   if (auto k = QueryParam(req.query, "key")) {
     if (TokenMatches(*k, tokens)) return true;
@@ -109,10 +107,6 @@ bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens) {
 bool IsNativePath(std::string_view path) {
   return path.starts_with("/v1/") || path.starts_with("/v1beta/") ||
          path.starts_with("/v1alpha/") || path.starts_with("/upload/");
-}
-
-bool HasPendingBody(const http::request_parser<http::string_body>& p) {
-  return p.chunked() || (p.content_length() && *p.content_length() > 0);
 }
 
 // Half-closes and reads what the client still sends, for up to 2 s or 16 MiB.
@@ -255,12 +249,10 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     if (svc_.draining.load() && buffer.size() == 0 && socket.available(ec) == 0) break;
     // One parser for the header and, once the request is authorized, the body; the
     // Request refers to its message instead of copying the fields.
-    http::request_parser<http::string_body> head;
-    head.header_limit(64 * 1024);
-    head.body_limit(cfg.max_body_bytes);
+    RequestParser head(cfg.max_body_bytes);
     deadline.Arm(cfg.client_timeout);
     // Done() lifts the time limit: none on the client while the upstream answers.
-    auto hec = deadline.Done(co_await ReadHttp(socket, buffer, head, ReadGoal::kHeader));
+    auto hec = deadline.Done(co_await ReadHead(socket, buffer, head));
     if (hec) {
       if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
           hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
@@ -283,21 +275,16 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     }
     session.idle = false;
     svc_.metrics->InflightAdd(1);
-    Request req(head.get());
+    Request req(head);
     req.id = next_request_id_.fetch_add(1);
     req.started = std::chrono::steady_clock::now();
     std::string_view target = req.msg.target();
     size_t q = target.find('?');
     req.path = std::string(target.substr(0, q));
     req.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
-    std::string host = req.msg.count(http::field::host) ? std::string(req.msg[http::field::host])
-                                                        : local + ":" + std::to_string(port_);
-    std::string proto = "http";
-    if (auto it = req.msg.find("x-forwarded-proto");
-        it != req.msg.end() && it->value() == "https") {
-      proto = "https";
-    }
-    req.origin = proto + "://" + host;
+    std::optional<std::string_view> host = req.msg.Find("host");
+    req.origin = req.msg.Find("x-forwarded-proto") == "https" ? "https://" : "http://";
+    req.origin += host ? std::string(*host) : local + ":" + std::to_string(port_);
     bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
     int status = 0;
     bool keep = false;
@@ -320,7 +307,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     const bool openai_shape = kind == Kind::kOpenAi || req.path.starts_with("/openai/");
 
     std::optional<http::response<http::string_body>> early;
-    bool pending_body = HasPendingBody(head);
+    bool pending_body = head.has_body();
     if ((kind == Kind::kNative || kind == Kind::kOpenAi) &&
         !ClientAuthorized(req, token_digests_)) {
       req.route = "auth";
@@ -359,14 +346,13 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     if (!early && pending_body) {
       early_body_read = true;
       // Phase: read the body.
-      if (auto it = req.msg.find(http::field::expect);
-          it != req.msg.end() && beast::iequals(it->value(), "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, 11};
+      if (beast::iequals(req.msg.Find("expect").value_or(""), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline.Arm(cfg.client_timeout);
-        co_await http::async_write(socket, cont, as_tuple(use_awaitable));
+        co_await WriteAll(socket, std::array{asio::buffer(kContinue)});
       }
       deadline.Arm(cfg.client_timeout);
-      auto bec = deadline.Done(co_await ReadHttp(socket, buffer, head, ReadGoal::kDone));
+      auto bec = deadline.Done(co_await ReadRequestBody(socket, buffer, head));
       if (bec == http::error::body_limit) {
         early = JsonResponse(413,
                              GeminiErrorBody(413, "request body exceeds --max-body-bytes " +

@@ -18,14 +18,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/http_parse.h"
+
 namespace gkm {
 
 class AnswerParser {
  public:
-  struct Field {
-    std::string_view name;
-    std::string_view value;
-  };
+  using Field = HttpField;
 
   static constexpr size_t kHeadLimit = 64 * 1024;
 
@@ -54,11 +53,8 @@ class AnswerParser {
 
  private:
   enum class Framing { kNone, kLength, kChunked, kClose };
-  enum class Chunk { kSize, kData, kDataEnd, kTrailer };
 
   bool ParseHead(std::string_view head, boost::system::error_code& ec);
-  size_t PutChunked(std::string_view data, char* out, size_t cap, size_t* produced,
-                    boost::system::error_code& ec);
 
   std::string head_;         // the head's bytes; fields_ point into it
   size_t head_scanned_ = 0;  // bytes of the head's start searched for its end so far
@@ -70,9 +66,8 @@ class AnswerParser {
   bool keep_alive_ = true;
   std::optional<uint64_t> content_length_;
   Framing framing_ = Framing::kNone;
-  uint64_t remaining_ = 0;  // of the body (kLength) or of the current chunk (kData)
-  Chunk chunk_ = Chunk::kSize;
-  size_t trailer_bytes_ = 0;
+  uint64_t remaining_ = 0;  // of the body (kLength)
+  ChunkDecoder chunks_;
 };
 
 }  // namespace gkm

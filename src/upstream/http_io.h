@@ -1,13 +1,13 @@
 // Reading HTTP messages and writing bytes as plain coroutines over any Asio stream (a TCP
-// socket, a TLS stream).
+// socket, a TLS stream), with the proxy's own parsers (RequestParser, AnswerParser).
 //
 // Beast's http::async_read* wrap each socket read in three composed operations (read,
 // read_some, the stream's own) and post one more completion when the buffer already held
 // what was wanted; asio::async_write adds one around the socket's send. At one client and
-// one upstream message per request that plumbing cost more than the parsing. These do the
-// same parsing with Beast's parser, reading from the socket only when the parser needs more
-// and completing at once otherwise; errors are Beast's (end_of_stream, partial_message,
-// header_limit, body_limit, buffer_overflow, need_buffer for a full buffer_body).
+// one upstream message per request that plumbing cost more than the parsing. These read
+// from the socket only when the parser needs more and complete at once otherwise; errors
+// are the parsers' (Beast's HTTP error codes) and end_of_stream for a close before any byte
+// of a message, partial_message for one inside it, buffer_overflow for a full buffer.
 #pragma once
 
 #include <array>
@@ -21,65 +21,32 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/read_size.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+
+#include "common/request_parser.h"
 #include "upstream/answer_parser.h"
 
 namespace gkm {
 
-enum class ReadGoal {
-  kSome,    // any progress of the parser (body bytes into a buffer_body, say)
-  kHeader,  // the whole header
-  kDone,    // the whole message
-};
+namespace detail {
 
-template <class Stream, bool isRequest>
-boost::asio::awaitable<boost::system::error_code> ReadHttp(
-    Stream& stream, boost::beast::flat_buffer& buffer,
-    boost::beast::http::basic_parser<isRequest>& parser, ReadGoal goal) {
-  namespace asio = boost::asio;
-  namespace http = boost::beast::http;
-  boost::system::error_code ec;
-  for (;;) {
-    if (buffer.size() > 0) {
-      size_t used = parser.put(buffer.data(), ec);
-      buffer.consume(used);
-      if (!ec) {
-        if (goal == ReadGoal::kSome || parser.is_done() ||
-            (goal == ReadGoal::kHeader && parser.is_header_done())) {
-          co_return ec;
-        }
-        continue;  // progress, but not yet the goal: parse on, or read when drained
-      }
-      if (ec != http::error::need_more) co_return ec;
-      ec = {};
-    }
-    size_t size = boost::beast::read_size(buffer, 65536);
-    if (size == 0) co_return boost::beast::http::error::buffer_overflow;
-    auto [rec, n] =
-        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
-    buffer.commit(n);
-    if (rec == asio::error::eof) {
-      if (!parser.got_some()) co_return http::error::end_of_stream;
-      parser.put_eof(ec);  // completes a body delimited by the close, or partial_message
-      co_return ec;
-    }
-    if (rec) co_return rec;
-  }
+inline std::string_view BufferedText(const boost::beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
 }
 
-// Reads until `parser` has the upstream answer's whole head (see AnswerParser).
-template <class Stream>
-boost::asio::awaitable<boost::system::error_code> ReadAnswerHead(Stream& stream,
-                                                                 boost::beast::flat_buffer& buffer,
-                                                                 AnswerParser& parser) {
+}  // namespace detail
+
+// Reads until `parser` (a RequestParser or an AnswerParser) has the message's whole head.
+template <class Stream, class Parser>
+boost::asio::awaitable<boost::system::error_code> ReadHead(Stream& stream,
+                                                           boost::beast::flat_buffer& buffer,
+                                                           Parser& parser) {
   namespace asio = boost::asio;
   namespace http = boost::beast::http;
   for (;;) {
     if (buffer.size() > 0) {
       boost::system::error_code ec;
-      std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-      size_t used = parser.PutHead(data, ec);
+      size_t used = parser.PutHead(detail::BufferedText(buffer), ec);
       if (!ec) {
         buffer.consume(used);
         co_return ec;
@@ -98,6 +65,30 @@ boost::asio::awaitable<boost::system::error_code> ReadAnswerHead(Stream& stream,
   }
 }
 
+// Reads the rest of a client request's body into parser.body().
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> ReadRequestBody(Stream& stream,
+                                                                  boost::beast::flat_buffer& buffer,
+                                                                  RequestParser& parser) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  for (;;) {
+    if (parser.is_done()) co_return boost::system::error_code{};
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      buffer.consume(parser.PutBody(detail::BufferedText(buffer), ec));
+      if (ec || parser.is_done()) co_return ec;
+    }
+    size_t size = boost::beast::read_size(buffer, 65536);
+    if (size == 0) co_return http::error::buffer_overflow;
+    auto [rec, n] =
+        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (rec == asio::error::eof) co_return http::error::partial_message;
+    if (rec) co_return rec;
+  }
+}
+
 // Reads some of the answer's body into out[0, cap): the error and the bytes written (0 with
 // no error once the body is complete).
 template <class Stream>
@@ -110,8 +101,7 @@ boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadAnswerS
     if (parser.is_done()) co_return Result{};
     if (buffer.size() > 0) {
       boost::system::error_code ec;
-      std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-      auto [used, produced] = parser.PutBody(data, out, cap, ec);
+      auto [used, produced] = parser.PutBody(detail::BufferedText(buffer), out, cap, ec);
       buffer.consume(used);
       if (ec || produced > 0 || parser.is_done()) co_return Result{ec, produced};
     }
