@@ -60,6 +60,24 @@ test('401 with a wrong token in each of the three places', async () => {
   assert.equal(mock.requests.length, 0);
 });
 
+// Each I/O thread remembers the last token it checked (server.cc TokenMatches): tokens that
+// differ in one byte, in case or in length, and another valid token must each get their own
+// verdict, in any order, on any thread.
+test('alternating right and wrong tokens each get their own verdict', async () => {
+  const sequence = [
+    [TOKEN, 200], ['test-tokeN', 401], [TOKEN, 200], [TOKEN, 200], ['TEST-TOKEN', 401],
+    [`${TOKEN}x`, 401], ['second-token', 200], [TOKEN.slice(0, -1), 401], [TOKEN, 200],
+    ['x'.repeat(200), 401], [TOKEN, 200], ['second-token', 200], ['second-tokeN', 401],
+  ];
+  for (let round = 0; round < 3; ++round) {
+    for (const [token, want] of sequence) {
+      const r = await proxy.request('POST', PATH, { headers: { 'x-goog-api-key': token }, body: GEN });
+      assert.equal(r.status, want, JSON.stringify(token));
+    }
+  }
+  assert.equal(mock.requests.length, 3 * sequence.filter(([, want]) => want === 200).length);
+});
+
 test('a real key is not a client token', async () => {
   const r = await proxy.request('POST', PATH, { headers: { 'x-goog-api-key': KEYS[0] }, body: GEN });
   assert.equal(r.status, 401);
