@@ -176,12 +176,13 @@ TokenUsage ScanUsage(std::string_view text) {
     at = p;
   }
   if (at == std::string_view::npos) return usage;
+  // The counts are read from the rest of the text: Google nests arrays of objects among
+  // them (promptTokensDetails comes before thoughtsTokenCount), so the object's first '}'
+  // is not its end, and nothing after the last usageMetadata carries these names.
   std::string_view tail = text.substr(at);
-  size_t end = tail.find('}');
-  if (end != std::string_view::npos) tail = tail.substr(0, end);
-  usage.prompt = NumberAfter(tail, "promptTokenCount").value_or(0);
-  usage.candidates = NumberAfter(tail, "candidatesTokenCount").value_or(0);
-  usage.thoughts = NumberAfter(tail, "thoughtsTokenCount").value_or(0);
+  usage.prompt = NumberAfter(tail, "\"promptTokenCount\"").value_or(0);
+  usage.candidates = NumberAfter(tail, "\"candidatesTokenCount\"").value_or(0);
+  usage.thoughts = NumberAfter(tail, "\"thoughtsTokenCount\"").value_or(0);
   return usage;
 }
 

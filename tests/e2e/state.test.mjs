@@ -4,6 +4,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { startMock } from '../mock/mock-gemini.mjs';
 import { startProxy, restartProxy, keyEntry, modelEntry, eventually, sleep } from './harness.mjs';
@@ -196,6 +197,29 @@ test('(e) the database holds no real key; /admin/keys shows only masked keys', T
     for (const f of dbFiles()) assertNoKeyBytes(fs.readFileSync(f), KEYS, f);
     const check = sqliteIntegrity(path.join(p.dir, DB));
     if (check.available) assert.ok(check.ok, check.output);
+  } finally {
+    await p.cleanup();
+  }
+});
+
+// Google nests arrays of objects among the counts (promptTokensDetails before
+// thoughtsTokenCount, as the mock's okGenerate does): every count reaches the store, for plain
+// answers and for the last event of a stream.
+test('(f) prompt, candidate and thought tokens of native answers are stored per key, model and day', T, async () => {
+  const KEYS = randomKeys(2);
+  const p = await startProxy({ keys: KEYS, upstream: mock.url });
+  try {
+    await sendOk(p, 'st-f', 2);
+    const s = await p.generate('st-f', { method: 'streamGenerateContent', query: '?alt=sse' });
+    assert.equal(s.status, 200, s.body);
+    assert.equal(await p.stop('SIGTERM'), 0, p.output());
+    const db = sqliteIntegrity(path.join(p.dir, DB));
+    assert.ok(db.available, 'sqlite3 (installed by scripts/install-deps.sh) is needed');
+    const r = spawnSync('sqlite3', [path.join(p.dir, DB),
+      "SELECT SUM(requests), SUM(prompt_tokens), SUM(candidate_tokens), SUM(thought_tokens) FROM usage WHERE model = 'st-f';"],
+    { encoding: 'utf8' });
+    // Each answer: prompt 3, candidates 2, thoughts 5.
+    assert.equal(r.stdout.trim(), '3|9|6|15', r.stderr);
   } finally {
     await p.cleanup();
   }

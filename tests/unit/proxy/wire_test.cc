@@ -60,7 +60,8 @@ TEST(Wire, ReferencedResourcesFromPathQueryAndBody) {
 }
 
 TEST(Wire, CreatedResources) {
-  auto refs = CreatedResources(R"({"file": {"name": "files/new1", "uri": "https://h/v1beta/files/new1"}})");
+  auto refs =
+      CreatedResources(R"({"file": {"name": "files/new1", "uri": "https://h/v1beta/files/new1"}})");
   ASSERT_EQ(refs.size(), 1u);
   EXPECT_EQ(refs[0], (ResourceRef{"file", "files/new1"}));
   refs = CreatedResources(R"({"name":"cachedContents/cc1","model":"models/m"})");
@@ -72,10 +73,12 @@ TEST(Wire, CreatedResources) {
 TEST(Wire, UploadUrlIsRewrittenToTheProxyWithoutTheKey) {
   std::string id;
   auto url = RewriteUploadUrl(
-      "https://generativelanguage.googleapis.com/upload/v1beta/files?key=secret-key-1&upload_id=AB-c_9&upload_protocol=resumable",
+      "https://generativelanguage.googleapis.com/upload/v1beta/"
+      "files?key=secret-key-1&upload_id=AB-c_9&upload_protocol=resumable",
       "http://127.0.0.1:5000", &id);
   ASSERT_TRUE(url);
-  EXPECT_EQ(*url, "http://127.0.0.1:5000/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable");
+  EXPECT_EQ(*url,
+            "http://127.0.0.1:5000/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable");
   EXPECT_EQ(id, "AB-c_9");
   EXPECT_EQ(url->find("secret"), std::string::npos);
   EXPECT_FALSE(RewriteUploadUrl("not a url", "http://x", &id));
@@ -91,12 +94,34 @@ TEST(Wire, ScanUsageReadsTheLastUsageMetadata) {
   EXPECT_EQ(u.prompt, 3);
   EXPECT_EQ(u.candidates, 7);
   EXPECT_EQ(u.thoughts, 11);
-  TokenUsage pretty = ScanUsage("{\n  \"usageMetadata\": {\n    \"promptTokenCount\": 12,\n"
-                                "    \"candidatesTokenCount\": 4\n  }\n}");
+  TokenUsage pretty = ScanUsage(
+      "{\n  \"usageMetadata\": {\n    \"promptTokenCount\": 12,\n"
+      "    \"candidatesTokenCount\": 4\n  }\n}");
   EXPECT_EQ(pretty.prompt, 12);
   EXPECT_EQ(pretty.candidates, 4);
   EXPECT_EQ(pretty.thoughts, 0);
   EXPECT_EQ(ScanUsage("no usage here").prompt, 0);
+}
+
+// Google's usageMetadata nests arrays of objects among the counts: the thoughts come after
+// promptTokensDetails, whose '}' is not the end of usageMetadata.
+TEST(Wire, ScanUsageReadsCountsAfterNestedDetails) {
+  TokenUsage u = ScanUsage(
+      R"({"candidates":[{"content":{"parts":[{"text":"ok"}],"role":"model"}}],)"
+      R"("usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":10,"totalTokenCount":563,)"
+      R"("promptTokensDetails":[{"modality":"TEXT","tokenCount":8}],)"
+      R"("candidatesTokensDetails":[{"modality":"TEXT","tokenCount":10}],)"
+      R"("thoughtsTokenCount":545,"toolUsePromptTokenCount":4},"modelVersion":"gemini-2.5-flash"})");
+  EXPECT_EQ(u.prompt, 8);
+  EXPECT_EQ(u.candidates, 10);
+  EXPECT_EQ(u.thoughts, 545);
+  // The last event of a stream decides; an earlier event's thoughts do not leak into it.
+  TokenUsage last = ScanUsage(
+      "data: {\"usageMetadata\":{\"promptTokenCount\":1,\"thoughtsTokenCount\":9}}\r\n\r\n"
+      "data: {\"usageMetadata\":{\"promptTokenCount\":2,\"candidatesTokenCount\":3}}\r\n\r\n");
+  EXPECT_EQ(last.prompt, 2);
+  EXPECT_EQ(last.candidates, 3);
+  EXPECT_EQ(last.thoughts, 0);
 }
 
 TEST(Wire, RedactSecret) {
