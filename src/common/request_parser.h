@@ -42,6 +42,13 @@ class RequestParser {
 
   bool header_done() const { return header_done_; }
   bool is_done() const { return done_; }
+  // The bytes worth reading next: room for a typical head, the rest of a body of known
+  // length, a piece of a chunked one.
+  uint64_t ReadWant() const {
+    if (!header_done_) return 2048;
+    if (chunked_) return 16384;
+    return content_length_.value_or(0) - body_.size();
+  }
 
   // The request line: the method as written and as Beast's verb (unknown for others).
   std::string_view method_string() const { return method_; }

@@ -407,6 +407,10 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       }
     }
 
+    // The request is in: an empty read buffer is given back, so that a connection waiting
+    // for its answer (a stream may take minutes) or for its next request holds none.
+    if (buffer.size() == 0) buffer.shrink_to_fit();
+
     if (early) {
       status = early->result_int();
       bool sent = co_await SendResponse(client, *early);

@@ -44,6 +44,11 @@ class AnswerParser {
 
   bool header_done() const { return header_done_; }
   bool is_done() const { return done_; }
+  // The bytes worth reading next: a head with the start of its body (Google's heads run to
+  // about 1 KiB), the rest of a body of known length, a piece of a stream.
+  uint64_t ReadWant() const {
+    return header_done_ && framing_ == Framing::kLength ? remaining_ : 4096;
+  }
   int status() const { return status_; }
   bool keep_alive() const { return keep_alive_; }
   // The declared length (not for chunked answers).

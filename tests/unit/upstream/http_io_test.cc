@@ -149,6 +149,36 @@ TEST(ReadRequest, HeaderAndBodyLimitsAreReported) {
   });
 }
 
+// Reads ask for what the message needs (not Beast's 512 bytes for a small buffer): a head's
+// worth, then the rest of a body of known length up to 64 KiB, pieces of streams.
+TEST(ReadSize, FollowsWhatTheParserExpects) {
+  boost::beast::flat_buffer buffer;
+  RequestParser request(8 << 20);
+  EXPECT_EQ(detail::ReadSize(buffer, request), 2048u);
+  boost::system::error_code ec;
+  std::string big = "POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n";
+  ASSERT_EQ(request.PutHead(big, ec), big.size()) << ec.message();
+  EXPECT_EQ(detail::ReadSize(buffer, request), 65536u);
+  RequestParser small(8 << 20);
+  std::string head = "POST / HTTP/1.1\r\nContent-Length: 700\r\n\r\n";
+  ASSERT_EQ(small.PutHead(head, ec), head.size());
+  EXPECT_EQ(detail::ReadSize(buffer, small), 700u);
+  // A buffer that has grown offers its room.
+  buffer.prepare(10000);
+  EXPECT_GE(detail::ReadSize(buffer, small), 10000u);
+
+  boost::beast::flat_buffer upstream;
+  AnswerParser answer;
+  EXPECT_EQ(detail::ReadSize(upstream, answer), 4096u);
+  std::string sse = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+  ASSERT_EQ(answer.PutHead(sse, ec), sse.size());
+  EXPECT_EQ(detail::ReadSize(upstream, answer), 4096u);
+  AnswerParser sized;
+  std::string whole = "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n";
+  ASSERT_EQ(sized.PutHead(whole, ec), whole.size());
+  EXPECT_EQ(detail::ReadSize(upstream, sized), 65536u);
+}
+
 // The upstream answer's reader: head, then the body piece by piece, over a socket that
 // delivers a byte at a time, then a close that ends a body without framing.
 TEST(ReadAnswer, ChunkedThenCloseDelimitedAcrossTinyReads) {
