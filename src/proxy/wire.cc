@@ -28,10 +28,9 @@ void CollectNames(std::string_view text, std::string_view prefix, std::string_vi
   }
 }
 
-std::optional<int64_t> NumberAfter(std::string_view text, std::string_view field) {
-  size_t at = text.find(field);
-  if (at == std::string_view::npos) return std::nullopt;
-  size_t i = at + field.size();
+// The number after a key's closing quote: white space, ':', white space, digits (up to 15;
+// a quoted number too). nullopt when something else follows.
+std::optional<int64_t> NumberAt(std::string_view text, size_t i) {
   while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' ||
                              text[i] == '\t' || text[i] == ':' || text[i] == '"')) {
     ++i;
@@ -45,6 +44,18 @@ std::optional<int64_t> NumberAfter(std::string_view text, std::string_view field
   }
   if (digits == 0) return std::nullopt;
   return n;
+}
+
+// The end of the JSON string whose opening quote is at text[open]: the index of its closing
+// quote (escaped quotes skipped), or npos.
+size_t StringEnd(std::string_view text, size_t open) {
+  for (size_t q = text.find('"', open + 1); q != std::string_view::npos;
+       q = text.find('"', q + 1)) {
+    size_t backslashes = 0;
+    while (backslashes < q - open - 1 && text[q - 1 - backslashes] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return q;
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace
@@ -176,13 +187,35 @@ TokenUsage ScanUsage(std::string_view text) {
     at = p;
   }
   if (at == std::string_view::npos) return usage;
-  // The counts are read from the rest of the text: Google nests arrays of objects among
-  // them (promptTokensDetails comes before thoughtsTokenCount), so the object's first '}'
-  // is not its end, and nothing after the last usageMetadata carries these names.
-  std::string_view tail = text.substr(at);
-  usage.prompt = NumberAfter(tail, "\"promptTokenCount\"").value_or(0);
-  usage.candidates = NumberAfter(tail, "\"candidatesTokenCount\"").value_or(0);
-  usage.thoughts = NumberAfter(tail, "\"thoughtsTokenCount\"").value_or(0);
+  // The counts are read from the rest of the text in one pass over its strings: Google
+  // nests arrays of objects among them (promptTokensDetails comes before
+  // thoughtsTokenCount), so the object's first '}' is not its end, and nothing after the
+  // last usageMetadata carries these names. The first of each name counts.
+  size_t object = text.find('{', at);  // past the name's closing quote
+  if (object == std::string_view::npos) return usage;
+  std::string_view tail = text.substr(object);
+  bool seen_prompt = false, seen_candidates = false, seen_thoughts = false;
+  for (size_t open = tail.find('"'); open != std::string_view::npos;) {
+    size_t close = StringEnd(tail, open);
+    if (close == std::string_view::npos) break;
+    std::string_view name = tail.substr(open + 1, close - open - 1);
+    int64_t* slot = nullptr;
+    bool* seen = nullptr;
+    if (name == "promptTokenCount") {
+      slot = &usage.prompt, seen = &seen_prompt;
+    } else if (name == "candidatesTokenCount") {
+      slot = &usage.candidates, seen = &seen_candidates;
+    } else if (name == "thoughtsTokenCount") {
+      slot = &usage.thoughts, seen = &seen_thoughts;
+    }
+    if (slot && !*seen) {
+      if (auto n = NumberAt(tail, close + 1)) {
+        *slot = *n;
+        *seen = true;
+      }
+    }
+    open = tail.find('"', close + 1);
+  }
   return usage;
 }
 

@@ -122,6 +122,12 @@ TEST(Wire, ScanUsageReadsCountsAfterNestedDetails) {
   EXPECT_EQ(last.prompt, 2);
   EXPECT_EQ(last.candidates, 3);
   EXPECT_EQ(last.thoughts, 0);
+  // Strings with escaped quotes do not throw the scan off; a name as a value is no count.
+  TokenUsage escaped = ScanUsage(
+      R"({"usageMetadata":{"note":"a \"quoted\" \\","x":"promptTokenCount","promptTokenCount":)"
+      R"(4,"candidatesTokenCount" : 6}})");
+  EXPECT_EQ(escaped.prompt, 4);
+  EXPECT_EQ(escaped.candidates, 6);
 }
 
 TEST(Wire, RedactSecret) {
