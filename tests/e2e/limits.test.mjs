@@ -92,6 +92,31 @@ test('malformed HTTP gets 400 and the connection closes', T, async () => {
   await assertServing('malformed requests');
 });
 
+// The shapes of request smuggling: a body whose end a proxy and the server behind it could
+// see in different places is refused before anything goes upstream (docs/DECISIONS.md).
+test('ambiguous body framing gets 400, nothing goes upstream, the connection closes', T, async () => {
+  mock.clearRequests();
+  const body = '5\r\nhello\r\n0\r\n\r\n';
+  for (const framing of [
+    `transfer-encoding: chunked\r\ncontent-length: ${body.length}\r\n`,
+    `content-length: ${body.length}\r\ntransfer-encoding: chunked\r\n`,
+    'transfer-encoding: gzip\r\n',
+    'transfer-encoding: chunked, gzip\r\n',
+    `content-length: ${body.length}\r\ncontent-length: ${body.length + 1}\r\n`,
+  ]) {
+    const res = await rawExchange(p.port, `${head('lim-smuggle', framing)}\r\n${body}`, { timeoutMs: 5000 });
+    assert.equal(firstStatus(res.text), 400, `${JSON.stringify(framing)} -> ${JSON.stringify(res.text.slice(0, 200))}`);
+    assert.equal(res.closedBy, 'peer', `the proxy closed the connection after ${JSON.stringify(framing)}`);
+  }
+  assert.equal(mock.requests.filter((r) => r.model === 'lim-smuggle').length, 0, 'nothing went upstream');
+  // A well-framed chunked body passes.
+  const gen = bodyOfSize(100);
+  const ok = await rawExchange(p.port, `${head('lim-smuggle', 'transfer-encoding: chunked\r\nconnection: close\r\n')}\r\n`
+    + `${(40).toString(16)}\r\n${gen.slice(0, 40)}\r\n${(60).toString(16)}\r\n${gen.slice(40)}\r\n0\r\n\r\n`, { timeoutMs: 5000 });
+  assert.equal(firstStatus(ok.text), 200, ok.text.slice(0, 200));
+  await assertServing('ambiguous framing');
+});
+
 test('a header block over 64 KiB gets 431 (or 400) and the connection closes', T, async () => {
   const res = await rawExchange(p.port, `GET /healthz HTTP/1.1\r\nHost: a\r\nx-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, { timeoutMs: 5000 });
   const s = firstStatus(res.text);
