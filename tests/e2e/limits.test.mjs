@@ -117,6 +117,48 @@ test('ambiguous body framing gets 400, nothing goes upstream, the connection clo
   await assertServing('ambiguous framing');
 });
 
+// Expect: 100-continue is answered only once the request passed auth and the limits: the
+// client sends its body after the 100, or never when the answer is final.
+test('Expect: 100-continue gets 100 before the body, or the final answer without it', T, async () => {
+  const collect = (sock) => {
+    let text = '';
+    sock.on('data', (d) => { text += d.toString('latin1'); });
+    return () => text;
+  };
+  const waitFor = async (got, what, pred) => {
+    const end = Date.now() + 5000;
+    while (!pred(got()) && Date.now() < end) await sleep(10);
+    assert.ok(pred(got()), `${what}: ${JSON.stringify(got().slice(0, 300))}`);
+  };
+  const body = bodyOfSize(200);
+
+  const sock = await connectRaw(p.port);
+  const got = collect(sock);
+  sock.write(head('lim-continue', `expect: 100-continue\r\ncontent-length: ${body.length}\r\n\r\n`));
+  await waitFor(got, 'the 100 before the body', (t) => t.includes('\r\n\r\n'));
+  assert.match(got(), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+  sock.write(body);
+  await waitFor(got, 'the answer after the body', (t) => /HTTP\/1\.1 200 [^]*\r\n\r\n[^]*"candidates"/.test(t));
+  sock.destroy();
+
+  // A wrong token and a body over the limit get their final answer, no 100.
+  for (const [extra, want] of [
+    [`content-length: ${body.length}\r\n`, 401],
+    [`content-length: ${MAX + 1}\r\n`, 413],
+  ]) {
+    const s2 = await connectRaw(p.port);
+    const got2 = collect(s2);
+    const h = want === 401 ? head('lim-continue', extra).replace(p.token, 'wrong-token') : head('lim-continue', extra);
+    s2.write(`${h}expect: 100-continue\r\n\r\n`);
+    await waitFor(got2, `the ${want}`, (t) => t.includes('\r\n\r\n'));
+    assert.equal(firstStatus(got2()), want, got2().slice(0, 200));
+    assert.ok(!got2().includes('100 Continue'), 'no 100 before a final answer');
+    s2.destroy();
+  }
+  assert.equal(mock.requests.filter((r) => r.model === 'lim-continue').length, 1);
+  await assertServing('expect 100-continue');
+});
+
 test('a header block over 64 KiB gets 431 (or 400) and the connection closes', T, async () => {
   const res = await rawExchange(p.port, `GET /healthz HTTP/1.1\r\nHost: a\r\nx-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, { timeoutMs: 5000 });
   const s = firstStatus(res.text);
