@@ -27,24 +27,6 @@ struct TokenChars {
 };
 constexpr TokenChars kTokenChars;
 
-std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-// Calls f(token) for each comma-separated token of a field value, trimmed.
-template <class F>
-void ForEachToken(std::string_view v, F&& f) {
-  while (!v.empty()) {
-    size_t comma = v.find(',');
-    std::string_view t = TrimOws(v.substr(0, comma));
-    if (!t.empty()) f(t);
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-}
-
 // Whether [p, end) holds a control character other than a tab (or DEL), which a field value
 // may not (RFC 9110 5.5). Eight bytes at a time: a word with a byte below 0x20 or equal to
 // 0x7f is looked at byte by byte (it may be a tab).
@@ -142,12 +124,15 @@ bool ParseFieldLines(std::string_view lines, std::vector<HttpField>& fields, Fie
     } else if (NameIs(name, "transfer-encoding")) {
       facts.has_transfer_encoding = true;
       facts.chunked = false;
-      ForEachToken(value,
-                   [&](std::string_view t) { facts.chunked = beast::iequals(t, "chunked"); });
+      AnyListItem(value, [&](std::string_view t) {
+        facts.chunked = beast::iequals(t, "chunked");  // the last coding decides
+        return false;
+      });
     } else if (NameIs(name, "connection")) {
-      ForEachToken(value, [&](std::string_view t) {
+      AnyListItem(value, [&](std::string_view t) {
         if (beast::iequals(t, "close")) facts.close = true;
         if (beast::iequals(t, "keep-alive")) facts.keep_alive = true;
+        return false;
       });
     }
   }

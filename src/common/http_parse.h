@@ -25,6 +25,27 @@ struct HttpField {
 // Whether c may appear in a token (RFC 9110 5.6.2): a method, a field name.
 bool IsHttpTokenChar(unsigned char c);
 
+// A field value without the white space (spaces, tabs) around it.
+inline std::string_view TrimOws(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Calls f(item) for each non-empty item of a comma-separated field value, white space
+// trimmed, in order, until f returns true; returns whether one did.
+template <class F>
+bool AnyListItem(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = TrimOws(list.substr(0, comma));
+    if (!item.empty() && f(item)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // Whether a field name (a token) is `lower` in any case; `lower` is written in lower case
 // (letters, digits, '-'). For a token, setting each byte's 0x20 bit maps exactly its upper
 // case letters to lower case and no other token character onto one of those, so the names

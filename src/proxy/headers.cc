@@ -5,7 +5,6 @@
 namespace gkm {
 
 bool IsConnectionLevel(std::string_view name) {
-  namespace beast = boost::beast;
   switch (name.size()) {
     case 2:
       return NameIs(name, "te");
@@ -43,29 +42,14 @@ ConnectionNamed::ConnectionNamed(const std::vector<HttpField>& fields) {
   }
 }
 
-namespace {
-
-// Whether the comma-separated list holds `name` (any case, white space around items).
-bool ListHas(std::string_view list, std::string_view name) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (item.size() == name.size() && boost::beast::iequals(item, name)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-}  // namespace
-
 bool ConnectionNamed::Contains(std::string_view name) const {
+  auto is_name = [name](std::string_view item) {
+    return item.size() == name.size() && boost::beast::iequals(item, name);
+  };
   for (size_t i = 0; i < count_; ++i) {
-    if (ListHas(values_[i], name)) return true;
+    if (AnyListItem(values_[i], is_name)) return true;
   }
-  return !more_.empty() && ListHas(more_, name);
+  return AnyListItem(more_, is_name);
 }
 
 }  // namespace gkm
