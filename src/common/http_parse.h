@@ -78,6 +78,10 @@ struct FieldFacts {
   bool chunked = false;     // the last transfer coding is chunked
   bool close = false;       // Connection: close
   bool keep_alive = false;  // Connection: keep-alive
+
+  // Whether the connection stays open after the message, by its version and Connection
+  // field (RFC 9112 9.3): HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive".
+  bool PersistsFor(bool http11) const { return !close && (http11 || keep_alive); }
 };
 
 // The length of the head at the start of `data` up to and including its empty line, or 0

@@ -82,7 +82,7 @@ bool RequestParser::ParseHead(std::string_view head, error_code& ec) {
     chunked_ = true;
   }
   content_length_ = facts.content_length;
-  keep_alive_ = version_ == 11 ? !facts.close : facts.keep_alive && !facts.close;
+  keep_alive_ = facts.PersistsFor(version_ == 11);
   // HTTP/1.0 knows no transfer codings: its framing is suspect, the connection ends after
   // this request (RFC 9112 6.1).
   if (version_ == 10 && facts.has_transfer_encoding) keep_alive_ = false;

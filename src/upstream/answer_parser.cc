@@ -47,7 +47,7 @@ bool AnswerParser::ParseHead(std::string_view head, error_code& ec) {
   FieldFacts facts;
   if (!ParseFieldLines(head.substr(eol + 2), fields_, facts, ec)) return false;
   content_length_ = facts.content_length;
-  keep_alive_ = http11 ? !facts.close : facts.keep_alive && !facts.close;
+  keep_alive_ = facts.PersistsFor(http11);
 
   if (no_body_ || status_ < 200 || status_ == 204 || status_ == 304) {
     framing_ = Framing::kNone;
