@@ -111,7 +111,7 @@ class StderrAndFileSink : public spdlog::sinks::base_sink<std::mutex> {
     file_.log(line);
   }
   // The log file gets a 64 KiB stdio buffer, as stderr does: with the default 4 KiB one a
-  // write(2) went out every forty requests. (glibc ignores the size unless given the
+  // write(2) went out every twenty requests or so. (glibc ignores the size unless given the
   // buffer.) Each reopened file after a rotation takes the same buffer: the old one is
   // closed first.
   static constexpr size_t kFileBuffer = 1 << 16;
