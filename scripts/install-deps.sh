@@ -14,9 +14,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
 runtime_pkgs=(ca-certificates tzdata libssl3 libsqlite3-0 libspdlog1.10 libfmt9 libdate-tz3 libhiredis0.14
-  libtcmalloc-minimal4)
+  libtcmalloc-minimal4 zlib1g)
 build_pkgs=(g++ cmake make pkg-config git
-  libboost1.81-dev libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libboost1.81-dev libssl-dev libsqlite3-dev zlib1g-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libhowardhinnant-date-dev libhiredis-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev googletest)
 test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev)

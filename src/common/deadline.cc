@@ -15,11 +15,14 @@ struct Deadline::State {
   uint64_t generation = 0;                  // of the wait in flight; older handlers only return
   bool waiting = false;
   bool expired = false;
+  bool cancel_only = false;  // OnExpiry::kCancel
 };
 
-Deadline::Deadline(const asio::any_io_executor& executor, asio::ip::tcp::socket& socket)
+Deadline::Deadline(const asio::any_io_executor& executor, asio::ip::tcp::socket& socket,
+                   OnExpiry on_expiry)
     : state_(std::make_shared<State>(executor)) {
   state_->socket = &socket;
+  state_->cancel_only = on_expiry == OnExpiry::kCancel;
 }
 
 Deadline::~Deadline() {
@@ -52,7 +55,11 @@ bool Deadline::expired() const { return state_->expired; }
 
 boost::system::error_code Deadline::Done(boost::system::error_code ec) {
   Disarm();
-  return ec && expired() ? boost::beast::error::timeout : ec;
+  bool timed_out = ec && expired();
+  // A cancelled socket is still open: later operations get deadlines of their own (also
+  // when the operation completed just as the deadline passed).
+  if (state_->cancel_only) state_->expired = false;
+  return timed_out ? boost::beast::error::timeout : ec;
 }
 
 // Keeps the state alive until the wait completes, even when the owner is gone by then.
@@ -70,7 +77,11 @@ void Deadline::Wait(const std::shared_ptr<State>& state) {
     }
     state->expired = true;
     boost::system::error_code ignored;
-    state->socket->close(ignored);
+    if (state->cancel_only) {
+      state->socket->cancel(ignored);
+    } else {
+      state->socket->close(ignored);
+    }
   });
 }
 

@@ -9,6 +9,9 @@
 // the pending operation fails at once and expired() is true from then on. A socket whose
 // operations all finish in time costs one timer wait per timeout period, not one per call.
 //
+// On expiry the socket is closed, or (kCancel, for a client connection) only its pending
+// operations are cancelled, so that the proxy can still tell the client why (a 408).
+//
 // Used on the socket's own thread only. The socket must outlive the Deadline (declare the
 // Deadline after it).
 #pragma once
@@ -25,7 +28,10 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Deadline(const boost::asio::any_io_executor& executor, boost::asio::ip::tcp::socket& socket);
+  enum class OnExpiry { kClose, kCancel };
+
+  Deadline(const boost::asio::any_io_executor& executor, boost::asio::ip::tcp::socket& socket,
+           OnExpiry on_expiry = OnExpiry::kClose);
   ~Deadline();
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
@@ -37,7 +43,8 @@ class Deadline {
   // Ends the operation Arm() was for: disarms, and returns its error, a failure after the
   // deadline passed being beast::error::timeout.
   boost::system::error_code Done(boost::system::error_code ec);
-  // The deadline passed and the socket was closed.
+  // The deadline passed and the socket was closed (or, with kCancel, its operations
+  // cancelled; Done() then makes the socket usable for the next operation again).
   bool expired() const;
 
  private:

@@ -99,7 +99,10 @@ size_t RequestParser::PutBody(std::string_view data, error_code& ec) {
       ec = http::error::body_limit;
       return 0;
     }
-    if (body_.empty()) body_.reserve(static_cast<size_t>(length));
+    // A declared length is a claim, not bytes: reserve what a normal body needs and let a
+    // longer one grow as it actually arrives.
+    constexpr uint64_t kReserveLimit = 1 << 20;
+    if (body_.empty()) body_.reserve(static_cast<size_t>(std::min(length, kReserveLimit)));
     size_t n = static_cast<size_t>(std::min<uint64_t>(length - body_.size(), data.size()));
     body_.append(data.data(), n);
     done_ = body_.size() == length;

@@ -51,6 +51,8 @@ struct Config {
   uint64_t max_body_bytes = 104857600;
   uint32_t threads = 0;  // 0 = number of cores (resolved by LoadConfig)
   std::chrono::seconds client_timeout{30};
+  // Client connections at once; beyond it new connections wait in the kernel's backlog.
+  uint32_t max_connections = 10000;
   bool bare_429_cooling = false;  // --bare-429 cooling; default day
   uint64_t log_max_size = 10485760;
   uint32_t log_max_files = 5;

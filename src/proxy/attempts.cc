@@ -13,6 +13,7 @@
 #include "proxy/headers.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
+#include "upstream/content_coding.h"
 #include "upstream/http_io.h"
 
 namespace gkm {
@@ -70,26 +71,9 @@ std::string DescribeTransport(const error_code& ec) {
   return "transport error: " + ec.message();
 }
 
-// Client fields that never go upstream: its credentials, its cookies, and the fields the
-// proxy sets itself (Host, Expect: the proxy answers 100-continue itself).
-bool IsClientOnly(std::string_view name) {
-  switch (name.size()) {
-    case 4:
-      return NameIs(name, "host");
-    case 6:
-      return NameIs(name, "cookie") || NameIs(name, "expect");
-    case 13:
-      return NameIs(name, "authorization");
-    case 14:
-      return NameIs(name, "x-goog-api-key");
-    default:
-      return false;
-  }
-}
-
-// The request head that goes upstream, as wire bytes: end-to-end client headers, the
-// real key, never the client's credentials. Written straight into one string (no
-// per-field allocations); the body follows as a second buffer.
+// The request head that goes upstream, as wire bytes: the client fields that cross
+// (headers.h decides), the real key, a request for plain bodies. Written straight into one
+// string (no per-field allocations); the body follows as a second buffer.
 std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, const ApiKey& key) {
   std::string h;
   h.reserve(512);
@@ -103,14 +87,16 @@ std::string BuildUpstreamHead(const UpstreamCall& call, const UpstreamPool& up, 
   if (call.client_headers) {
     ConnectionNamed named(*call.client_headers);
     for (const auto& f : *call.client_headers) {
-      // The client's own credentials and the fields the proxy sets itself stay behind.
-      if (IsConnectionLevel(f.name) || IsClientOnly(f.name) || named.Contains(f.name)) continue;
+      if (!Crosses(f.name, Direction::kToUpstream) || named.Contains(f.name)) continue;
       AppendField(h, f.name, f.value);
     }
   }
   if (!call.content_type.empty()) {
     AppendField(h, "Content-Type", call.content_type);
   }
+  // Plain bodies only: errors are judged and every buffered body is masked and scanned as
+  // text (a compressed 429 would read as "429 without details").
+  h += "Accept-Encoding: identity\r\n";
   if (call.bearer) {
     h += "Authorization: Bearer ";
   } else {
@@ -170,14 +156,37 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSome(Answer& a, char* buf, si
       [&](auto& s) { return ReadSomeFrom(s, *a.conn, *a.parser, buf, cap, timeout); });
 }
 
-asio::awaitable<bool> ReadRest(Answer& a, std::string& out, size_t limit,
+asio::awaitable<bool> ReadBody(Answer& a, std::string& out, size_t limit,
                                std::chrono::seconds timeout) {
+  std::string raw;
   char buf[8192];
   while (!a.parser->is_done()) {
     auto [ec, got] = co_await ReadSome(a, buf, sizeof buf, timeout);
-    if (ec) co_return false;
-    out.append(buf, got);
-    if (out.size() > limit) co_return false;
+    if (ec) {
+      a.body_error = "the upstream answer was cut off";
+      co_return false;
+    }
+    raw.append(buf, got);
+    if (raw.size() > limit) {
+      a.body_error = "the upstream answer exceeds " + std::to_string(limit) + " bytes";
+      co_return false;
+    }
+  }
+  Coding coding = CodingOf(a.parser->fields());
+  if (coding != Coding::kIdentity) {
+    std::string why;
+    if (!DecodeBody(coding, raw, limit, &why)) {
+      a.body_error = "the upstream answer cannot be read: " + why;
+      co_return false;
+    }
+    a.decoded = true;
+  }
+  const ApiKey& key = *a.picked.key;
+  RedactSecret(raw, key.reveal(), key.masked());
+  if (out.empty()) {
+    out = std::move(raw);
+  } else {
+    out += raw;
   }
   co_return true;
 }
@@ -198,13 +207,16 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
       cfg.max_attempts ? cfg.max_attempts : std::max<size_t>(1, svc.pool->size());
   std::string last_failure;
   bool state_changed = false;
+  // Attempts are bounded per upstream call, not per client request: a request that makes
+  // several calls (embeddings in batches, model list pages) gets the full budget for each.
+  size_t attempts = 0;
 
   for (;;) {
     // Phase: pick.
     PickResult pick;
-    if (static_cast<size_t>(req.attempts) >= max_attempts) {
+    if (attempts >= max_attempts) {
       pick = NoKey{NoKey::Why::kTried, Millis(1000),
-                   "gave up after " + std::to_string(req.attempts) + " attempts"};
+                   "gave up after " + std::to_string(attempts) + " attempts"};
     } else if (call.bound_key) {
       pick = svc.pool->PickById(*call.bound_key, call.model, request_no, NowMs());
     } else {
@@ -225,6 +237,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     Answer a;
     a.picked = std::get<PickedKey>(std::move(pick));
     const ApiKey& key = *a.picked.key;
+    ++attempts;
     ++req.attempts;
     req.key_id = key.id();
 
@@ -272,9 +285,19 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     a.status = a.parser->status();
     if (a.status >= 400) {
       a.error_body_whole =
-          co_await ReadRest(a, a.error_body, kErrorBodyLimit, cfg.upstream_timeout);
-      a.verdict = Classify(a.status, a.error_body,
-                           cfg.bare_429_cooling ? Bare429::kCooling : Bare429::kDay);
+          co_await ReadBody(a, a.error_body, kErrorBodyLimit, cfg.upstream_timeout);
+      if (a.error_body_whole) {
+        a.verdict = Classify(a.status, a.error_body,
+                             cfg.bare_429_cooling ? Bare429::kCooling : Bare429::kDay);
+      } else {
+        // Nothing of an unreadable body is judged or passed on (it may hold the key in a
+        // coding the proxy cannot undo). A 429 without a readable reason cools the key:
+        // retiring it for the day on no evidence would cost far more than a short wait.
+        a.verdict = a.status == 429 ? Verdict{Outcome::kCooling, Millis(0), "429, body unreadable"}
+                                    : Classify(a.status, "", Bare429::kCooling);
+        a.error_body = GeminiErrorBody(a.status, a.body_error);
+        a.decoded = true;
+      }
     } else {
       a.verdict = Verdict{Outcome::kSuccess, Millis(0), ""};
     }

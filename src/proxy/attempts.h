@@ -44,8 +44,12 @@ struct Answer {
   std::unique_ptr<UpstreamParser> parser;
   int status = 0;
   Verdict verdict;
-  std::string error_body;  // the whole body when status >= 400
+  std::string error_body;  // the whole body when status >= 400, plain and masked (ReadBody)
   bool error_body_whole = true;
+  // The body handed on was decoded from the answer's content coding (or replaced): the
+  // answer's Content-Encoding no longer describes it.
+  bool decoded = false;
+  std::string body_error;  // why ReadBody failed
 };
 
 struct NoAnswer {
@@ -63,8 +67,12 @@ boost::asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req
 // Reads what is available of the answer's body into buf. Returns the error and bytes got.
 boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(
     Answer& a, char* buf, size_t cap, std::chrono::seconds timeout);
-// Reads the rest of the body into out, up to limit. False if it failed or was too long.
-boost::asio::awaitable<bool> ReadRest(Answer& a, std::string& out, size_t limit,
+// Reads the rest of the body whole into out (appending), undoes its content coding and
+// masks the key in it: every body the proxy buffers, on every route, passes here, so that
+// nothing judges, scans or forwards compressed bytes or a key Google echoed (SPEC 3.3, 8).
+// False, with a.body_error set, when the body broke off, exceeded `limit` (coded or
+// decoded), or could not be decoded.
+boost::asio::awaitable<bool> ReadBody(Answer& a, std::string& out, size_t limit,
                                       std::chrono::seconds timeout);
 
 // Records the answer's usage in the pool and gives the connection back for reuse when the

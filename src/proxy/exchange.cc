@@ -5,7 +5,7 @@
 #include <boost/json/value.hpp>
 #include <ctime>
 
-#include "upstream/http_io.h"
+#include "common/http_io.h"
 
 namespace gkm {
 

@@ -7,12 +7,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/http_io.h"
 #include "proxy/attempts.h"
 #include "proxy/headers.h"
+#include "proxy/relay.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
-#include "upstream/http_io.h"
 
 namespace gkm {
 namespace {
@@ -21,22 +22,22 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 
 constexpr size_t kCreatedBodyLimit = 16 << 20;   // answers that name a created file or cache
-constexpr size_t kChunk = 8192;                  // relay buffer per stream
 constexpr size_t kWholeAnswerLimit = 256 << 10;  // answers up to this size go in one write
 constexpr size_t kTailKeep = 4096;               // stream tail kept for usageMetadata
 
-// Calls emit(name, value) for each end-to-end header of the upstream response,
-// rewriting the upload URLs (and binding the session to the key) and never letting the key
-// through. Dropped: hop-by-hop headers, those the Connection header names, Content-Length
-// (the proxy sets its own framing).
+// Calls emit(name, value) for each field of the upstream answer that crosses to the client
+// (headers.h), rewriting the upload URLs (and binding the session to the key) and never
+// letting the key through. Content-Encoding is dropped when the body was decoded.
 template <class Emit>
-void ForEachResponseHeader(const AnswerParser& from, const Request& req, const ApiKey& key,
-                           Services& svc, Emit&& emit) {
+void ForEachResponseHeader(const Answer& a, const Request& req, Services& svc, Emit&& emit) {
+  const AnswerParser& from = *a.parser;
+  const ApiKey& key = *a.picked.key;
   ConnectionNamed named(from.fields());
   for (const auto& f : from.fields()) {
     std::string_view name = f.name;
     std::string_view value = f.value;
-    if (IsConnectionLevel(name) || named.Contains(name)) continue;
+    if (!Crosses(name, Direction::kToClient) || named.Contains(name)) continue;
+    if (a.decoded && NameIs(name, "content-encoding")) continue;
     std::string changed;
     if (NameIs(name, "x-goog-upload-url") || NameIs(name, "x-goog-upload-control-url")) {
       std::string upload_id;
@@ -58,22 +59,19 @@ void ForEachResponseHeader(const AnswerParser& from, const Request& req, const A
 }
 
 template <class To>
-void CopyResponseHeaders(const AnswerParser& from, To& to, const Request& req, const ApiKey& key,
-                         Services& svc) {
-  ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
-    to.insert(name, value);
-  });
+void CopyResponseHeaders(const Answer& a, To& to, const Request& req, Services& svc) {
+  ForEachResponseHeader(
+      a, req, svc, [&](std::string_view name, std::string_view value) { to.insert(name, value); });
 }
 
 // The response head for a whole body, as wire bytes (no per-field allocations).
-std::string ResponseHead(int status, const AnswerParser& from, const Request& req,
-                         const ApiKey& key, Services& svc, std::optional<size_t> length,
-                         bool keep_alive) {
+std::string ResponseHead(const Answer& a, const Request& req, Services& svc,
+                         std::optional<size_t> length, bool keep_alive) {
   std::string h;
   h.reserve(1024);
-  AppendStatusLine(h, 11, status, http::obsolete_reason(static_cast<http::status>(status)));
+  AppendStatusLine(h, 11, a.status, http::obsolete_reason(static_cast<http::status>(a.status)));
   bool has_date = false;
-  ForEachResponseHeader(from, req, key, svc, [&](std::string_view name, std::string_view value) {
+  ForEachResponseHeader(a, req, svc, [&](std::string_view name, std::string_view value) {
     has_date = has_date || NameIs(name, "date");
     AppendField(h, name, value);
   });
@@ -90,6 +88,20 @@ bool CreatesResources(const Request& req) {
   return req.path.starts_with("/upload/") || req.path.ends_with("/cachedContents") ||
          req.path.ends_with("/files");
 }
+
+// The native stream: the bytes as they are, their tail kept for the usage they report.
+struct PassThrough {
+  std::string tail;
+  std::string_view Piece(std::string_view raw) {
+    tail.append(raw);
+    if (tail.size() > 2 * kTailKeep) tail.erase(0, tail.size() - kTailKeep);
+    return raw;
+  }
+  bool Done() const { return false; }
+  TokenUsage Usage() const { return ScanUsage(tail); }
+  std::string End() { return {}; }
+  std::optional<std::string> Broken() { return std::nullopt; }  // close: the answer is cut
+};
 
 }  // namespace
 
@@ -135,12 +147,11 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   if (status >= 400 || CreatesResources(req)) {
     std::string buffered = std::move(a.error_body);
     bool whole = a.error_body_whole;
-    if (status < 400) {
-      whole = co_await ReadRest(a, buffered, kCreatedBodyLimit, cfg.upstream_timeout);
-    }
+    if (status < 400)
+      whole = co_await ReadBody(a, buffered, kCreatedBodyLimit, cfg.upstream_timeout);
     if (!whole) {
       FinishAnswer(a, req, svc, up, {});
-      auto res = JsonResponse(502, GeminiErrorBody(502, "the upstream answer was cut off"), false);
+      auto res = JsonResponse(502, GeminiErrorBody(502, a.body_error), false);
       co_await SendResponse(client, res);
       co_return PackResult(502, false);
     }
@@ -149,9 +160,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
         svc.affinity->Bind(ref.kind, ref.name, key.id(), NowMs());
       }
     }
-    RedactSecret(buffered, key.reveal(), key.masked());
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    CopyResponseHeaders(*a.parser, res, req, key, svc);
+    CopyResponseHeaders(a, res, req, svc);
     if (options.openai_errors && status >= 400) {
       // Google's OpenAI layer wraps some errors in an array; clients expect OpenAI's shape.
       buffered = TranslateGeminiError(status, buffered);
@@ -172,65 +182,32 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   bool no_body = status == 204 || status == 304 || req.msg.method() == http::verb::head;
   if (no_body || (length && *length <= kWholeAnswerLimit)) {
     std::string body;
-    if (!no_body && !co_await ReadRest(a, body, kWholeAnswerLimit, cfg.upstream_timeout)) {
+    if (!no_body && !co_await ReadBody(a, body, kWholeAnswerLimit, cfg.upstream_timeout)) {
       a.conn.reset();
-      FinishAnswer(a, req, svc, up, ScanUsage(body));
-      auto res = JsonResponse(502, GeminiErrorBody(502, "the upstream answer was cut off"), false);
+      FinishAnswer(a, req, svc, up, {});
+      auto res = JsonResponse(502, GeminiErrorBody(502, a.body_error), false);
       co_await SendResponse(client, res);
       co_return PackResult(502, false);
     }
     FinishAnswer(a, req, svc, up, ScanUsage(body));
     std::optional<size_t> out_length;
     if (!no_body) out_length = body.size();
-    const std::string head = ResponseHead(status, *a.parser, req, key, svc, out_length, keep_alive);
+    const std::string head = ResponseHead(a, req, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
     client.deadline.Arm(client.timeout);
     auto wec = client.deadline.Done(co_await WriteAll(client.stream, out));
     co_return PackResult(status, !wec && keep_alive);
   }
 
+  // Relayed as it comes (in its content coding, if Google used one after all: a stream is
+  // not buffered, so it is neither decoded nor scanned then).
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
-  CopyResponseHeaders(*a.parser, res, req, key, svc);
+  CopyResponseHeaders(a, res, req, svc);
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, length);
-  // The head goes at once, unless body bytes are already here to go out with it.
-  if (a.conn->buffer().size() == 0) co_await out.Start();
-  bool upstream_ok = true;
-  bool finished = false;
-  std::string tail;
-  std::string_view last;  // the final piece, sent along with the end of the body
-  auto buf = std::make_unique<char[]>(kChunk);
-  while (out.ok() && !a.parser->is_done()) {
-    auto [rec, got] = co_await ReadSome(a, buf.get(), kChunk, cfg.upstream_timeout);
-    if (rec) {
-      upstream_ok = false;
-      break;
-    }
-    tail.append(buf.get(), got);
-    if (tail.size() > 2 * kTailKeep) tail.erase(0, tail.size() - kTailKeep);
-    if (a.parser->is_done()) {
-      // Counted before the client can see the end of the answer.
-      FinishAnswer(a, req, svc, up, ScanUsage(tail));
-      finished = true;
-      last = std::string_view(buf.get(), got);
-      break;
-    }
-    co_await out.Write(std::string_view(buf.get(), got));
-  }
-  if (!finished) {
-    a.conn.reset();  // not reusable in the middle of a body
-    FinishAnswer(a, req, svc, up, ScanUsage(tail));
-  }
-  if (!upstream_ok) {
-    co_await out.Start();  // the client sees the answer begin, then the connection close
-    spdlog::warn(
-        "req={} key={} model={}: upstream stream broke after the answer began; "
-        "closing the client connection",
-        req.id, key.id(), req.model);
-    co_return PackResult(status, false);
-  }
-  bool ended = co_await out.End(last);
-  co_return PackResult(status, ended && keep_alive);
+  PassThrough relay;
+  RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
+  co_return PackResult(status, end.upstream_ok && end.client_ok && keep_alive);
 }
 
 }  // namespace gkm

@@ -16,8 +16,8 @@ namespace gkm {
 
 // Variations for routes that relay like a native request (--openai-mode google).
 struct NativeOptions {
-  std::string target_path;  // upstream path instead of the request's own
-  std::string model;        // accounting model instead of the one in the path
+  std::string target_path;     // upstream path instead of the request's own
+  std::string model;           // accounting model instead of the one in the path
   bool openai_errors = false;  // the proxy's own errors in OpenAI's shape
 };
 

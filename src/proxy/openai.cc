@@ -9,6 +9,7 @@
 
 #include "proxy/attempts.h"
 #include "proxy/native.h"
+#include "proxy/relay.h"
 #include "proxy/signature_cache.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
@@ -18,6 +19,7 @@
 #include "translate/embeddings.h"
 #include "translate/error.h"
 #include "translate/models.h"
+#include "upstream/content_coding.h"
 #include "upstream/fetch.h"
 
 namespace gkm {
@@ -72,13 +74,40 @@ UpstreamCall ModelPost(const std::string& model, std::string_view method, std::s
   return call;
 }
 
+TokenUsage TokensOf(const GeminiUsage& u) {
+  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
+}
+
 // Records an upstream error answer and passes it on to the client in OpenAI's shape.
 asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& client, Services& svc,
                                        UpstreamPool& up, bool keep_alive) {
   FinishAnswer(a, req, svc, up, {});
+  if (!a.error_body_whole) {
+    auto answer = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
+    co_return co_await Send(client, answer, false);
+  }
   auto answer = JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
   co_return co_await Send(client, answer, keep_alive);
 }
+
+// A chat stream: Gemini's SSE events translated to OpenAI's chunks as they come.
+struct ChatRelay {
+  ChatStreamTranslator& translator;
+  const AnswerParser& parser;
+  std::string bytes;
+  std::string_view Piece(std::string_view raw) {
+    bytes = translator.Feed(raw);
+    if (parser.is_done() && !translator.done()) bytes += translator.Finish();
+    return bytes;
+  }
+  bool Done() const { return translator.done(); }
+  TokenUsage Usage() const { return TokensOf(translator.usage()); }
+  std::string End() { return translator.done() ? std::string() : translator.Finish(); }
+  std::optional<std::string> Broken() {
+    if (translator.done()) return std::string();
+    return translator.Error("the upstream stream broke off", 502);
+  }
+};
 
 ResponseContext MakeContext(const std::string& model, Services& svc) {
   ResponseContext ctx;
@@ -93,10 +122,6 @@ ResponseContext MakeContext(const std::string& model, Services& svc) {
     };
   }
   return ctx;
-}
-
-TokenUsage TokensOf(const GeminiUsage& u) {
-  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
 }
 
 // Fetches the remote images a chat request names (--fetch-image-urls).
@@ -161,14 +186,11 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   ResponseContext ctx = MakeContext(chat.model, svc);
   if (!chat.stream) {
     std::string body;
-    if (!co_await ReadRest(a, body, kAnswerLimit, cfg.upstream_timeout)) {
+    if (!co_await ReadBody(a, body, kAnswerLimit, cfg.upstream_timeout)) {
       a.conn.reset();
       FinishAnswer(a, req, svc, up, {});
-      {
-        auto answer =
-            JsonAnswer(502, OpenAiErrorBody(502, "the upstream answer was cut off"), false);
-        co_return co_await Send(client, answer, false);
-      };
+      auto answer = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
+      co_return co_await Send(client, answer, false);
     }
     auto response = TranslateChatResponse(body, ctx);
     if (auto* err = std::get_if<TranslateError>(&response)) {
@@ -186,50 +208,24 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
     };
   }
 
-  // Streaming: translate each upstream event as it arrives.
+  // Streaming: translate each upstream event as it arrives. A stream in a content coding
+  // cannot be translated piece by piece; Google sends none when asked for identity.
+  if (CodingOf(a.parser->fields()) != Coding::kIdentity) {
+    a.conn.reset();
+    FinishAnswer(a, req, svc, up, {});
+    auto answer = JsonAnswer(
+        502, OpenAiErrorBody(502, "the upstream stream came in a content coding"), false);
+    co_return co_await Send(client, answer, false);
+  }
   ChatStreamTranslator translator(ctx, chat.include_usage);
   http::response<http::buffer_body> res{http::status::ok, 11};
   res.set(http::field::content_type, "text/event-stream");
   res.set(http::field::cache_control, "no-cache");
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, std::nullopt);
-  // The head goes at once, unless upstream bytes are already here to go out with it.
-  if (a.conn->buffer().size() == 0) co_await out.Start();
-  auto buf = std::make_unique<char[]>(8192);
-  bool upstream_ok = true;
-  bool finished = false;
-  std::string last;  // the final events, sent along with the end of the body
-  while (out.ok() && !a.parser->is_done() && !translator.done()) {
-    auto [ec, got] = co_await ReadSome(a, buf.get(), 8192, cfg.upstream_timeout);
-    if (ec) {
-      upstream_ok = false;
-      break;
-    }
-    std::string bytes = translator.Feed(std::string_view(buf.get(), got));
-    if (a.parser->is_done() && !translator.done()) bytes += translator.Finish();
-    if (a.parser->is_done()) {
-      FinishAnswer(a, req, svc, up, TokensOf(translator.usage()));
-      finished = true;
-    }
-    if (finished || translator.done()) {
-      last = std::move(bytes);
-      break;
-    }
-    co_await out.Write(bytes);
-  }
-  if (!finished) {
-    if (!a.parser->is_done()) a.conn.reset();
-    FinishAnswer(a, req, svc, up, TokensOf(translator.usage()));
-  }
-  if (!upstream_ok && !translator.done()) {
-    spdlog::warn("req={} key={} model={}: upstream stream broke after the answer began", req.id,
-                 req.key_id, req.model);
-    last += translator.Error("the upstream stream broke off", 502);
-  } else if (!translator.done()) {
-    last += translator.Finish();
-  }
-  bool ended = co_await out.End(last);
-  co_return PackResult(200, ended && keep_alive && upstream_ok);
+  ChatRelay relay{translator, *a.parser, {}};
+  RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
+  co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
 
 asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services& svc,
@@ -256,15 +252,12 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
       co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
     }
     std::string answer;
-    bool whole = co_await ReadRest(a, answer, kAnswerLimit, cfg.upstream_timeout);
+    bool whole = co_await ReadBody(a, answer, kAnswerLimit, cfg.upstream_timeout);
     if (!whole) a.conn.reset();
     FinishAnswer(a, req, svc, up, {});
     if (!whole) {
-      {
-        auto answer =
-            JsonAnswer(502, OpenAiErrorBody(502, "the upstream answer was cut off"), false);
-        co_return co_await Send(client, answer, false);
-      };
+      auto error = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
+      co_return co_await Send(client, error, false);
     }
     answers.push_back(std::move(answer));
   }
@@ -303,9 +296,10 @@ asio::awaitable<Fetch> GetThroughPool(Request& req, const std::string& target, S
   }
   Answer& a = std::get<Answer>(outcome);
   f.status = a.status;
-  if (a.status >= 400) {
+  if (a.status >= 400 && a.error_body_whole) {
     f.body = std::move(a.error_body);
-  } else if (!co_await ReadRest(a, f.body, kAnswerLimit, svc.config->upstream_timeout)) {
+  } else if (a.status >= 400 ||
+             !co_await ReadBody(a, f.body, kAnswerLimit, svc.config->upstream_timeout)) {
     a.conn.reset();
     f.status = 502;
     f.body.clear();

@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "upstream/http_io.h"
+#include "common/http_io.h"
 
 namespace gkm {
 

@@ -24,7 +24,7 @@
 #include "proxy/openai.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
-#include "upstream/http_io.h"
+#include "server/client_io.h"
 
 namespace gkm {
 

@@ -88,6 +88,7 @@ TEST(ConfigDefaults, EveryDefault) {
   EXPECT_EQ(c.max_body_bytes, 104857600u);
   EXPECT_EQ(c.threads, kCores);  // 0 resolved to the number of cores
   EXPECT_EQ(c.client_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.max_connections, 10000u);
   EXPECT_FALSE(c.bare_429_cooling);
   EXPECT_EQ(c.log_max_size, 10485760u);
   EXPECT_EQ(c.log_max_files, 5u);
@@ -158,6 +159,7 @@ const Case kCases[] = {
     {"threads", "3", "3", [](const Config& c) { EXPECT_EQ(c.threads, 3u); }},
     {"client-timeout", "45", "45",
      [](const Config& c) { EXPECT_EQ(c.client_timeout, std::chrono::seconds(45)); }},
+    {"max-connections", "64", "64", [](const Config& c) { EXPECT_EQ(c.max_connections, 64u); }},
     {"bare-429", "cooling", "\"cooling\"",
      [](const Config& c) { EXPECT_TRUE(c.bare_429_cooling); }},
     {"log-max-size", "4096", "4096", [](const Config& c) { EXPECT_EQ(c.log_max_size, 4096u); }},
@@ -443,6 +445,7 @@ const Bad kBad[] = {
     {"upstream-timeout", "0"},
     {"upstream-timeout", "86401"},
     {"client-timeout", "0"},
+    {"max-connections", "0"},
     {"client-timeout", "3601"},
     {"max-body-bytes", "0"},
     {"max-body-bytes", "17179869185"},

@@ -41,3 +41,29 @@ TEST(Headers, ManyConnectionFieldsAreAllRead) {
 
 }  // namespace
 }  // namespace gkm
+
+namespace gkm {
+namespace {
+
+TEST(Headers, OneTableDecidesBothDirections) {
+  // Client fields the proxy replaces or answers itself never go upstream.
+  for (std::string_view name : {"Host", "authorization", "X-Goog-Api-Key", "Cookie", "Expect",
+                                "Accept-Encoding", "Connection", "Content-Length", "TE"}) {
+    EXPECT_FALSE(Crosses(name, Direction::kToUpstream)) << name;
+  }
+  for (std::string_view name : {"Content-Type", "User-Agent", "x-goog-api-client",
+                                "X-Goog-Upload-Protocol", "Accept", "x-server-timeout"}) {
+    EXPECT_TRUE(Crosses(name, Direction::kToUpstream)) << name;
+  }
+  // Answers keep their end-to-end fields; the hop's own never reach the client.
+  for (std::string_view name : {"Transfer-Encoding", "Keep-Alive", "Content-Length", "Upgrade"}) {
+    EXPECT_FALSE(Crosses(name, Direction::kToClient)) << name;
+  }
+  for (std::string_view name :
+       {"Content-Type", "Content-Encoding", "Date", "Vary", "Server-Timing", "x-goog-upload-url"}) {
+    EXPECT_TRUE(Crosses(name, Direction::kToClient)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace gkm
