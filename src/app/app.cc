@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -81,8 +82,7 @@ std::string LocalDateToday() {
 
 // key_usage.txt beside the key file, once, when it is today's (SPEC 5).
 void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& clock) {
-  std::filesystem::path path =
-      std::filesystem::path(cfg.keys_file).parent_path() / "key_usage.txt";
+  std::filesystem::path path = std::filesystem::path(cfg.keys_file).parent_path() / "key_usage.txt";
   std::error_code fec;
   if (!std::filesystem::exists(path, fec)) return;
   if (store.GetMeta("legacy_import")) {
@@ -171,9 +171,10 @@ int RunApp(int argc, char** argv) {
   }
   for (const auto& t : tokens) {
     if (t == kLegacyToken && !IsLoopback(cfg.listen.host)) {
-      spdlog::warn("the well-known token {} is accepted on {}, which is not a loopback address: "
-                   "anyone who can reach the port can use the keys",
-                   kLegacyToken, cfg.listen.host);
+      spdlog::warn(
+          "the well-known token {} is accepted on {}, which is not a loopback address: "
+          "anyone who can reach the port can use the keys",
+          kLegacyToken, cfg.listen.host);
     }
   }
 
@@ -205,6 +206,10 @@ int RunApp(int argc, char** argv) {
   svc.affinity = &affinity;
   svc.metrics = &metrics;
   svc.tokens = tokens;
+  if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {
+    svc.fault_injection = true;
+    spdlog::warn("GKM_FAULT_INJECTION=1: requests may ask for injected faults (tests only)");
+  }
   svc.request_flush = [&] { return flusher.RequestFlush(); };
   svc.flushed = [&](uint64_t ticket) { return flusher.Flushed(ticket); };
   SignatureCache signatures;
@@ -222,8 +227,8 @@ int RunApp(int argc, char** argv) {
     for (const auto& w : next.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
     auto [added, removed] = pool.Reload(std::move(next.keys), false, NowMs());
     std::string summary = "reloaded " + cfg.keys_file + ": " + std::to_string(pool.size()) +
-                          " keys (" + std::to_string(added) + " added, " +
-                          std::to_string(removed) + " removed)";
+                          " keys (" + std::to_string(added) + " added, " + std::to_string(removed) +
+                          " removed)";
     spdlog::info("{}", summary);
     return summary;
   };
@@ -234,11 +239,12 @@ int RunApp(int argc, char** argv) {
   if (!server.Listen(&error)) return Fail(1, error);
   flusher.Start();
   server.Start();
-  spdlog::info("gemini-key-manager {} listening on {}:{} with {} keys, {} I/O threads, upstream "
-               "{}://{}:{}{}",
-               GKM_VERSION, cfg.listen.host, server.port(), key_count, cfg.threads,
-               cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
-               cfg.upstream.base_path);
+  spdlog::info(
+      "gemini-key-manager {} listening on {}:{} with {} keys, {} I/O threads, upstream "
+      "{}://{}:{}{}",
+      GKM_VERSION, cfg.listen.host, server.port(), key_count, cfg.threads,
+      cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
+      cfg.upstream.base_path);
   spdlog::default_logger()->flush();  // the start-up lines at once, not within a second
 
   // The main thread waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and stop.

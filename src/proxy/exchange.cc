@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <ctime>
+#include <stdexcept>
 
 #include "common/http_io.h"
 
@@ -108,9 +109,14 @@ boost::asio::awaitable<bool> SendResponse(ClientConn& client,
   std::string head = HeadBytes(res.base());
   std::array<boost::asio::const_buffer, 2> out{boost::asio::buffer(head),
                                                boost::asio::buffer(res.body())};
-  client.deadline.Arm(client.timeout);
-  auto ec = client.deadline.Done(co_await WriteAll(client.stream, out));
-  co_return !ec;
+  co_return co_await WriteToClient(client, out);
+}
+
+void FaultPoint(const Services& svc, const Request& req, std::string_view where) {
+  if (!svc.fault_injection) return;
+  if (req.msg.Find("x-gkm-fault") == where) {
+    throw std::runtime_error("fault injected at " + std::string(where));
+  }
 }
 
 }  // namespace gkm

@@ -18,6 +18,7 @@
 
 #include "admin/metrics.h"
 #include "common/deadline.h"
+#include "common/http_io.h"
 #include "common/request_parser.h"
 #include "common/time.h"
 #include "config/config.h"
@@ -65,6 +66,7 @@ struct Services {
   // Reloads the key file (SIGHUP, POST /admin/reload): a one-line summary, or an error
   // text starting with "error: ".
   std::function<std::string()> reload;
+  bool fault_injection = false;  // GKM_FAULT_INJECTION=1 (tests only): see FaultPoint
 };
 
 // The client side of one connection: its socket, the socket's deadline and the time each
@@ -73,7 +75,24 @@ struct ClientConn {
   boost::asio::ip::tcp::socket& stream;
   Deadline& deadline;
   std::chrono::seconds timeout;
+  bool answer_begun = false;  // bytes of the current request's answer went out
 };
+
+// Writes bytes of an answer to the client within its timeout. False when the client is gone.
+template <size_t N>
+boost::asio::awaitable<bool> WriteToClient(ClientConn& client,
+                                           std::array<boost::asio::const_buffer, N> buffers) {
+  client.answer_begun = true;
+  client.deadline.Arm(client.timeout);
+  auto ec = client.deadline.Done(co_await WriteAll(client.stream, buffers));
+  co_return !ec;
+}
+
+// Test-only fault injection: with GKM_FAULT_INJECTION=1 in the proxy's environment at
+// start (Services::fault_injection), a request carrying `x-gkm-fault: <where>` throws at
+// the named point, so that the tests can show what an unexpected exception does to a
+// request and to the bookkeeping of others. Nothing happens otherwise.
+void FaultPoint(const Services& svc, const Request& req, std::string_view where);
 
 // A Gemini-shaped error body: {"error":{"code":..,"message":..,"status":..}}.
 std::string GeminiErrorBody(int code, std::string_view message);

@@ -194,9 +194,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     if (!no_body) out_length = body.size();
     const std::string head = ResponseHead(a, req, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
-    client.deadline.Arm(client.timeout);
-    auto wec = client.deadline.Done(co_await WriteAll(client.stream, out));
-    co_return PackResult(status, !wec && keep_alive);
+    bool sent = co_await WriteToClient(client, out);
+    co_return PackResult(status, sent && keep_alive);
   }
 
   // Relayed as it comes (in its content coding, if Google used one after all: a stream is

@@ -62,6 +62,7 @@ boost::asio::awaitable<RelayEnd> RelayStream(Answer& a, Request& req, Services& 
       break;
     }
     co_await out.Write(piece);
+    FaultPoint(svc, req, "relay");
   }
   if (!finished) {
     if (!a.parser->is_done()) a.conn.reset();  // not reusable in the middle of a body

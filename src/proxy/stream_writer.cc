@@ -59,10 +59,8 @@ asio::awaitable<bool> StreamWriter::Send(std::string_view bytes, bool last) {
                                         asio::buffer(bytes.data(), bytes.size()),
                                         asio::buffer(after.data(), after.size()),
                                         asio::buffer(end.data(), end.size())};
-  client_.deadline.Arm(client_.timeout);
-  auto ec = client_.deadline.Done(co_await WriteAll(client_.stream, out));
+  ok_ = co_await WriteToClient(client_, out);
   head_.clear();
-  ok_ = !ec;
   co_return ok_;
 }
 

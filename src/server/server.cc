@@ -23,8 +23,8 @@
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
-#include "translate/error.h"
 #include "server/client_io.h"
+#include "translate/error.h"
 
 namespace gkm {
 
@@ -220,7 +220,14 @@ void Server::Start() {
 
 asio::awaitable<void> Server::AcceptLoop() {
   size_t next = 0;
+  asio::steady_timer pause(workers_[0]->ctx);
   while (acceptor_ && acceptor_->is_open()) {
+    // At --max-connections, new connections wait in the kernel's backlog until one ends.
+    if (open_.load() >= svc_.config->max_connections) {
+      pause.expires_after(std::chrono::milliseconds(5));
+      co_await pause.async_wait(as_tuple(use_awaitable));
+      continue;
+    }
     Worker& w = *workers_[next++ % workers_.size()];
     auto [ec, socket] =
         co_await acceptor_->async_accept(w.ctx.get_executor(), as_tuple(use_awaitable));
@@ -228,7 +235,6 @@ asio::awaitable<void> Server::AcceptLoop() {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
       // Out of descriptors or memory: pause instead of spinning on the same error.
       spdlog::warn("accept failed: {}; pausing 100 ms", ec.message());
-      asio::steady_timer pause(workers_[0]->ctx);
       pause.expires_after(std::chrono::milliseconds(100));
       co_await pause.async_wait(as_tuple(use_awaitable));
       continue;
@@ -272,163 +278,196 @@ void Server::Stop() {
   }
 }
 
-asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
+// The request's phases, in order (STYLE.md's Pingora anchor): read the head → route →
+// admit (authenticate, limits) → read the body where the route uses one → serve → record.
+// Each is one function below; RunSession only strings them together and makes sure that
+// whatever a phase throws ends this request alone, with its bookkeeping undone.
+
+// A connection's place in its worker's session table and in the open count, for exactly
+// as long as its coroutine lives.
+struct Server::SessionScope {
+  SessionScope(Worker& w, Session& s, std::atomic<size_t>& open)
+      : worker(w), session(s), open_(open) {
+    worker.sessions.insert(&session);
+  }
+  ~SessionScope() {
+    worker.sessions.erase(&session);
+    open_.fetch_sub(1);
+  }
+  SessionScope(const SessionScope&) = delete;
+  SessionScope& operator=(const SessionScope&) = delete;
+  Worker& worker;
+  Session& session;
+  std::atomic<size_t>& open_;
+};
+
+namespace {
+
+// One request in the in-flight gauge, whatever way it ends.
+class InflightScope {
+ public:
+  explicit InflightScope(Metrics& m) : metrics_(m) { metrics_.InflightAdd(1); }
+  ~InflightScope() { metrics_.InflightAdd(-1); }
+  InflightScope(const InflightScope&) = delete;
+  InflightScope& operator=(const InflightScope&) = delete;
+
+ private:
+  Metrics& metrics_;
+};
+
+// Routes whose handlers read the request body. Every other route answers without reading
+// it (and closes the connection when one was announced), so a body sent to /healthz costs
+// no memory.
+bool UsesBody(Server::Route kind) {
+  return kind == Server::Route::kNative || kind == Server::Route::kOpenAi;
+}
+
+// Sends a whole answer; returns PackResult(status, the connection stays open).
+asio::awaitable<int> SendAnswer(ClientConn& client, http::response<http::string_body>& res,
+                                bool keep_alive) {
+  res.keep_alive(keep_alive);
+  bool sent = co_await SendResponse(client, res);
+  co_return PackResult(res.result_int(), sent && keep_alive);
+}
+
+}  // namespace
+
+Server::Route Server::RouteOf(const Request& req, OpenAiRoute* openai) const {
+  *openai = OpenAiRouteOf(req);
+  if (req.path == "/healthz") return Route::kHealth;
+  if (req.path == "/metrics") return Route::kMetrics;
+  if (req.path.starts_with("/admin/")) return Route::kAdmin;
+  if (*openai != OpenAiRoute::kNone) return Route::kOpenAi;
+  if (IsNativePath(req.path)) return Route::kNative;
+  return Route::kNotFound;
+}
+
+asio::awaitable<bool> Server::ReadRequestHead(ClientConn& client, beast::flat_buffer& buffer,
+                                              RequestParser& head) {
   const Config& cfg = *svc_.config;
-  boost::system::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  Deadline deadline(socket.get_executor(), socket);
-  Session session{&socket};
-  worker.sessions.insert(&session);
-  ClientConn client{socket, deadline, cfg.client_timeout};
-  beast::flat_buffer buffer;
-  std::string local = socket.local_endpoint(ec).address().to_string();
+  client.deadline.Arm(cfg.client_timeout);
+  // Done() lifts the time limit: none on the client while the upstream answers.
+  auto hec = client.deadline.Done(co_await ReadHead(client.stream, buffer, head));
+  if (!hec) co_return true;
+  if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
+      hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
+      hec == asio::error::eof) {
+    co_return false;
+  }
+  int code = 400;
+  std::string message = "malformed HTTP request: " + hec.message();
+  if (hec == http::error::header_limit) {
+    code = 431;
+    message = "request header block larger than 64 KiB";
+  } else if (hec == http::error::body_limit) {
+    code = 413;
+    message = "request body exceeds --max-body-bytes " + std::to_string(cfg.max_body_bytes);
+  }
+  auto res = JsonResponse(code, GeminiErrorBody(code, message), false);
+  co_await SendResponse(client, res);
+  if (code == 413) co_await DrainInput(client.stream, client.deadline, buffer);
+  co_return false;
+}
 
-  for (;;) {
-    session.idle = true;
-    // While draining, a request already received (pipelined) is still answered.
-    if (svc_.draining.load() && buffer.size() == 0 && socket.available(ec) == 0) break;
-    // One parser for the header and, once the request is authorized, the body; the
-    // Request refers to its message instead of copying the fields.
-    RequestParser head(cfg.max_body_bytes);
-    deadline.Arm(cfg.client_timeout);
-    // Done() lifts the time limit: none on the client while the upstream answers.
-    auto hec = deadline.Done(co_await ReadHead(socket, buffer, head));
-    if (hec) {
-      if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
-          hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
-          hec == asio::error::eof) {
-        break;
-      }
-      int code = 400;
-      std::string message = "malformed HTTP request: " + hec.message();
-      if (hec == http::error::header_limit) {
-        code = 431;
-        message = "request header block larger than 64 KiB";
-      } else if (hec == http::error::body_limit) {
-        code = 413;
-        message = "request body exceeds --max-body-bytes " + std::to_string(cfg.max_body_bytes);
-      }
-      auto res = JsonResponse(code, GeminiErrorBody(code, message), false);
-      co_await SendResponse(client, res);
-      if (code == 413) co_await DrainInput(socket, deadline, buffer);
-      break;
+void Server::Describe(Request& req, const std::string& local) const {
+  req.id = next_request_id_.fetch_add(1);
+  req.started = std::chrono::steady_clock::now();
+  std::string_view target = req.msg.target();
+  size_t q = target.find('?');
+  req.path = std::string(target.substr(0, q));
+  req.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+  std::optional<std::string_view> host = req.msg.Find("host");
+  req.origin = req.msg.Find("x-forwarded-proto") == "https" ? "https://" : "http://";
+  req.origin += host ? std::string(*host) : local + ":" + std::to_string(port_);
+}
+
+std::optional<http::response<http::string_body>> Server::Admit(Request& req, Route kind,
+                                                               bool keep_alive) const {
+  const Config& cfg = *svc_.config;
+  const RequestParser& head = req.msg;
+  const bool openai_shape = kind == Route::kOpenAi || req.path.starts_with("/openai/");
+  // A body the route will not read is not waited for: the answer closes the connection.
+  const bool keep = keep_alive && (!head.has_body() || UsesBody(kind));
+  auto error = [&](int code, const std::string& message, bool keep_conn) {
+    return JsonResponse(
+        code, openai_shape ? OpenAiErrorBody(code, message) : GeminiErrorBody(code, message),
+        keep_conn);
+  };
+  if ((kind == Route::kNative || kind == Route::kOpenAi) &&
+      !ClientAuthorized(req, token_digests_)) {
+    req.route = "auth";
+    return error(401,
+                 "missing or wrong client token: send it in x-goog-api-key, ?key= or "
+                 "Authorization: Bearer",
+                 keep_alive && !head.has_body());
+  }
+  if (kind == Route::kAdmin) {
+    req.route = "admin";
+    if (!cfg.admin_token) return error(404, "not found", keep);
+    if (BearerOf(req.msg).empty() || !ConstantTimeEqual(BearerOf(req.msg), *cfg.admin_token)) {
+      return error(401, "missing or wrong admin token", keep);
     }
-    session.idle = false;
-    svc_.metrics->InflightAdd(1);
-    Request req(head);
-    req.id = next_request_id_.fetch_add(1);
-    req.started = std::chrono::steady_clock::now();
-    std::string_view target = req.msg.target();
-    size_t q = target.find('?');
-    req.path = std::string(target.substr(0, q));
-    req.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
-    std::optional<std::string_view> host = req.msg.Find("host");
-    req.origin = req.msg.Find("x-forwarded-proto") == "https" ? "https://" : "http://";
-    req.origin += host ? std::string(*host) : local + ":" + std::to_string(port_);
-    bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
-    int status = 0;
-    bool keep = false;
+  }
+  if (kind == Route::kNotFound) {
+    req.route = "other";
+    return error(404, "no such route: " + req.path, keep);
+  }
+  if (UsesBody(kind) && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
+    return error(413,
+                 "request body of " + std::to_string(*head.content_length()) +
+                     " bytes exceeds --max-body-bytes " + std::to_string(cfg.max_body_bytes),
+                 false);
+  }
+  return std::nullopt;
+}
 
-    // Phase: route and authenticate (before reading the body).
-    enum class Kind { kHealth, kMetrics, kAdmin, kOpenAi, kNative, kNotFound } kind;
-    OpenAiRoute openai = OpenAiRouteOf(req);
-    if (req.path == "/healthz")
-      kind = Kind::kHealth;
-    else if (req.path == "/metrics")
-      kind = Kind::kMetrics;
-    else if (req.path.starts_with("/admin/"))
-      kind = Kind::kAdmin;
-    else if (openai != OpenAiRoute::kNone)
-      kind = Kind::kOpenAi;
-    else if (IsNativePath(req.path))
-      kind = Kind::kNative;
-    else
-      kind = Kind::kNotFound;
-    const bool openai_shape = kind == Kind::kOpenAi || req.path.starts_with("/openai/");
+asio::awaitable<std::optional<http::response<http::string_body>>> Server::ReadRequestBody(
+    ClientConn& client, beast::flat_buffer& buffer, RequestParser& head) {
+  const Config& cfg = *svc_.config;
+  if (beast::iequals(head.Find("expect").value_or(""), "100-continue")) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    client.deadline.Arm(cfg.client_timeout);
+    client.deadline.Done(co_await WriteAll(client.stream, std::array{asio::buffer(kContinue)}));
+  }
+  // --client-timeout bounds each wait for the client, not the whole upload (SPEC 8).
+  Deadline& deadline = client.deadline;
+  auto bec = deadline.Done(co_await gkm::ReadRequestBody(
+      client.stream, buffer, head, [&] { deadline.Arm(cfg.client_timeout); }));
+  if (bec == http::error::body_limit) {
+    co_return JsonResponse(413,
+                           GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
+                                                    std::to_string(cfg.max_body_bytes)),
+                           false);
+  }
+  if (bec == beast::error::timeout) {
+    co_return JsonResponse(
+        408,
+        GeminiErrorBody(408, "timed out waiting " + std::to_string(cfg.client_timeout.count()) +
+                                 " s for more of the request body"),
+        false);
+  }
+  if (bec) {
+    co_return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
+                           false);
+  }
+  co_return std::nullopt;
+}
 
-    std::optional<http::response<http::string_body>> early;
-    bool pending_body = head.has_body();
-    if ((kind == Kind::kNative || kind == Kind::kOpenAi) &&
-        !ClientAuthorized(req, token_digests_)) {
-      req.route = "auth";
-      std::string message =
-          "missing or wrong client token: send it in x-goog-api-key, ?key= or "
-          "Authorization: Bearer";
-      early = JsonResponse(
-          401, openai_shape ? OpenAiErrorBody(401, message) : GeminiErrorBody(401, message),
-          keep_alive && !pending_body);
-    } else if (kind == Kind::kAdmin) {
-      req.route = "admin";
-      if (!cfg.admin_token) {
-        early = JsonResponse(404, GeminiErrorBody(404, "not found"), keep_alive && !pending_body);
-      } else if (!ConstantTimeEqual(BearerOf(req.msg), *cfg.admin_token) ||
-                 BearerOf(req.msg).empty()) {
-        early = JsonResponse(401, GeminiErrorBody(401, "missing or wrong admin token"),
-                             keep_alive && !pending_body);
-      }
-    } else if (kind == Kind::kNotFound) {
-      req.route = "other";
-      std::string message = "no such route: " + req.path;
-      early = JsonResponse(
-          404, openai_shape ? OpenAiErrorBody(404, message) : GeminiErrorBody(404, message),
-          keep_alive && !pending_body);
-    }
-    if (!early && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
-      early = JsonResponse(
-          413,
-          GeminiErrorBody(413, "request body of " + std::to_string(*head.content_length()) +
-                                   " bytes exceeds --max-body-bytes " +
-                                   std::to_string(cfg.max_body_bytes)),
-          false);
-    }
-
-    bool early_body_read = false;
-    if (!early && pending_body) {
-      early_body_read = true;
-      // Phase: read the body.
-      if (beast::iequals(req.msg.Find("expect").value_or(""), "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        deadline.Arm(cfg.client_timeout);
-        co_await WriteAll(socket, std::array{asio::buffer(kContinue)});
-      }
-      deadline.Arm(cfg.client_timeout);
-      auto bec = deadline.Done(co_await ReadRequestBody(socket, buffer, head));
-      if (bec == http::error::body_limit) {
-        early = JsonResponse(413,
-                             GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
-                                                      std::to_string(cfg.max_body_bytes)),
-                             false);
-      } else if (bec == beast::error::timeout) {
-        early =
-            JsonResponse(408, GeminiErrorBody(408, "timed out reading the request body"), false);
-      } else if (bec) {
-        early = JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
-                             false);
-      }
-    }
-
-    // The request is in: an empty read buffer is given back, so that a connection waiting
-    // for its answer (a stream may take minutes) or for its next request holds none.
-    if (buffer.size() == 0) buffer.shrink_to_fit();
-
-    if (early) {
-      status = early->result_int();
-      bool sent = co_await SendResponse(client, *early);
-      keep = sent && early->keep_alive();
-      if (!keep && pending_body && !early_body_read) {
-        // Lingering close: the client may still be sending the body it announced; reading
-        // it away for a moment lets it see our answer instead of a connection reset.
-        co_await DrainInput(socket, deadline, buffer);
-      }
-    } else if (kind == Kind::kHealth) {
+asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
+                                   ClientConn& client, bool keep_alive) {
+  const Config& cfg = *svc_.config;
+  FaultPoint(svc_, req, "serve");
+  // Routes that do not read the body close the connection when one was announced.
+  const bool keep = keep_alive && (!req.msg.has_body() || UsesBody(kind));
+  switch (kind) {
+    case Route::kHealth: {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      auto res =
-          JsonResponse(draining ? 503 : 200,
-                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep_alive);
-      status = res.result_int();
-      keep = co_await SendResponse(client, res) && keep_alive;
-    } else if (kind == Kind::kMetrics) {
+      auto res = JsonResponse(draining ? 503 : 200,
+                              draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep);
+      co_return co_await SendAnswer(client, res, keep);
+    }
+    case Route::kMetrics: {
       req.route = "metrics";
       auto now = NowMs();
       PoolGauges gauges = svc_.pool->Gauges(now);
@@ -437,64 +476,142 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       http::response<http::string_body> res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = svc_.metrics->Render(gauges, view ? &*view : nullptr);
-      res.keep_alive(keep_alive);
       res.prepare_payload();
-      status = 200;
-      keep = co_await SendResponse(client, res) && keep_alive;
-    } else if (kind == Kind::kAdmin) {
-      http::response<http::string_body> res;
-      if (req.path == "/admin/keys" && req.msg.method() == http::verb::get) {
-        res = JsonResponse(200, AdminKeysJson(svc_.pool->View(NowMs())), keep_alive);
-      } else if (req.path == "/admin/reload" && req.msg.method() == http::verb::post) {
-        std::string summary = svc_.reload ? svc_.reload() : "error: reload not available";
-        bool failed = summary.starts_with("error: ");
-        boost::json::object o;
-        o[failed ? "error" : "status"] = failed ? summary.substr(7) : summary;
-        res = JsonResponse(failed ? 500 : 200, boost::json::serialize(o), keep_alive);
-      } else if (req.path.starts_with("/admin/keys/") && req.path.ends_with("/reset") &&
-                 req.msg.method() == http::verb::post) {
-        std::string id = req.path.substr(12, req.path.size() - 12 - 6);
-        bool ok = svc_.pool->ResetKey(id, NowMs());
-        res = ok ? JsonResponse(200, R"({"status":"active"})", keep_alive)
-                 : JsonResponse(404, GeminiErrorBody(404, "no key with id " + id), keep_alive);
-      } else {
-        res = JsonResponse(404, GeminiErrorBody(404, "no such admin route"), keep_alive);
-      }
-      status = res.result_int();
-      keep = co_await SendResponse(client, res) && keep_alive;
-    } else if (kind == Kind::kOpenAi) {
-      int packed = co_await ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
-      status = StatusOf(packed);
-      keep = KeepAliveOf(packed);
-    } else {
-      NativeOptions native;  // a named local: GCC 12 mishandles temporaries around co_await
-      int packed = co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive, native);
-      status = StatusOf(packed);
-      keep = KeepAliveOf(packed);
+      co_return co_await SendAnswer(client, res, keep);
     }
+    case Route::kAdmin: {
+      auto res = AdminAnswer(req);
+      co_return co_await SendAnswer(client, res, keep);
+    }
+    case Route::kOpenAi:
+      co_return co_await ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
+    case Route::kNative: {
+      NativeOptions native;  // a named local: GCC 12 mishandles temporaries around co_await
+      co_return co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive, native);
+    }
+    case Route::kNotFound:
+      break;
+  }
+  auto res = JsonResponse(404, GeminiErrorBody(404, "no such route: " + req.path), false);
+  co_return co_await SendAnswer(client, res, keep);
+}
 
-    // Phase: record.
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started).count();
-    svc_.metrics->RequestDone(req.route, status, secs);
-    svc_.metrics->InflightAdd(-1);
-    if (spdlog::should_log(spdlog::level::info)) {
-      // The format is compiled: parsing it at run time for every request cost more than
-      // writing the line.
-      fmt::memory_buffer line;
-      fmt::format_to(std::back_inserter(line),
-                     FMT_COMPILE("req={} {} {} route={} model={} key={} attempts={} status={} "
-                                 "ms={:.1f}"),
-                     req.id, std::string_view(req.msg.method_string()), req.path, req.route,
-                     req.model, req.key_id, req.attempts, status, secs * 1000);
-      spdlog::info(std::string_view(line.data(), line.size()));
+http::response<http::string_body> Server::AdminAnswer(const Request& req) {
+  const bool get = req.msg.method() == http::verb::get;
+  const bool post = req.msg.method() == http::verb::post;
+  if (req.path == "/admin/keys" && get) {
+    return JsonResponse(200, AdminKeysJson(svc_.pool->View(NowMs())), true);
+  }
+  if (req.path == "/admin/reload" && post) {
+    std::string summary = svc_.reload ? svc_.reload() : "error: reload not available";
+    bool failed = summary.starts_with("error: ");
+    boost::json::object o;
+    o[failed ? "error" : "status"] = failed ? summary.substr(7) : summary;
+    return JsonResponse(failed ? 500 : 200, boost::json::serialize(o), true);
+  }
+  if (req.path.starts_with("/admin/keys/") && req.path.ends_with("/reset") && post) {
+    std::string id = req.path.substr(12, req.path.size() - 12 - 6);
+    return svc_.pool->ResetKey(id, NowMs())
+               ? JsonResponse(200, R"({"status":"active"})", true)
+               : JsonResponse(404, GeminiErrorBody(404, "no key with id " + id), true);
+  }
+  return JsonResponse(404, GeminiErrorBody(404, "no such admin route"), true);
+}
+
+void Server::Record(const Request& req, int status) const {
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started).count();
+  svc_.metrics->RequestDone(req.route, status, secs);
+  if (spdlog::should_log(spdlog::level::info)) {
+    // The format is compiled: parsing it at run time for every request cost more than
+    // writing the line.
+    fmt::memory_buffer line;
+    fmt::format_to(std::back_inserter(line),
+                   FMT_COMPILE("req={} {} {} route={} model={} key={} attempts={} status={} "
+                               "ms={:.1f}"),
+                   req.id, std::string_view(req.msg.method_string()), req.path, req.route,
+                   req.model, req.key_id, req.attempts, status, secs * 1000);
+    spdlog::info(std::string_view(line.data(), line.size()));
+  }
+}
+
+asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
+  const Config& cfg = *svc_.config;
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  // A client's deadline cancels the wait instead of closing, so that a 408 can go out.
+  Deadline deadline(socket.get_executor(), socket, Deadline::OnExpiry::kCancel);
+  Session session{&socket};
+  SessionScope scope(worker, session, open_);
+  ClientConn client{socket, deadline, cfg.client_timeout};
+  beast::flat_buffer buffer;
+  std::string local = socket.local_endpoint(ec).address().to_string();
+
+  for (;;) {
+    session.idle = true;
+    // While draining, a request already received (pipelined) is still answered.
+    if (svc_.draining.load() && buffer.size() == 0 && socket.available(ec) == 0) break;
+    // One parser for the head and, once the request is admitted, the body; the Request
+    // refers to it instead of copying the fields.
+    RequestParser head(cfg.max_body_bytes);
+    if (!co_await ReadRequestHead(client, buffer, head)) break;
+    session.idle = false;
+    InflightScope inflight(*svc_.metrics);
+    Request req(head);
+    Describe(req, local);
+    client.answer_begun = false;
+    const bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
+    int status = 0;
+    bool keep = false;
+    bool body_unread = head.has_body();
+    std::string failure;
+    try {
+      OpenAiRoute openai = OpenAiRoute::kNone;
+      Route kind = RouteOf(req, &openai);
+      std::optional<http::response<http::string_body>> early = Admit(req, kind, keep_alive);
+      if (!early && UsesBody(kind) && head.has_body()) {
+        early = co_await ReadRequestBody(client, buffer, head);
+        body_unread = false;
+      }
+      // The request is in: an empty read buffer is given back, so that a connection
+      // waiting for its answer (a stream may take minutes) or for its next request holds
+      // none.
+      if (buffer.size() == 0) buffer.shrink_to_fit();
+      if (early) {
+        status = early->result_int();
+        keep = co_await SendResponse(client, *early) && early->keep_alive();
+      } else {
+        int packed = co_await Serve(worker, req, kind, openai, client, keep_alive);
+        status = StatusOf(packed);
+        keep = KeepAliveOf(packed);
+      }
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    if (!failure.empty()) {
+      // This request alone ends: a 500 if nothing of an answer went out yet, else the
+      // connection closes under a half-sent answer. (No co_await inside a handler.)
+      spdlog::error("req={} {} failed: {}", req.id, req.path, failure);
+      status = 500;
+      keep = false;
+      if (!client.answer_begun) {
+        auto res =
+            JsonResponse(500, GeminiErrorBody(500, "internal error serving this request"), false);
+        co_await SendResponse(client, res);
+      }
+    }
+    Record(req, status);
+    if (!keep && body_unread) {
+      // Lingering close: the client may still be sending the body it announced; reading
+      // it away for a moment lets it see our answer instead of a connection reset.
+      co_await DrainInput(socket, deadline, buffer);
     }
     if (!keep) break;
   }
-  worker.sessions.erase(&session);
   socket.shutdown(tcp::socket::shutdown_send, ec);
   socket.close(ec);
-  open_.fetch_sub(1);
 }
 
 }  // namespace gkm

@@ -8,24 +8,29 @@
 // busy ones finish their request.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <array>
-#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "proxy/exchange.h"
+#include "proxy/openai.h"
 #include "upstream/upstream.h"
 
 namespace gkm {
 
 class Server {
  public:
+  // What a request's path routes it to.
+  enum class Route { kHealth, kMetrics, kAdmin, kOpenAi, kNative, kNotFound };
+
   Server(Services& services, std::shared_ptr<boost::asio::ssl::context> upstream_tls);
   ~Server();
   Server(const Server&) = delete;
@@ -47,8 +52,25 @@ class Server {
  private:
   struct Worker;
   struct Session;
+  struct SessionScope;
+  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> RunSession(Worker& worker, boost::asio::ip::tcp::socket socket);
+  // The request's phases, in order.
+  boost::asio::awaitable<bool> ReadRequestHead(ClientConn& client,
+                                               boost::beast::flat_buffer& buffer,
+                                               RequestParser& head);
+  void Describe(Request& req, const std::string& local) const;
+  Route RouteOf(const Request& req, OpenAiRoute* openai) const;
+  std::optional<Response> Admit(Request& req, Route kind, bool keep_alive) const;
+  boost::asio::awaitable<std::optional<Response>> ReadRequestBody(ClientConn& client,
+                                                                  boost::beast::flat_buffer& buffer,
+                                                                  RequestParser& head);
+  boost::asio::awaitable<int> Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
+                                    ClientConn& client, bool keep_alive);
+  Response AdminAnswer(const Request& req);
+  void Record(const Request& req, int status) const;
 
   Services& svc_;
   std::vector<std::array<unsigned char, 32>> token_digests_;  // SHA-256 of each client token
@@ -56,7 +78,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   std::atomic<size_t> open_{0};
-  std::atomic<uint64_t> next_request_id_{1};
+  mutable std::atomic<uint64_t> next_request_id_{1};
   uint16_t port_ = 0;
   bool started_ = false;
 };
