@@ -9,13 +9,39 @@ namespace gkm {
 namespace http = boost::beast::http;
 using boost::system::error_code;
 
+namespace {
+
+// An interim answer (RFC 9110 15.2): it has no body and another head follows. 101 is not
+// one: it ends HTTP/1.1 on the connection, and the proxy never asks for an upgrade.
+bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+}  // namespace
+
 size_t AnswerParser::PutHead(std::string_view data, error_code& ec) {
-  size_t length = FindHeadEnd(data, &head_scanned_, kHeadLimit, ec);
-  if (ec) return 0;
-  head_.assign(data.data(), length - 2);  // every line with its CRLF
-  if (!ParseHead(head_, ec)) return 0;
-  header_done_ = true;
-  return length;
+  // The caller passes the same bytes again, and more, until a final head is complete: the
+  // interim heads already parsed at its start are skipped by offset, not taken from it.
+  if (data.size() < interim_bytes_) {  // not the same bytes: nothing sound to do but wait
+    ec = http::error::need_more;
+    return 0;
+  }
+  for (;;) {
+    std::string_view rest = data.substr(interim_bytes_);
+    // One bound on all the heads before the body, interim ones included.
+    size_t length = FindHeadEnd(rest, &head_scanned_, kHeadLimit - interim_bytes_, ec);
+    if (ec) return 0;
+    head_.assign(rest.data(), length - 2);  // every line with its CRLF
+    if (!ParseHead(head_, ec)) return 0;
+    if (!IsInterim(status_)) {
+      header_done_ = true;
+      return interim_bytes_ + length;
+    }
+    // Forget the interim head: until the final head, nothing is known of the answer.
+    interim_bytes_ += length;
+    head_scanned_ = 0;
+    status_ = 0;
+    fields_.clear();
+    done_ = false;
+  }
 }
 
 bool AnswerParser::ParseHead(std::string_view head, error_code& ec) {

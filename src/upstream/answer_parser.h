@@ -8,6 +8,12 @@
 // equal repeats), Transfer-Encoding ending in chunked wins over Content-Length, anything else
 // with a body but neither is read until the connection closes. Errors are Beast's HTTP
 // error codes, so that callers treat both parsers alike.
+//
+// Interim answers (100 Continue, 102 Processing, 103 Early Hints: any 1xx but 101) are not
+// the answer: an upstream may send them unasked before the final one (RFC 9110 15.2, a
+// client must accept them), so the parser drops their heads, which have no body, and parses
+// the head after them. 101 Switching Protocols stays a final answer without a body: the
+// proxy never asks to upgrade, and the caller judges it as the odd status it is.
 #pragma once
 
 #include <boost/system/error_code.hpp>
@@ -31,9 +37,10 @@ class AnswerParser {
   // The answer to a HEAD request: no body, whatever the head says.
   void SetNoBody() { no_body_ = true; }
 
-  // Parses the head if `data` holds all of it: returns the bytes it took. Returns 0 with
-  // need_more while the empty line has not arrived (call again with the same bytes and
-  // more), or another error.
+  // Parses the final head if `data` holds all of it: returns the bytes it took, interim
+  // heads before it included. Returns 0 with need_more while its empty line has not arrived
+  // (call again with the same bytes and more), or another error. kHeadLimit bounds all the
+  // heads together.
   size_t PutHead(std::string_view data, boost::system::error_code& ec);
   // Decodes body bytes from `data` into out[0, cap): (bytes taken from data, bytes written).
   // Both may be 0 when data holds only part of a chunk header.
@@ -61,8 +68,9 @@ class AnswerParser {
 
   bool ParseHead(std::string_view head, boost::system::error_code& ec);
 
-  std::string head_;         // the head's bytes; fields_ point into it
-  size_t head_scanned_ = 0;  // bytes of the head's start searched for its end so far
+  std::string head_;          // the head's bytes; fields_ point into it
+  size_t head_scanned_ = 0;   // bytes of the head's start searched for its end so far
+  size_t interim_bytes_ = 0;  // of the interim heads at the start of the caller's bytes
   std::vector<Field> fields_;
   int status_ = 0;
   bool no_body_ = false;

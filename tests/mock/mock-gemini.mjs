@@ -13,7 +13,8 @@
 //
 // As a program (benchmarks, manual use):
 //   node tests/mock/mock-gemini.mjs --port N [--host H] [--tls-cert F --tls-key F]
-//        [--stream-events N --stream-interval-ms M] [--log-requests]
+//        [--stream-events N --stream-interval-ms M] [--log-requests] [--force-gzip]
+//        [--informational 103,100]
 // prints {"port":N} on stdout once listening. Behaviours can then be set over HTTP:
 //   POST /__mock/behaviour {"key":K,"model":M|"*","behaviour":B,"queue":false}
 //   POST /__mock/reset     GET /__mock/requests
@@ -45,14 +46,82 @@
 // The 429 behaviours accept {retryDelay, quotaId, quotaValue, violations, reverse:true}.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
+//
+// Where Google is harsher than a kind mock would be, so is this one:
+// - Compression. Like Google's front end, every non-empty answer (success and error, buffered
+//   and streamed) goes out with `Content-Encoding: gzip` when the request's Accept-Encoding
+//   accepts gzip (`gzip`, `x-gzip`, or `*`, with a q-value above 0: `gzip;q=0` refuses it);
+//   `deflate` (zlib format) when gzip is refused but deflate is accepted; plain for `identity`
+//   or no Accept-Encoding. Content-Length is that of the compressed bytes; streams are
+//   compressed too, flushed with Z_SYNC_FLUSH after each event so events still arrive as they
+//   are sent. startMock({forceGzip: true}) compresses even when the client did not ask (an
+//   upstream that misbehaves), and any behaviour takes `encoding: 'gzip'|'deflate'|'identity'`
+//   (or `gzip: true`) to force its own answer's coding. 'raw' answers are sent as given unless
+//   they carry `encoding`. The log entry records the coding used (entry.encoding: 'gzip',
+//   'deflate' or 'identity'); entry.responseBody is always the plain text.
+// - A suspended key's 403 names the key, as Google's does: "Permission denied: Consumer
+//   'api_key:<the key>' has been suspended." (also in the LocalizedMessage detail and as the
+//   ErrorInfo `consumer` metadata). {type:'suspended', consumer:'projects/604713412345'}
+//   gives the older project form.
+// - Percent-decoding. Query parameter names and values are decoded (`?k%65y=junk` is a `key`
+//   parameter, `?%61lt=sse` is alt=sse) and so are path segments before routing
+//   (`models/gemini%2D2.5-flash:generateContent` is model gemini-2.5-flash). entry.path is the
+//   path as it came on the wire, entry.decodedPath the one that was routed; entry.query holds
+//   decoded names and values.
+// - Every credential is checked. Google validates each key a request presents; the mock does
+//   not know Google's keys, so it is stricter: all API keys a request carries (the
+//   x-goog-api-key header, every decoded `key` query value, the Bearer token on the OpenAI
+//   layer) must be the same string, and an `access_token` or `oauth_token` parameter (never a
+//   valid API key) may not be there at all; otherwise the answer is 400 API_KEY_INVALID
+//   (exactly 'invalid''s body), whatever the behaviours say. entry.keys lists every key seen.
+// - Informational answers. A behaviour with `informational: [103, 100]` (any 1xx but 101)
+//   sends those interim answers first (103 Early Hints with a Link field, 100 Continue unasked,
+//   102 Processing), then, after `informationalDelayMs` if given, the behaviour's answer;
+//   startMock({informational: [103]}) does so for every answer (informationalDelayMs too).
+//   entry.informational lists the codes sent.
 
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const JSON_CT = 'application/json; charset=UTF-8';
+
+// The content coding of an answer to a request with this Accept-Encoding (RFC 9110 12.5.3):
+// 'gzip' whenever gzip is acceptable (Google prefers it whatever the q-values say), else
+// 'deflate' if that is, else 'identity'. A coding is acceptable if listed with q > 0, or not
+// listed while `*` is, with q > 0.
+export function chooseEncoding(acceptEncoding) {
+  if (acceptEncoding === undefined || acceptEncoding === null) return 'identity';
+  const listed = new Map();
+  let star;
+  for (const item of String(acceptEncoding).split(',')) {
+    const [name, ...params] = item.split(';').map((x) => x.trim());
+    if (!name) continue;
+    let q = 1;
+    for (const param of params) {
+      const m = /^q\s*=\s*(.*)$/i.exec(param);
+      if (m) q = /^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(m[1]) ? Number(m[1]) : 0;  // a bad qvalue refuses
+    }
+    const coding = name.toLowerCase() === 'x-gzip' ? 'gzip' : name.toLowerCase();
+    if (coding === '*') star = q;
+    else listed.set(coding, q);
+  }
+  const accepts = (c) => (listed.has(c) ? listed.get(c) > 0 : star !== undefined && star > 0);
+  if (accepts('gzip')) return 'gzip';
+  if (accepts('deflate')) return 'deflate';
+  return 'identity';
+}
+
+function compress(encoding, buf) {
+  if (encoding === 'gzip') return zlib.gzipSync(buf);
+  if (encoding === 'deflate') return zlib.deflateSync(buf);
+  return buf;
+}
+
+const ENCODINGS = new Set(['gzip', 'deflate', 'identity']);
 
 // Headers Google puts on every answer (captures), plus a hop-by-hop header named in
 // `Connection` so that tests can check that a proxy drops it.
@@ -155,8 +224,9 @@ function quota429(b, model, defaults) {
 
 const INVALID_KEY_MESSAGE = 'API key not valid. Please pass a valid API key.';
 
-// The answer (status + JSON body) an error behaviour produces; null for non-error behaviours.
-function errorFor(b, model) {
+// The answer (status + JSON body) an error behaviour produces for `key`; null for non-error
+// behaviours.
+function errorFor(b, model, key) {
   switch (b.type) {
     case 'day':
       return quota429(b, model, {
@@ -192,16 +262,19 @@ function errorFor(b, model) {
         ]),
       };
     }
-    case 'suspended':
+    case 'suspended': {
+      // Google names the key itself (captures); `consumer` gives the older project form.
+      const consumer = b.consumer ?? `api_key:${key ?? ''}`;
+      const message = `Permission denied: Consumer '${consumer}' has been suspended.`;
       return {
         status: 403,
-        body: errorBody(403, 'PERMISSION_DENIED', "Permission denied: Consumer 'projects/604713412345' has been suspended.", [
+        body: errorBody(403, 'PERMISSION_DENIED', message, [
           { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'CONSUMER_SUSPENDED', domain: 'googleapis.com',
-            metadata: { consumer: 'projects/604713412345', service: 'generativelanguage.googleapis.com' } },
-          { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US',
-            message: "Permission denied: Consumer 'projects/604713412345' has been suspended." },
+            metadata: { consumer, service: 'generativelanguage.googleapis.com' } },
+          { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message },
         ]),
       };
+    }
     case 'denied':
       return {
         status: 403,
@@ -242,8 +315,22 @@ function errorFor(b, model) {
 function normalize(b) {
   if (b === undefined || b === null) return { type: 'ok' };
   if (typeof b === 'string' || typeof b === 'number') return { type: String(b) };
-  if (typeof b === 'object' && b.type) return { ...b, type: String(b.type) };
+  if (typeof b === 'object' && b.type) {
+    const n = { ...b, type: String(b.type) };
+    if (n.gzip === true && n.encoding === undefined) n.encoding = 'gzip';
+    if (n.encoding !== undefined && !ENCODINGS.has(n.encoding)) throw new Error(`mock: bad encoding ${n.encoding}`);
+    if (n.informational !== undefined) checkInformational(n.informational);
+    return n;
+  }
   throw new Error(`mock: bad behaviour ${JSON.stringify(b)}`);
+}
+
+// 1xx codes the mock can send before an answer: any but 101, which would switch protocols.
+function checkInformational(list) {
+  if (!Array.isArray(list) || !list.every((c) => Number.isInteger(c) && c >= 100 && c <= 199 && c !== 101)) {
+    throw new Error(`mock: bad informational list ${JSON.stringify(list)}`);
+  }
+  return list;
 }
 
 const KNOWN_TYPES = new Set(['ok', 'day', 'minute', 'zero', 'bare429', 'retryinfo', 'invalid', 'suspended', 'denied',
@@ -358,7 +445,14 @@ export async function startMock(opts = {}) {
     // carries the key.
     uploadControlUrl = true,
     keepAliveTimeoutMs = 65000,
+    // Compress every non-empty answer with gzip, asked for or not (a misbehaving upstream).
+    forceGzip = false,
+    // 1xx codes sent before every answer (and the pause after them), unless a behaviour
+    // gives its own `informational`.
+    informational = [],
+    informationalDelayMs = 0,
   } = opts;
+  checkInformational(informational);
 
   const sticky = new Map(); // `${key}\u0000${model}` -> behaviour
   const queues = new Map(); // same -> [behaviours]
@@ -453,17 +547,79 @@ export async function startMock(opts = {}) {
 
   // ---- response helpers -------------------------------------------------------------------
 
+  // The content coding of the answer on `res`: the behaviour's `encoding` if it has one
+  // (res.mockEncoding), else gzip if forced, else what the request accepts.
+  function encodingOf(res) {
+    if (res.mockEncoding) return res.mockEncoding;
+    if (forceGzip) return 'gzip';
+    return chooseEncoding(res.req?.headers['accept-encoding']);
+  }
+
+  // Sends the interim 1xx answers of `list` once per request, before anything else.
+  function sendInformational(res, entry, list) {
+    if (res.mockInformationalDone || res.headersSent || res.destroyed) return;
+    res.mockInformationalDone = true;
+    if (!list.length) return;
+    for (const code of list) {
+      if (code === 100) res.writeContinue();
+      else if (code === 102) res.writeProcessing();
+      else if (code === 103) res.writeEarlyHints({ link: '</static/mock-hint.css>; rel=preload; as=style' });
+      else res.socket.write(`HTTP/1.1 ${code} Informational\r\n\r\n`);  // nothing else is written yet
+    }
+    if (entry) entry.informational = [...list];
+  }
+
   function send(res, entry, status, headers, body) {
     if (res.destroyed || res.writableEnded) return;
-    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    if (entry) sendInformational(res, entry, informational);
+    const plain = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
+    // Empty bodies and bodies that already carry a coding go as they are.
+    const encoding = plain.length && !headers['content-encoding'] ? encodingOf(res) : 'identity';
+    const buf = compress(encoding, plain);
     const h = { ...googleHeaders(hopHeaders), ...headers, 'content-length': String(buf.length) };
+    if (encoding !== 'identity') h['content-encoding'] = encoding;
     res.writeHead(status, h);
     res.end(buf);
     if (entry) {
       entry.status = status;
-      entry.responseBody = buf.toString('utf8');
+      entry.responseBody = plain.toString('utf8');
+      entry.encoding = encoding;
       entry.finishedAt = Date.now();
     }
+  }
+
+  // Starts a streamed answer: writes the head (with Content-Encoding if the answer is
+  // compressed) and returns write(text) and end(text) promises. A compressed stream is flushed
+  // with Z_SYNC_FLUSH after every write, so that each event leaves as soon as it is written.
+  function startStream(res, entry, status, headers) {
+    sendInformational(res, entry, informational);
+    const encoding = encodingOf(res);
+    const h = { ...headers };
+    if (encoding !== 'identity') h['content-encoding'] = encoding;
+    res.writeHead(status, h);
+    if (typeof res.flushHeaders === 'function') res.flushHeaders();
+    entry.status = status;
+    entry.encoding = encoding;
+    if (encoding === 'identity') {
+      return {
+        write: async (text) => { if (!res.destroyed) res.write(text); },
+        end: async (text) => { if (!res.destroyed) res.end(text); },
+      };
+    }
+    const z = encoding === 'gzip' ? zlib.createGzip() : zlib.createDeflate();
+    z.on('data', (c) => { if (!res.destroyed) res.write(c); });
+    z.on('error', () => res.destroy());
+    const settle = () => new Promise((r) => setImmediate(r));  // let 'data' reach res first
+    return {
+      write: (text) => new Promise((resolve) => {
+        z.write(text);
+        z.flush(zlib.constants.Z_SYNC_FLUSH, () => settle().then(resolve));
+      }),
+      end: (text) => new Promise((resolve) => {
+        z.once('end', () => { if (!res.destroyed) res.end(); resolve(); });
+        z.end(text ?? '');
+      }),
+    };
   }
 
   function sendJson(res, entry, status, obj, extraHeaders = {}) {
@@ -504,22 +660,20 @@ export async function startMock(opts = {}) {
     } else {
       headers['content-type'] = JSON_CT;
     }
-    res.writeHead(200, headers);
-    if (typeof res.flushHeaders === 'function') res.flushHeaders();
-    entry.status = 200;
+    const out = startStream(res, entry, 200, headers);
     entry.events = [];
     let sent = '';
-    const write = (s) => {
-      sent += s;
-      res.write(s);
+    const write = async (text) => {
+      sent += text;
+      await out.write(text);
     };
     const n = cutAfter !== null ? cutAfter : total;
     for (let i = 0; i < n; i++) {
       if (i > 0 && intervalMs > 0) await sleep(intervalMs);
       if (res.destroyed) { entry.responseBody = sent; entry.aborted = true; return; }
       const chunk = streamChunk(model, pieces, i);
-      if (sse) write(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
-      else write((i === 0 ? '[' : '\r\n,\r\n') + JSON.stringify(chunk, null, 2));
+      if (sse) await write(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
+      else await write((i === 0 ? '[' : '\r\n,\r\n') + JSON.stringify(chunk, null, 2));
       entry.events.push(Date.now());
     }
     entry.responseBody = sent;
@@ -530,9 +684,9 @@ export async function startMock(opts = {}) {
       resetSocket(res.req ?? { socket: res.socket });
       return;
     }
-    if (!sse) write('\r\n]');
+    if (!sse) sent += '\r\n]';
     entry.responseBody = sent;
-    res.end();
+    await out.end(sse ? '' : '\r\n]');
     entry.finishedAt = Date.now();
   }
 
@@ -599,20 +753,30 @@ export async function startMock(opts = {}) {
   async function handle(req, res, raw) {
     const url = new URL(req.url, 'http://mock.invalid');
     const body = raw.toString('utf8');
-    if (url.pathname.startsWith('/__mock/')) return control(req, res, url, body);
+    if (url.pathname.startsWith('/__mock/')) {
+      res.mockEncoding = 'identity';  // not Google: the control API stays plain
+      return control(req, res, url, body);
+    }
 
-    const path = url.pathname;
+    // Google routes on decoded path segments (`gemini%2D2.5-flash` is gemini-2.5-flash);
+    // URLSearchParams already decodes query names and values (`k%65y` is `key`).
+    const wirePath = url.pathname;
+    const path = wirePath.split('/').map((seg) => {
+      try { return decodeURIComponent(seg); } catch { return seg; }
+    }).join('/');
     const openai = /^\/v1(beta|alpha)?\/openai\//.test(path);
-    let key = null;
     const auth = req.headers.authorization;
-    if (req.headers['x-goog-api-key'] !== undefined) key = String(req.headers['x-goog-api-key']);
-    else if (url.searchParams.has('key')) key = url.searchParams.get('key');
-    else if (openai && auth && /^Bearer\s+/i.test(auth)) key = auth.replace(/^Bearer\s+/i, '').trim();
+    const headerKey = req.headers['x-goog-api-key'] !== undefined ? String(req.headers['x-goog-api-key']) : null;
+    const queryKeys = url.searchParams.getAll('key');
+    const bearer = openai && auth && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : null;
+    const keys = [headerKey, ...queryKeys, bearer].filter((k) => k !== null);
+    const tokens = [...url.searchParams.getAll('access_token'), ...url.searchParams.getAll('oauth_token')];
+    const key = keys.length ? keys[0] : null;
 
     let model = null;
     let method = null;
     const mm = /^\/(?:v1|v1beta|v1alpha)\/(?:models|tunedModels)\/([^/:]+)(?::([A-Za-z]+))?$/.exec(path);
-    if (mm) { model = decodeURIComponent(mm[1]); method = mm[2] ?? null; }
+    if (mm) { model = mm[1]; method = mm[2] ?? null; }
     if (openai && body) {
       try { const o = JSON.parse(body); if (typeof o.model === 'string') model = o.model.replace(/^models\//, ''); } catch { /* ignore */ }
     }
@@ -621,7 +785,8 @@ export async function startMock(opts = {}) {
       id: requests.length + 1,
       time: Date.now(),
       method: req.method,
-      path,
+      path: wirePath,
+      decodedPath: path,
       query: Object.fromEntries(url.searchParams),
       url: req.url,
       headers: { ...req.headers },
@@ -629,10 +794,16 @@ export async function startMock(opts = {}) {
       body,
       bodyBytes: raw.length,
       key,
+      keys,
       model,
       status: null,
     };
     if (logRequests) requests.push(entry);
+
+    const isStream = method === 'streamGenerateContent';
+    const sse = isStream && url.searchParams.get('alt') === 'sse';
+    // Errors of the JSON-array stream form and of Google's OpenAI layer come as [{"error":...}].
+    const arrayForm = (isStream && !sse) || openai;
 
     // Authentication (WIRE A1).
     if (rejectAuthorizationOnNative && !openai && auth !== undefined) {
@@ -643,24 +814,32 @@ export async function startMock(opts = {}) {
     }
     const knownPrefix = /^\/(v1|v1beta|v1alpha)\//.test(path) || /^\/upload\/(v1|v1beta|v1alpha)\//.test(path);
     if (!knownPrefix) return sendHtml404(res, entry, path);
+    // Google checks every credential presented; the mock, not knowing which keys are valid,
+    // refuses any second key that differs from the first and any OAuth token parameter.
+    if (tokens.length || new Set(keys).size > 1) {
+      entry.credentialsRefused = true;
+      return sendError(res, entry, errorFor({ type: 'invalid' }, model, key), arrayForm);
+    }
     if (!key) {
       return sendJson(res, entry, 403, errorBody(403, 'PERMISSION_DENIED',
         "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."));
     }
 
-    const isStream = method === 'streamGenerateContent';
-    const sse = isStream && url.searchParams.get('alt') === 'sse';
-    // Errors of the JSON-array stream form and of Google's OpenAI layer come as [{"error":...}].
-    const arrayForm = (isStream && !sse) || openai;
-
     const b = pick(key, model);
     entry.behaviour = b.type;
+    if (b.encoding) res.mockEncoding = b.encoding;
+    else if (b.type === 'raw') res.mockEncoding = 'identity';  // a raw answer goes as given
+    const early = b.informational ?? informational;
+    sendInformational(res, entry, early);
+    const earlyDelay = b.informationalDelayMs ?? informationalDelayMs;
+    if (early.length && earlyDelay > 0) await sleep(earlyDelay);
+    if (res.destroyed) return undefined;
     if (b.type === 'reset') { entry.reset = true; entry.finishedAt = Date.now(); return resetSocket(req); }
     if (b.type === 'hang') { hanging.add(res); entry.hung = true; return undefined; }
     if (b.type === 'raw') {
       return send(res, entry, b.status ?? 200, b.headers ?? {}, b.body ?? '');
     }
-    const err = errorFor(b, model);
+    const err = errorFor(b, model, key);
     if (err) return sendError(res, entry, err, arrayForm);
     if (b.type === 'delay') await sleep(b.ms ?? 100);
     if (res.destroyed) return undefined;
@@ -922,7 +1101,7 @@ export async function startMock(opts = {}) {
     }
     const om = /^\/models\/(.+)$/.exec(p);
     if (om && req.method === 'GET') {
-      const id = decodeURIComponent(om[1]).replace(/^models\//, '');
+      const id = om[1].replace(/^models\//, '');  // the path is decoded already
       const m = MODELS.find((x) => x.name === `models/${id}`);
       if (!m) return oaiError(404, `Model models/${id} not found`);
       return sendJson(res, entry, 200, { id: m.name, object: 'model', created: 0, owned_by: 'google' });
@@ -934,9 +1113,7 @@ export async function startMock(opts = {}) {
       const id = 'mock-' + responseId();
       const m = o.model ?? model ?? 'gemini-2.5-flash';
       if (o.stream) {
-        const headers = { ...googleHeaders(hopHeaders), 'content-type': 'text/event-stream' };
-        res.writeHead(200, headers);
-        entry.status = 200;
+        const out = startStream(res, entry, 200, { ...googleHeaders(hopHeaders), 'content-type': 'text/event-stream' });
         let sent = '';
         const pieces = streamPieces(streamEvents);
         for (let i = 0; i < pieces.length; i++) {
@@ -949,10 +1126,10 @@ export async function startMock(opts = {}) {
           };
           const s = `data: ${JSON.stringify(chunk)}\n\n`;
           sent += s;
-          res.write(s);
+          await out.write(s);
         }
         sent += 'data: [DONE]\n\n';
-        res.end('data: [DONE]\n\n');
+        await out.end('data: [DONE]\n\n');
         entry.responseBody = sent;
         entry.finishedAt = Date.now();
         return undefined;
@@ -1054,8 +1231,10 @@ function parseArgs(argv) {
       case '--stream-events': o.streamEvents = Number(next()); break;
       case '--stream-interval-ms': o.streamIntervalMs = Number(next()); break;
       case '--log-requests': o.logRequests = true; break;
+      case '--force-gzip': o.forceGzip = true; break;
+      case '--informational': o.informational = next().split(',').map(Number); break;
       case '-h': case '--help':
-        process.stdout.write('usage: node mock-gemini.mjs --port N [--host H] [--tls-cert F --tls-key F] [--stream-events N --stream-interval-ms M] [--log-requests]\n');
+        process.stdout.write('usage: node mock-gemini.mjs --port N [--host H] [--tls-cert F --tls-key F] [--stream-events N --stream-interval-ms M] [--log-requests] [--force-gzip] [--informational 103,100]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);
@@ -1080,6 +1259,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(proces
     streamEvents: o.streamEvents ?? 3,
     streamIntervalMs: o.streamIntervalMs ?? 0,
     logRequests: !!o.logRequests,
+    forceGzip: !!o.forceGzip,
+    informational: o.informational ?? [],
   });
   process.stdout.write(JSON.stringify({ port: mock.port }) + '\n');
   const stop = async () => { await mock.close(); process.exit(0); };

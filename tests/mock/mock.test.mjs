@@ -1,13 +1,16 @@
 // Tests of the Gemini mock itself (no proxy involved): node --test tests/mock/
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import zlib from 'node:zlib';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startMock } from './mock-gemini.mjs';
+import { startMock, chooseEncoding } from './mock-gemini.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const K1 = 'test-key-0001';
@@ -559,4 +562,263 @@ test('close() ends hanging requests', async () => {
   await m.waitForRequests(1);
   await m.close();
   await assert.rejects(p);
+});
+
+// ---- the ways Google is harsher than a kind mock ------------------------------------------
+
+// One request with node:http, which (unlike fetch) neither asks for nor decodes compression:
+// the status, the headers, the body's bytes as they came, and the 1xx answers before it.
+function rawCall(base, p, { method = 'POST', key = K1, body = GEN, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { 'content-type': 'application/json', ...headers };
+    if (key) h['x-goog-api-key'] = key;
+    const data = method === 'GET' ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request(base + p, { method, headers: h }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, bytes: Buffer.concat(chunks), informational }));
+      res.on('error', reject);
+    });
+    const informational = [];
+    req.on('information', (i) => informational.push({ status: i.statusCode, headers: i.headers }));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+function decoded(r) {
+  const enc = r.headers['content-encoding'];
+  if (enc === 'gzip') return zlib.gunzipSync(r.bytes).toString('utf8');
+  if (enc === 'deflate') return zlib.inflateSync(r.bytes).toString('utf8');
+  assert.equal(enc, undefined, 'no other coding');
+  return r.bytes.toString('utf8');
+}
+
+test('chooseEncoding reads Accept-Encoding with q-values and *', () => {
+  const cases = [
+    [undefined, 'identity'], ['', 'identity'], ['identity', 'identity'], ['gzip', 'gzip'],
+    ['GZIP', 'gzip'], ['x-gzip', 'gzip'], ['gzip, deflate, br', 'gzip'], ['br, gzip;q=0.1', 'gzip'],
+    ['gzip;q=0', 'identity'], ['gzip; q=0.000', 'identity'], ['gzip;q=0, deflate', 'deflate'],
+    ['deflate', 'deflate'], ['*', 'gzip'], ['*;q=0', 'identity'], ['gzip;q=0, *', 'deflate'],
+    ['*;q=0, gzip;q=0.5', 'gzip'], ['br', 'identity'], ['gzip;q=2', 'identity'], ['gzip;q=0.5', 'gzip'],
+  ];
+  for (const [header, want] of cases) assert.equal(chooseEncoding(header), want, String(header));
+});
+
+test('compression: success and error bodies gzip-encoded when gzip is accepted, plain otherwise', async () => {
+  for (const [ae, want] of [['gzip, deflate, br', 'gzip'], ['*', 'gzip'], ['deflate', 'deflate'],
+    ['gzip;q=0', 'identity'], ['identity', 'identity'], [undefined, 'identity']]) {
+    mock.reset();
+    const headers = ae === undefined ? {} : { 'accept-encoding': ae };
+    const ok = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent', { headers });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['content-encoding'], want === 'identity' ? undefined : want, String(ae));
+    assert.equal(Number(ok.headers['content-length']), ok.bytes.length, 'Content-Length counts the bytes sent');
+    assert.equal(JSON.parse(decoded(ok)).candidates[0].content.parts[0].text, 'ok from mock');
+    if (want !== 'identity') assert.throws(() => JSON.parse(ok.bytes.toString('latin1')), 'compressed on the wire');
+
+    mock.setKey(K1, '*', 'minute');
+    const err = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent', { headers });
+    assert.equal(err.status, 429);
+    assert.equal(err.headers['content-encoding'], want === 'identity' ? undefined : want);
+    assert.equal(Number(err.headers['content-length']), err.bytes.length);
+    assert.match(decoded(err), /GenerateRequestsPerMinutePerProjectPerModel-FreeTier/);
+    // Errors before any behaviour is picked (no key) are compressed too.
+    const nokey = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent', { key: null, headers });
+    assert.equal(nokey.status, 403);
+    assert.equal(nokey.headers['content-encoding'], want === 'identity' ? undefined : want);
+    assert.deepEqual(mock.requests.map((e) => e.encoding), [want, want, want]);
+    assert.equal(mock.requests[1].responseBody, decoded(err), 'the log keeps the plain text');
+  }
+});
+
+test('compression of streams: each event flushed, so it decodes before the stream ends', async () => {
+  for (const [p, sse] of [['/v1beta/models/m:streamGenerateContent?alt=sse', true], ['/v1beta/models/m:streamGenerateContent', false]]) {
+    mock.reset();
+    mock.setKey(K1, '*', { type: 'slowstream', events: 3, intervalMs: 150 });
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request(mock.url + p, { method: 'POST', headers: { 'x-goog-api-key': K1, 'accept-encoding': 'gzip' } }, (res) => {
+        const gunzip = zlib.createGunzip();
+        let text = '';
+        let firstSeenWhileOpen;
+        gunzip.on('data', (c) => {
+          if (firstSeenWhileOpen === undefined) firstSeenWhileOpen = mock.requests[0].finishedAt === undefined;
+          text += c.toString('utf8');
+        });
+        gunzip.on('end', () => resolve({ headers: res.headers, text, firstSeenWhileOpen }));
+        gunzip.on('error', reject);
+        res.pipe(gunzip);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(GEN));
+    });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(r.firstSeenWhileOpen, true, 'the first event decoded while the mock was still streaming');
+    const events = sse ? parseSse(r.text) : JSON.parse(r.text);
+    assert.equal(events.map((e) => e.candidates[0].content.parts[0].text).join(''), 'ok from mock');
+    assert.equal(mock.requests[0].encoding, 'gzip');
+    assert.equal(mock.requests[0].responseBody, r.text);
+  }
+  // Google's OpenAI layer streams compressed as well.
+  const r = await rawCall(mock.url, '/v1beta/openai/chat/completions', {
+    key: null, headers: { authorization: `Bearer ${K1}`, 'accept-encoding': 'gzip' },
+    body: { model: 'gemini-2.5-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+  });
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.match(decoded(r), /data: \[DONE\]\n\n$/);
+});
+
+test('forced coding: forceGzip, a behaviour\'s gzip/encoding; raw answers go as given', async () => {
+  const forced = await startMock({ forceGzip: true });
+  try {
+    for (const ae of [undefined, 'identity', 'gzip;q=0']) {
+      const r = await rawCall(forced.url, '/v1beta/models/gemini-2.5-flash:generateContent', { headers: ae ? { 'accept-encoding': ae } : {} });
+      assert.equal(r.headers['content-encoding'], 'gzip', String(ae));
+      assert.equal(JSON.parse(decoded(r)).candidates[0].content.parts[0].text, 'ok from mock');
+    }
+    assert.ok(forced.requests.every((e) => e.encoding === 'gzip'));
+  } finally {
+    await forced.close();
+  }
+  mock.setKey(K1, '*', { type: 'suspended', gzip: true });
+  let r = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.equal(r.status, 403);
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.match(decoded(r), /has been suspended/);
+  mock.setKey(K1, '*', { type: 'minute', encoding: 'deflate' });
+  r = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.equal(r.headers['content-encoding'], 'deflate');
+  assert.match(decoded(r), /RESOURCE_EXHAUSTED/);
+  mock.setKey(K1, '*', { type: 'ok', encoding: 'identity' });
+  r = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent', { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(r.headers['content-encoding'], undefined);
+  mock.setKey(K1, '*', { type: 'raw', status: 200, headers: { 'content-type': 'text/plain' }, body: 'exactly this' });
+  r = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent', { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(r.headers['content-encoding'], undefined);
+  assert.equal(r.bytes.toString(), 'exactly this');
+  assert.throws(() => mock.setKey(K1, '*', { type: 'ok', encoding: 'br' }));
+});
+
+test('the suspended 403 names the key, as Google does; consumer gives the project form', async () => {
+  const key = 'suspended-key-0001';
+  const r = await gen('gemini-2.5-flash', { key });
+  assert.equal(r.status, 403);
+  const message = `Permission denied: Consumer 'api_key:${key}' has been suspended.`;
+  assert.equal(r.json.error.message, message);
+  assert.equal(r.json.error.status, 'PERMISSION_DENIED');
+  const info = r.json.error.details.find((d) => d['@type'].endsWith('ErrorInfo'));
+  assert.equal(info.reason, 'CONSUMER_SUSPENDED');
+  assert.equal(info.metadata.consumer, `api_key:${key}`);
+  assert.equal(r.json.error.details.find((d) => d['@type'].endsWith('LocalizedMessage')).message, message);
+
+  mock.setKey(K1, '*', { type: 'suspended', consumer: 'projects/604713412345' });
+  const r2 = await gen();
+  assert.equal(r2.json.error.message, "Permission denied: Consumer 'projects/604713412345' has been suspended.");
+  assert.ok(!r2.text.includes(K1));
+});
+
+test('percent-decoding: query names and values, path segments', async () => {
+  // The model segment is decoded before routing.
+  let r = await gen('gemini%2D2.5-flash');
+  assert.equal(r.status, 200);
+  assert.equal(mock.requests[0].model, 'gemini-2.5-flash');
+  assert.equal(mock.requests[0].path, '/v1beta/models/gemini%2D2.5-flash:generateContent');
+  assert.equal(mock.requests[0].decodedPath, '/v1beta/models/gemini-2.5-flash:generateContent');
+  r = await call('/v1beta/models/gemini-2.5-flash%3AgenerateContent');
+  assert.equal(r.status, 200, 'an encoded colon still names the method');
+  r = await call('/v1beta/%6Dodels/gemini-2.5-flash', { method: 'GET' });
+  assert.equal(r.json.name, 'models/gemini-2.5-flash');
+  // A query name is decoded: %61lt is alt.
+  r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?%61lt=%73se');
+  assert.equal(r.headers.get('content-type'), 'text/event-stream');
+  // A key in an encoded name is a key.
+  mock.reset();
+  r = await call('/v1beta/models/gemini-2.5-flash:generateContent?k%65y=' + K1, { key: null });
+  assert.equal(r.status, 200);
+  assert.equal(mock.requests[0].key, K1);
+  assert.equal(mock.requests[0].query.key, K1);
+});
+
+test('every credential is checked: a second key that differs, or an OAuth token parameter, is 400 API_KEY_INVALID', async () => {
+  const refused = [
+    ['?k%65y=junk', {}],
+    ['?key=junk', {}],
+    ['?%6B%65%79=' + K2, {}],
+    ['?key=' + K1 + '&key=junk', {}],
+    ['?access_token=junk', {}],
+    ['?oauth%5Ftoken=junk', {}],
+    ['?access_token=' + K1, {}],
+  ];
+  for (const [q, headers] of refused) {
+    mock.reset();
+    mock.setKey(K1, '*', 'ok');
+    const r = await call('/v1beta/models/gemini-2.5-flash:generateContent' + q, { headers });
+    assert.equal(r.status, 400, q);
+    assert.equal(r.json.error.details[0].reason, 'API_KEY_INVALID', q);
+    assert.equal(mock.requests[0].credentialsRefused, true);
+    assert.ok(!r.text.includes('junk') && !r.text.includes(K1), 'names no key');
+  }
+  // Array form on the JSON stream, and the OpenAI layer's Bearer counts as a key.
+  let r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?key=junk');
+  assert.equal(r.status, 400);
+  assert.equal(r.json[0].error.details[0].reason, 'API_KEY_INVALID');
+  r = await call('/v1beta/openai/chat/completions?key=junk', {
+    key: null, headers: { authorization: `Bearer ${K1}` }, body: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] },
+  });
+  assert.equal(r.status, 400);
+  // The same key twice is fine.
+  mock.reset();
+  r = await call('/v1beta/models/gemini-2.5-flash:generateContent?key=' + K1);
+  assert.equal(r.status, 200);
+  assert.deepEqual(mock.requests[0].keys, [K1, K1]);
+});
+
+// The bytes on the wire of one request on a fresh connection, up to the end of the answer.
+function wireCall(base, p, key = K1) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const body = JSON.stringify(GEN);
+    const s = net.connect(Number(u.port), u.hostname, () => {
+      s.write(`POST ${p} HTTP/1.1\r\nHost: mock\r\nx-goog-api-key: ${key}\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    const chunks = [];
+    s.on('data', (c) => chunks.push(c));
+    s.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    s.on('error', reject);
+  });
+}
+
+test('informational answers before the final one: per behaviour and for every answer', async () => {
+  mock.setKey(K1, '*', { type: 'ok', informational: [103, 100] });
+  const wire = await wireCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.match(wire, /^HTTP\/1\.1 103 Early Hints\r\nLink: <[^>]+>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  assert.deepEqual(mock.requests[0].informational, [103, 100]);
+
+  mock.setKey(K1, '*', { type: 'minute', informational: [102, 103, 199], informationalDelayMs: 50 });
+  const r = await rawCall(mock.url, '/v1beta/models/gemini-2.5-flash:generateContent');
+  assert.equal(r.status, 429);
+  assert.deepEqual(r.informational.map((i) => i.status), [102, 103, 199]);
+  assert.match(r.informational[1].headers.link, /rel=preload/);
+  assert.throws(() => mock.setKey(K1, '*', { type: 'ok', informational: [101] }));
+  assert.throws(() => mock.setKey(K1, '*', { type: 'ok', informational: [200] }));
+
+  const early = await startMock({ informational: [103] });
+  try {
+    early.setKey(K1, '*', { type: 'slowstream', events: 2, intervalMs: 10 });
+    const s = await rawCall(early.url, '/v1beta/models/m:streamGenerateContent?alt=sse');
+    assert.equal(s.status, 200);
+    assert.deepEqual(s.informational.map((i) => i.status), [103]);
+    assert.equal(parseSse(s.bytes.toString()).length, 2);
+    // Answers sent before any behaviour is picked (no key) get it as well.
+    const nokey = await rawCall(early.url, '/v1beta/models/m:generateContent', { key: null });
+    assert.equal(nokey.status, 403);
+    assert.deepEqual(nokey.informational.map((i) => i.status), [103]);
+    // A behaviour's own list wins, even an empty one.
+    early.setKey(K1, '*', { type: 'ok', informational: [] });
+    const none = await rawCall(early.url, '/v1beta/models/m:generateContent');
+    assert.deepEqual(none.informational, []);
+  } finally {
+    await early.close();
+  }
 });

@@ -208,6 +208,113 @@ TEST(AnswerParser, HeadLargerThanTheLimitIsRejected) {
   EXPECT_EQ(ec, http::error::header_limit);
 }
 
+// Interim answers (1xx but 101) come before the final one, unasked or not: they are skipped,
+// whether they arrive in pieces, several in a row, or in one read with the final head.
+TEST(AnswerParser, InterimAnswersAreSkippedAtEverySplit) {
+  struct {
+    std::string wire;
+    int status;
+    std::string body;
+    size_t fields;  // of the final head
+  } cases[] = {
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200,
+       "hello", 1},
+      {"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style\r\n\r\n"
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+       "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+       "Content-Length: 2\r\n\r\n{}",
+       429, "{}", 2},
+      // A length or chunked coding on an interim head means nothing: it has no body.
+      {"HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+       200, "abc", 1},
+      // The final head decides whether the connection persists.
+      {"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 204, "",
+       0},
+      {"HTTP/1.1 199 Whatever\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+       "Content-Length: 0\r\n\r\n",
+       200, "", 1},
+  };
+  for (const auto& c : cases) {
+    for (size_t step = 1; step <= c.wire.size(); ++step) {
+      AnswerParser p;
+      error_code ec;
+      std::string rest;
+      std::string body = Feed(p, c.wire + "HTTP/1.1 next", step, &ec, false, &rest);
+      EXPECT_FALSE(ec) << c.wire << " step " << step << ": " << ec.message();
+      EXPECT_EQ(p.status(), c.status) << c.wire << " step " << step;
+      EXPECT_TRUE(p.is_done()) << c.wire << " step " << step;
+      EXPECT_TRUE(p.keep_alive()) << c.wire << " step " << step;
+      EXPECT_EQ(body, c.body) << c.wire << " step " << step;
+      EXPECT_EQ(p.fields().size(), c.fields) << c.wire << " step " << step;
+      for (const auto& f : p.fields()) EXPECT_NE(f.name, "Link") << "a field of an interim head";
+      EXPECT_EQ(rest, "HTTP/1.1 next") << c.wire << " step " << step;
+    }
+  }
+}
+
+TEST(AnswerParser, InterimHeadsTakeNothingUntilTheFinalHeadIsWhole) {
+  // While only interim heads (and part of the final one) have come, nothing is taken: the
+  // caller keeps its bytes and passes them again with more.
+  const std::string interim = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+  const std::string final_head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+  AnswerParser p;
+  error_code ec;
+  EXPECT_EQ(p.PutHead(interim, ec), 0u);
+  EXPECT_EQ(ec, http::error::need_more);
+  EXPECT_FALSE(p.header_done());
+  EXPECT_EQ(p.PutHead(interim + "HTTP/1.1 2", ec), 0u);
+  EXPECT_EQ(ec, http::error::need_more);
+  EXPECT_EQ(p.PutHead(interim + final_head + "ok", ec), interim.size() + final_head.size());
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(p.status(), 200);
+  EXPECT_EQ(p.content_length().value_or(0), 2u);
+}
+
+TEST(AnswerParser, SwitchingProtocolsIsFinal) {
+  AnswerParser p;
+  error_code ec;
+  std::string rest;
+  Feed(p, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nother protocol", 1000, &ec, false,
+       &rest);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(p.status(), 101);
+  EXPECT_TRUE(p.is_done());
+  EXPECT_EQ(rest, "other protocol");
+}
+
+TEST(AnswerParser, InterimHeadsCountTowardsTheHeadLimit) {
+  std::string wire;
+  while (wire.size() <= AnswerParser::kHeadLimit) wire += "HTTP/1.1 100 Continue\r\n\r\n";
+  wire += "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  for (size_t step : {size_t{1000}, wire.size()}) {
+    AnswerParser p;
+    error_code ec;
+    Feed(p, wire, step, &ec);
+    EXPECT_EQ(ec, http::error::header_limit) << "step " << step << ": " << ec.message();
+    EXPECT_FALSE(p.header_done());
+  }
+}
+
+TEST(AnswerParser, MalformedInterimHeadsAreRejected) {
+  for (std::string wire : {"HTTP/1.1 103 Early Hints\r\nBad Name: x\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+                           "HTTP/1.1 100 Continue\r\n\r\nHTTP/2 200 OK\r\n\r\n"}) {
+    AnswerParser p;
+    error_code ec;
+    Feed(p, wire, 1000, &ec);
+    EXPECT_TRUE(ec == http::error::bad_field || ec == http::error::bad_version) << wire;
+    EXPECT_FALSE(p.header_done()) << wire;
+  }
+}
+
+TEST(AnswerParser, EndOfStreamAfterOnlyInterimHeadsIsPartial) {
+  AnswerParser p;
+  error_code ec;
+  Feed(p, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n", 5, &ec, /*eof=*/true);
+  EXPECT_EQ(ec, http::error::partial_message);
+  EXPECT_FALSE(p.header_done());
+}
+
 TEST(AnswerParser, EndOfStreamBeforeAHeadIsPartial) {
   AnswerParser p;
   error_code ec;
