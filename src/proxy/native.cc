@@ -146,7 +146,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     }
     if (status < 300) {
       for (const auto& ref : CreatedResources(buffered)) {
-        svc.affinity->Bind(ref.kind, ref.name, key.id(), NowMs());
+        svc.affinity->Bind(ref.kind, ref.name, key.id(), NowMs(),
+                           Affinity::ExpiryInAnswer(buffered));
       }
     }
     RedactSecret(buffered, key.reveal(), key.masked());
