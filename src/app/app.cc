@@ -100,6 +100,7 @@ void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& 
     spdlog::warn("{} not imported: {}", path.string(), error);
     return;
   }
+  for (const auto& w : legacy.warnings) spdlog::warn("{}: {}", path.string(), w);
   std::string today = LocalDateToday();
   if (legacy.date != today) {
     spdlog::info("{} is from {}, not today ({}): ignored", path.string(), legacy.date, today);
@@ -194,6 +195,7 @@ int RunApp(int argc, char** argv) {
       [&] {
         Batch b = pool.TakeBatch(NowMs());
         b.bindings = affinity.TakePending();
+        b.bindings_expired_by_ms = affinity.TakeExpiredBy();
         return b;
       },
       cfg.flush_interval);
@@ -225,7 +227,9 @@ int RunApp(int argc, char** argv) {
       return "error: " + err;
     }
     for (const auto& w : next.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
-    auto [added, removed] = pool.Reload(std::move(next.keys), false, NowMs());
+    // SPEC 4.2: a key is invalid "until reload or admin reset"; a reload is how an operator
+    // says "I fixed these keys" without naming each one.
+    auto [added, removed] = pool.Reload(std::move(next.keys), /*revive_invalid=*/true, NowMs());
     std::string summary = "reloaded " + cfg.keys_file + ": " + std::to_string(pool.size()) +
                           " keys (" + std::to_string(added) + " added, " + std::to_string(removed) +
                           " removed)";

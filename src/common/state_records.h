@@ -40,6 +40,7 @@ struct Binding {
   std::string name;  // upload id, "files/abc", "cachedContents/xyz"
   std::string key_id;
   int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // when Google has dropped the resource; 0: not known (older rows)
 };
 
 struct Batch {
@@ -48,9 +49,11 @@ struct Batch {
   std::vector<KeyStatusRow> statuses;
   std::vector<Binding> bindings;
   std::vector<std::pair<std::string, int64_t>> cursors;  // model -> position
+  // When not 0, bindings that expired at or before this time are deleted (affinity expiry).
+  int64_t bindings_expired_by_ms = 0;
   bool empty() const {
     return usage.empty() && states.empty() && statuses.empty() && bindings.empty() &&
-           cursors.empty();
+           cursors.empty() && bindings_expired_by_ms == 0;
   }
 };
 

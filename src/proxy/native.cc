@@ -157,7 +157,8 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     }
     if (status < 300) {
       for (const auto& ref : CreatedResources(buffered)) {
-        svc.affinity->Bind(ref.kind, ref.name, key.id(), NowMs());
+        svc.affinity->Bind(ref.kind, ref.name, key.id(), NowMs(),
+                           Affinity::ExpiryInAnswer(buffered));
       }
     }
     http::response<http::string_body> res{static_cast<http::status>(status), 11};

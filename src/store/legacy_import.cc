@@ -31,6 +31,12 @@ bool ParseLegacyUsage(std::string_view text, const std::string& quota_day, int64
   std::map<std::string, int64_t> by_model_total;
   std::set<std::string> models;
   std::set<std::string> keys;
+  for (const char* field : {"counts", "model_counts"}) {
+    const json::value* v = o.if_contains(field);
+    if (v && !v->is_object() && !v->is_null()) {
+      out->warnings.push_back(std::string("\"") + field + "\" is not an object; not imported");
+    }
+  }
   if (const json::value* mc = o.if_contains("model_counts"); mc && mc->is_object()) {
     for (const auto& [key, per_model] : mc->as_object()) {
       if (!per_model.is_object()) continue;
@@ -62,19 +68,57 @@ bool ParseLegacyUsage(std::string_view text, const std::string& quota_day, int64
     d.requests = n;
     out->batch.usage.push_back(std::move(d));
   }
-  // The old proxy retired a key for every model at once: mark it exhausted for every model
-  // the file names, and for requests without a model.
+  // exhausted_keys has two forms. The list form retired a key for every model at once: mark
+  // it exhausted for every model the file names, and for requests without a model. The old
+  // proxy's last version writes {key: [models]}: exhausted for the models listed only.
   models.insert("-");
-  if (const json::value* ex = o.if_contains("exhausted_keys"); ex && ex->is_array()) {
+  auto exhaust = [&](const std::string& id, const std::string& model) {
+    out->batch.states.push_back(
+        KeyModelState{id, model, "exhausted", until_ms, "per-day quota (imported)"});
+  };
+  size_t skipped = 0;  // entries of an unexpected type, reported once below
+  const json::value* ex = o.if_contains("exhausted_keys");
+  if (ex && ex->is_array()) {
     for (const auto& k : ex->as_array()) {
-      if (!k.is_string()) continue;
+      if (!k.is_string()) {
+        ++skipped;
+        continue;
+      }
       std::string id = KeyIdOf(k.as_string());
       keys.insert(id);
-      for (const auto& m : models) {
-        out->batch.states.push_back(
-            KeyModelState{id, m, "exhausted", until_ms, "per-day quota (imported)"});
+      for (const auto& m : models) exhaust(id, m);
+    }
+  } else if (ex && ex->is_object()) {
+    for (const auto& [key, listed] : ex->as_object()) {
+      std::string id = KeyIdOf(key);
+      keys.insert(id);
+      if (!listed.is_array()) {
+        // The key is named as exhausted but its models cannot be read: losing the
+        // exhaustion would spend a retired key's 429s again, so keep the list form's meaning.
+        ++skipped;
+        for (const auto& m : models) exhaust(id, m);
+        continue;
+      }
+      std::set<std::string> done;  // a model listed twice is one state
+      for (const auto& m : listed.as_array()) {
+        std::string_view name = m.is_string() ? std::string_view(m.as_string()) : "";
+        if (name.starts_with("models/")) name.remove_prefix(7);  // as a path names it
+        if (name.empty()) {
+          ++skipped;
+          continue;
+        }
+        if (done.insert(std::string(name)).second) exhaust(id, std::string(name));
       }
     }
+  } else if (ex && !ex->is_null()) {
+    out->warnings.push_back(
+        "\"exhausted_keys\" is neither a list of keys nor an object {key: [models]}; no key "
+        "imported as exhausted");
+  }
+  if (skipped > 0) {
+    out->warnings.push_back(std::to_string(skipped) +
+                            " \"exhausted_keys\" entries of an unexpected type (a key with "
+                            "unreadable models is taken as exhausted for every model)");
   }
   out->keys = keys.size();
   return true;

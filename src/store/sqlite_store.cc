@@ -1,6 +1,9 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +16,7 @@ namespace gkm {
 namespace {
 
 constexpr char kFileName[] = "gemini-key-manager.db";
+constexpr char kLockName[] = "gemini-key-manager.lock";
 constexpr char kSchemaVersion[] = "1";
 constexpr int kBusyTimeoutMs = 5000;
 
@@ -77,9 +81,20 @@ constexpr char kStatusUpsertSql[] =
     "INSERT INTO key_status(key_id, status, reason) VALUES(?1, ?2, ?3)"
     " ON CONFLICT(key_id) DO UPDATE SET status = excluded.status, reason = excluded.reason";
 constexpr char kBindingUpsertSql[] =
-    "INSERT INTO binding(kind, name, key_id, created_ms) VALUES(?1, ?2, ?3, ?4)"
+    "INSERT INTO binding(kind, name, key_id, created_ms, expires_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
     " ON CONFLICT(kind, name) DO UPDATE SET"
-    " key_id = excluded.key_id, created_ms = excluded.created_ms";
+    " key_id = excluded.key_id, created_ms = excluded.created_ms,"
+    " expires_ms = excluded.expires_ms";
+// Rows of older versions have expires_ms 0: Affinity::Restore gives them one and writes
+// them back, so they are never left forever.
+constexpr char kBindingExpireSql[] =
+    "DELETE FROM binding WHERE expires_ms > 0 AND expires_ms <= ?1";
+// Added after version 1's first release: an additive change, so the schema version stays
+// and an older binary still reads and writes the table (its inserts leave the column 0).
+constexpr char kBindingExpiryColumnSql[] =
+    "ALTER TABLE binding ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0";
+constexpr char kBindingExpiryIndexSql[] =
+    "CREATE INDEX IF NOT EXISTS binding_by_expiry ON binding(expires_ms)";
 constexpr char kCursorUpsertSql[] =
     "INSERT INTO cursor(model, position) VALUES(?1, ?2)"
     " ON CONFLICT(model) DO UPDATE SET position = excluded.position";
@@ -208,21 +223,105 @@ std::string OpenFailure(const std::string& path, int rc, const std::string& msg)
   }
   return "cannot open state database " + path + ": " + msg;
 }
+// Takes the state dir's lock: an exclusive flock() on <dir>/gemini-key-manager.lock, held
+// by the returned descriptor for the life of the store (the kernel drops it when the
+// process ends, however it ends, so a crash leaves no stale lock). Two processes writing one
+// database would each keep its own view of the pool and overwrite the other's states.
+// -1 and *msg when the lock is held elsewhere or cannot be taken.
+int LockStateDir(const std::string& dir, std::string* msg) {
+  std::string path = (std::filesystem::path(dir) / kLockName).string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *msg = "cannot create the lock file " + path + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char pid[32] = {};
+    ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string();
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      *msg = "state dir '" + dir + "' is in use by another gemini-key-manager" +
+             (holder.empty() ? std::string() : " (pid " + holder + ")") +
+             "; each instance needs its own --state-dir";
+    } else {
+      *msg = "cannot lock " + path + ": " + std::strerror(err);
+    }
+    return -1;
+  }
+  // The holder's pid, for the message above and for an operator looking at the dir.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The lock is what matters; a lock file that cannot say who holds it is still a lock.
+  }
+  return fd;
+}
+
+// The database holds the generated client token: owner-only, whatever the umask. The file
+// is created here (0600) before SQLite opens it, and SQLite's unix VFS gives the -wal and
+// -shm files the permissions of the database file. Files left by an older version with
+// wider permissions are narrowed. False and *msg when a file cannot be made private.
+bool MakePrivate(const std::string& db_path, std::string* msg) {
+  // O_RDONLY: a read-only database is reported by the checks after the open, as before.
+  int fd = ::open(db_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *msg = "cannot create " + db_path + ": " + std::strerror(errno);
+    return false;
+  }
+  ::close(fd);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string p = db_path + suffix;
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_mode & 077) != 0 && ::chmod(p.c_str(), st.st_mode & 0700) != 0) {
+      *msg = "cannot restrict the permissions of " + p + " to its owner: " + std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Adds the binding table's expires_ms column to a database made before it existed.
+int MigrateBindingExpiry(sqlite3* db, std::string* msg) {
+  bool has = false;
+  int rc = Query(
+      db, "PRAGMA table_info(binding)", {},
+      [&has](sqlite3_stmt* s) { has = has || ColumnText(s, 1) == "expires_ms"; }, msg);
+  if (rc != SQLITE_OK) return rc;
+  for (const char* sql : {has ? nullptr : kBindingExpiryColumnSql, kBindingExpiryIndexSql}) {
+    if (sql == nullptr) continue;
+    char* errmsg = nullptr;
+    rc = sqlite3_exec(db, sql, nullptr, nullptr, &errmsg);
+    if (rc != SQLITE_OK) {
+      *msg = errmsg ? errmsg : sqlite3_errstr(rc);
+      sqlite3_free(errmsg);
+      return rc;
+    }
+  }
+  return SQLITE_OK;
+}
+
 
 }  // namespace
 
 struct SqliteStore::Statements {
   Stmt begin, commit, rollback;
-  Stmt usage_upsert, state_upsert, state_delete, status_upsert, binding_upsert, cursor_upsert;
+  Stmt usage_upsert, state_upsert, state_delete, status_upsert, binding_upsert, binding_expire,
+      cursor_upsert;
 };
 
-SqliteStore::SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts)
-    : db_(db), path_(std::move(path)), stmts_(std::move(stmts)) {}
+SqliteStore::SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts,
+                         int lock_fd)
+    : db_(db), path_(std::move(path)), stmts_(std::move(stmts)), lock_fd_(lock_fd) {}
 
 SqliteStore::~SqliteStore() {
   // Statements first: sqlite3_close refuses a connection that still has live statements.
   stmts_.reset();
   sqlite3_close_v2(db_);
+  // The lock last, once nothing of ours writes to the database any more.
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::string* error) {
@@ -248,8 +347,18 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
     return fail("state dir '" + dir + "' is not writable: " + std::strerror(errno));
   }
+  std::string msg;
+  int lock_fd = LockStateDir(dir, &msg);
+  if (lock_fd < 0) return fail(msg);
+  struct LockCloser {
+    int& fd;
+    ~LockCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock_closer{lock_fd};  // released again if the open fails below
 
   std::string path = (std::filesystem::path(dir) / kFileName).string();
+  if (!MakePrivate(path, &msg)) return fail(msg);
   sqlite3* raw = nullptr;
   // NOMUTEX: one thread owns the store, so SQLite's per-connection mutex is pure overhead.
   int rc = sqlite3_open_v2(path.c_str(), &raw,
@@ -263,7 +372,6 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
 
   // journal_mode is the first statement that reads the file, so a garbage file fails here.
-  std::string msg;
   std::string mode;
   rc = Query(db.get(), "PRAGMA journal_mode=WAL", {},
              [&mode](sqlite3_stmt* s) { mode = ColumnText(s, 0); }, &msg);
@@ -305,6 +413,8 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
                 "', this program knows version " + kSchemaVersion);
   }
 
+  rc = MigrateBindingExpiry(db.get(), &msg);
+  if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, "adding binding expiry: " + msg));
   // Write() runs every second with up to tens of thousands of rows: prepare its statements
   // once. This also checks that existing tables have the columns this version expects.
   auto stmts = std::make_unique<Statements>();
@@ -317,14 +427,16 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
       {kStateDeleteSql, &stmts->state_delete},
       {kStatusUpsertSql, &stmts->status_upsert},
       {kBindingUpsertSql, &stmts->binding_upsert},
+      {kBindingExpireSql, &stmts->binding_expire},
       {kCursorUpsertSql, &stmts->cursor_upsert},
   };
   for (const auto& [sql, out] : to_prepare) {
     rc = Prepare(db.get(), sql, /*persistent=*/true, out, &msg);
     if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
   }
+  int fd = std::exchange(lock_fd, -1);
   return std::unique_ptr<SqliteStore>(
-      new SqliteStore(db.release(), std::move(path), std::move(stmts)));
+      new SqliteStore(db.release(), std::move(path), std::move(stmts), fd));
 }
 
 bool SqliteStore::Write(const Batch& batch, std::string* error) {
@@ -369,8 +481,12 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
   }
   for (size_t i = 0; ok && i < batch.bindings.size(); ++i) {
     const Binding& b = batch.bindings[i];
-    check(Run(db_, stmts_->binding_upsert.get(), &msg, b.kind, b.name, b.key_id, b.created_ms),
+    check(Run(db_, stmts_->binding_upsert.get(), &msg, b.kind, b.name, b.key_id, b.created_ms,
+              b.expires_ms),
           "binding");
+  }
+  if (ok && batch.bindings_expired_by_ms > 0) {
+    check(Run(db_, stmts_->binding_expire.get(), &msg, batch.bindings_expired_by_ms), "binding");
   }
   for (size_t i = 0; ok && i < batch.cursors.size(); ++i) {
     const auto& [model, position] = batch.cursors[i];
@@ -411,12 +527,13 @@ Loaded SqliteStore::Load(const std::string& day, std::string* error) {
                &msg);
   }
   if (rc == SQLITE_OK) {
-    rc = Query(db_, "SELECT kind, name, key_id, created_ms FROM binding", {},
-               [&out](sqlite3_stmt* s) {
-                 out.bindings.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
-                                         sqlite3_column_int64(s, 3)});
-               },
-               &msg);
+    rc = Query(
+        db_, "SELECT kind, name, key_id, created_ms, expires_ms FROM binding", {},
+        [&out](sqlite3_stmt* s) {
+          out.bindings.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                  sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4)});
+        },
+        &msg);
   }
   if (rc == SQLITE_OK) {
     rc = Query(db_, "SELECT model, position FROM cursor", {},

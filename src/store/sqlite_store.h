@@ -4,12 +4,15 @@
 //   usage      per key id, model, quota day: requests, 429s, errors, token counts
 //   key_model  per key id and model: state (cooling | exhausted) and its deadline
 //   key_status per key id: active | invalid, with the reason
-//   binding    upload sessions, files and caches -> the key id that created them
+//   binding    upload sessions, files and caches -> the key id that created them, and when
+//              Google drops the resource (expired rows are deleted, Batch::bindings_expired_by_ms)
 //   cursor     the round-robin position per model
 //   meta       small named values (generated client token, key_usage.txt import marker)
 // Write() applies one Batch in one transaction; usage rows add up (n = n + excluded.n),
 // states and bindings replace. Not thread-safe: one thread (the store's flusher) owns it.
 // Errors are returned as values; the database is never left half-written (transactions).
+// One process per state dir: Open() takes an exclusive lock on it, held until destruction.
+// The database (it holds the generated client token) and its -wal/-shm are 0600.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +30,9 @@ namespace gkm {
 
 class SqliteStore {
  public:
-  // Opens (creating if needed) <dir>/gemini-key-manager.db, sets WAL mode and
-  // synchronous=NORMAL, and creates the schema. nullptr and *error on failure.
+  // Locks <dir> (gemini-key-manager.lock), opens (creating if needed, mode 0600)
+  // <dir>/gemini-key-manager.db, sets WAL mode and synchronous=NORMAL, and creates the
+  // schema. nullptr and *error on failure, among them a dir another process has locked.
   static std::unique_ptr<SqliteStore> Open(const std::string& dir, std::string* error);
   ~SqliteStore();
   SqliteStore(const SqliteStore&) = delete;
@@ -51,10 +55,11 @@ class SqliteStore {
  private:
   struct Statements;  // Write()'s prepared statements, kept for the life of the connection.
 
-  SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts);
+  SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts, int lock_fd);
   sqlite3* db_;
   std::string path_;
   std::unique_ptr<Statements> stmts_;
+  int lock_fd_;  // holds the state dir's flock()
 };
 
 }  // namespace gkm

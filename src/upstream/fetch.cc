@@ -118,20 +118,75 @@ std::shared_ptr<asio::ssl::context> MakeFetchTls() {
   return ctx;
 }
 
+namespace {
+
+bool PrivateV4(const asio::ip::address_v4::bytes_type& b) {
+  return b[0] == 0                                      // 0.0.0.0/8 "this network"
+         || b[0] == 10                                  // 10/8 private
+         || (b[0] == 100 && (b[1] & 0xc0) == 64)        // 100.64/10 carrier-grade NAT
+         || b[0] == 127                                 // loopback
+         || (b[0] == 169 && b[1] == 254)                // link-local (cloud metadata)
+         || (b[0] == 172 && (b[1] & 0xf0) == 16)        // 172.16/12 private
+         || (b[0] == 192 && b[1] == 0 && b[2] == 0)     // 192.0.0/24 IETF protocol assignments
+         || (b[0] == 192 && b[1] == 0 && b[2] == 2)     // TEST-NET-1
+         || (b[0] == 192 && b[1] == 88 && b[2] == 99)   // 6to4 relay anycast
+         || (b[0] == 192 && b[1] == 168)                // 192.168/16 private
+         || (b[0] == 198 && (b[1] & 0xfe) == 18)        // 198.18/15 benchmarking
+         || (b[0] == 198 && b[1] == 51 && b[2] == 100)  // TEST-NET-2
+         || (b[0] == 203 && b[1] == 0 && b[2] == 113)   // TEST-NET-3
+         || b[0] >= 224;  // multicast 224/4, reserved 240/4, broadcast 255.255.255.255
+}
+
+asio::ip::address_v4::bytes_type V4At(const asio::ip::address_v6::bytes_type& b, size_t at) {
+  return {b[at], b[at + 1], b[at + 2], b[at + 3]};
+}
+
+}  // namespace
+
 bool IsPrivateAddress(const asio::ip::address& a) {
-  if (a.is_v4()) {
-    auto b = a.to_v4().to_bytes();
-    return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
-           (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
-           (b[0] == 100 && (b[1] & 0xc0) == 64) || b[0] >= 224;
+  if (a.is_v4()) return PrivateV4(a.to_v4().to_bytes());
+  auto b = a.to_v6().to_bytes();
+  auto zero = [&b](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      if (b[i] != 0) return false;
+    }
+    return true;
+  };
+  // Forms that carry an IPv4 address a router or the host itself turns back into IPv4:
+  // judged by that address.
+  if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) return PrivateV4(V4At(b, 12));  // mapped
+  if (zero(0, 8) && b[8] == 0xff && b[9] == 0xff && zero(10, 12)) {
+    return PrivateV4(V4At(b, 12));  // ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765)
   }
-  auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) {
-    return IsPrivateAddress(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12)) {
+    return PrivateV4(V4At(b, 12));  // 64:ff9b::/96 NAT64 well-known prefix
   }
-  auto b = v6.to_bytes();
-  return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_multicast() ||
-         (b[0] & 0xfe) == 0xfc;
+  if (b[0] == 0x20 && b[1] == 0x02) return PrivateV4(V4At(b, 2));  // 2002::/16 6to4
+  return zero(0, 12)  // ::/96: unspecified, loopback, the deprecated IPv4-compatible form
+         || (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 &&
+             b[5] == 1)                                               // 64:ff9b:1::/48 local NAT64
+         || (b[0] == 0x01 && b[1] == 0x00 && zero(2, 8))              // 100::/64 discard
+         || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)  // 2001::/32 Teredo
+         || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)  // documentation
+         || (b[0] & 0xfe) == 0xfc                                           // fc00::/7 unique local
+         || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)                         // fe80::/10 link-local
+         || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)  // fec0::/10 site-local (deprecated)
+         || b[0] == 0xff;                            // multicast
+}
+
+std::optional<std::string> UnsafeUrlReason(std::string_view url) {
+  // The line break first: it is what an injection needs, so it is what the message names.
+  if (url.find_first_of("\r\n") != std::string_view::npos) {
+    return std::string("the URL contains a line break");
+  }
+  for (unsigned char c : url) {
+    if (c < 0x21 || c == 0x7f) {
+      return std::string(c == ' ' ? "the URL contains a space"
+                                  : "the URL contains a control character");
+    }
+    if (c >= 0x80) return std::string("the URL contains a non-ASCII byte (percent-encode it)");
+  }
+  return std::nullopt;
 }
 
 asio::awaitable<std::variant<Fetched, std::string>> FetchUrl(
@@ -139,18 +194,20 @@ asio::awaitable<std::variant<Fetched, std::string>> FetchUrl(
     FetchLimits limits) {
   auto deadline = std::chrono::steady_clock::now() + limits.timeout;
   for (int hop = 0; hop <= limits.max_redirects; ++hop) {
+    // Before anything is parsed or sent: a line break would end the request line and start
+    // headers of the client's choosing. A redirect's Location is checked the same way.
+    if (auto bad = UnsafeUrlReason(url)) co_return *bad;
     auto parsed = ParseUrl(url);
     if (!parsed) co_return std::string("not an http(s) URL");
-    tcp::resolver resolver(executor);
-    auto [rec, results] = co_await resolver.async_resolve(parsed->host, parsed->port,
-                                                          as_tuple(use_awaitable));
-    if (rec) co_return "cannot resolve " + parsed->host + ": " + rec.message();
+    auto resolver = std::make_shared<tcp::resolver>(executor);
+    auto resolved = co_await ResolveBefore(resolver, parsed->host, parsed->port, deadline);
+    if (auto* why = std::get_if<std::string>(&resolved)) co_return *why;
     std::vector<tcp::endpoint> allowed;
-    for (const auto& r : results) {
-      if (!limits.allow_private && IsPrivateAddress(r.endpoint().address())) {
+    for (const auto& ep : std::get<std::vector<tcp::endpoint>>(resolved)) {
+      if (!limits.allow_private && IsPrivateAddress(ep.address())) {
         co_return parsed->host + " resolves to a private address";
       }
-      allowed.push_back(r.endpoint());
+      allowed.push_back(ep);
     }
     if (allowed.empty()) co_return "cannot resolve " + parsed->host;
     beast::tcp_stream tcp(executor);

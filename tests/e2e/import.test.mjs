@@ -163,3 +163,60 @@ for (const [name, content] of [
     });
   });
 }
+
+// The old proxy's last version writes exhausted_keys as {key: [models]}: exhausted for the
+// models listed only, usable for the others.
+test('exhausted_keys in the object form {key: [models]} exhausts only the models listed', T, async () => {
+  await withDir(async (dir) => {
+    const K = randomKeys(3);
+    const file = {
+      date: localDate(),
+      counts: { [K[0]]: 2 },
+      model_counts: { [K[0]]: { 'gemini-2.5-flash': 2 } },
+      exhausted_keys: { [K[1]]: ['gemini-2.5-pro'], [K[2]]: ['models/gemini-2.5-flash', 'gemini-2.0-flash'] },
+    };
+    fs.writeFileSync(path.join(dir, 'key_usage.txt'), JSON.stringify(file));
+    const p = await startProxy({ dir, keys: K, upstream: mock.url, logLevel: 'info' });
+    try {
+      const admin = await p.adminKeys();
+      assert.equal(modelEntry(admin, K[1], 'gemini-2.5-pro').state, 'exhausted', JSON.stringify(keyEntry(admin, K[1])));
+      assert.equal(Date.parse(modelEntry(admin, K[1], 'gemini-2.5-pro').until), Date.parse(admin.next_reset));
+      assert.equal(modelEntry(admin, K[1], 'gemini-2.5-flash').state, 'ok', 'a model not listed stays usable');
+      assert.equal(modelEntry(admin, K[2], 'gemini-2.5-flash').state, 'exhausted', JSON.stringify(keyEntry(admin, K[2])));
+      assert.equal(modelEntry(admin, K[2], 'gemini-2.0-flash').state, 'exhausted');
+      assert.equal(modelEntry(admin, K[2], 'gemini-2.5-pro').state, 'ok');
+      for (const k of K) assert.equal(keyEntry(admin, k).status, 'active');
+      assert.equal(modelEntry(admin, K[0], 'gemini-2.5-flash').requests, 2, 'the counts are imported too');
+
+      for (let i = 0; i < 4; i++) assert.equal((await p.generate('gemini-2.5-flash')).status, 200);
+      const flash = new Set(mock.keysSeen('gemini-2.5-flash'));
+      assert.ok(flash.has(K[1]), 'K1 serves the model it was not exhausted for');
+      assert.ok(!flash.has(K[2]), 'K2 is skipped for a model it was exhausted for');
+      for (let i = 0; i < 4; i++) assert.equal((await p.generate('gemini-2.5-pro')).status, 200);
+      const pro = new Set(mock.keysSeen('gemini-2.5-pro'));
+      assert.ok(!pro.has(K[1]) && pro.has(K[2]), `pro: ${[...pro].map((k) => k.slice(-4))}`);
+      for (const k of K) assert.ok(!p.output().includes(k), 'no real key in the output');
+    } finally {
+      await p.kill9();
+    }
+  });
+});
+
+test('exhausted_keys of an unreadable shape: a log line names it, the counts are still imported', T, async () => {
+  await withDir(async (dir) => {
+    const K = randomKeys(2);
+    const file = { date: localDate(), counts: { [K[0]]: 3 }, exhausted_keys: 'everything' };
+    fs.writeFileSync(path.join(dir, 'key_usage.txt'), JSON.stringify(file));
+    const p = await startProxy({ dir, keys: K, upstream: mock.url, logLevel: 'info' });
+    try {
+      const admin = await p.adminKeys();
+      assert.equal(keyEntry(admin, K[0]).requests_today, 3, 'nothing else is lost');
+      const line = p.output().split('\n').find((l) => l.includes('key_usage.txt') && l.includes('exhausted_keys'));
+      assert.ok(line, `a log line names the field:\n${p.output()}`);
+      assert.match(line, /warn/i, line);
+      assert.equal((await p.generate('gemini-2.5-flash')).status, 200);
+    } finally {
+      await p.kill9();
+    }
+  });
+});

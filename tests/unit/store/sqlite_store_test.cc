@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -405,6 +406,90 @@ TEST_F(SqliteStoreTest, FiftyThousandUsageRowsInOneBatch) {
   EXPECT_TRUE(std::all_of(rows.begin(), rows.end(),
                           [](const UsageDelta& u) { return u.requests == 2 && u.errors == 6; }));
 }
+TEST_F(SqliteStoreTest, ASecondOpenOfTheSameDirIsRefusedWhileTheFirstLives) {
+  auto first = OpenStore();
+  ASSERT_NE(first, nullptr);
+  std::string error;
+  EXPECT_EQ(SqliteStore::Open(dir_.string(), &error), nullptr);
+  EXPECT_NE(error.find("in use by another gemini-key-manager"), std::string::npos) << error;
+  EXPECT_NE(error.find("pid " + std::to_string(::getpid())), std::string::npos) << error;
+  EXPECT_NE(error.find(dir_.string()), std::string::npos) << error;
+  first.reset();
+  EXPECT_NE(OpenStore(), nullptr) << "the lock goes with the store";
+}
+
+TEST_F(SqliteStoreTest, TheDatabaseAndItsWalAreOwnerOnlyWhateverTheUmask) {
+  mode_t old = ::umask(022);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    std::string error;
+    ASSERT_TRUE(store->SetMeta("client_token", "gkm-secret", &error)) << error;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::path p = db_path().string() + suffix;
+      ASSERT_TRUE(fs::exists(p)) << p;
+      EXPECT_EQ(fs::status(p).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write)
+          << p;
+    }
+  }
+  ::umask(old);
+}
+
+TEST_F(SqliteStoreTest, FilesOfAnOlderVersionWithWiderPermissionsAreNarrowed) {
+  { auto store = OpenStore(); }
+  fs::permissions(db_path(), fs::perms::owner_read | fs::perms::owner_write |
+                                 fs::perms::group_read | fs::perms::others_read);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(fs::status(db_path()).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(SqliteStoreTest, BindingsKeepTheirExpiryAndExpiredOnesAreDeleted) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::string error;
+  Batch b;
+  b.bindings = {{"file", "files/a", "k1", 100, 1000}, {"file", "files/b", "k2", 100, 2000}};
+  ASSERT_TRUE(store->Write(b, &error)) << error;
+  Batch sweep;
+  sweep.bindings_expired_by_ms = 1000;
+  ASSERT_FALSE(sweep.empty()) << "a sweep alone is a write";
+  ASSERT_TRUE(store->Write(sweep, &error)) << error;
+  auto loaded = store->Load("d").bindings;
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].name, "files/b");
+  EXPECT_EQ(loaded[0].expires_ms, 2000);
+}
+
+// A database of the version before expiry: the column is added, old rows read as 0.
+TEST_F(SqliteStoreTest, ABindingTableWithoutExpiryIsMigrated) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE binding(kind TEXT NOT NULL, name TEXT NOT NULL,"
+                           " key_id TEXT NOT NULL, created_ms INTEGER NOT NULL DEFAULT 0,"
+                           " PRIMARY KEY(kind, name));"
+                           "INSERT INTO binding VALUES('file', 'files/old', 'k1', 5);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto loaded = store->Load("d").bindings;
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].created_ms, 5);
+  EXPECT_EQ(loaded[0].expires_ms, 0);
+  std::string error;
+  Batch b;
+  b.bindings = {{"file", "files/old", "k1", 5, 7}};
+  ASSERT_TRUE(store->Write(b, &error)) << error;
+  EXPECT_EQ(store->Load("d").bindings.at(0).expires_ms, 7);
+}
+
 
 }  // namespace
 }  // namespace gkm
