@@ -55,6 +55,9 @@ struct Answer {
 struct NoAnswer {
   NoKey why;
   std::string last_failure;  // "429 per-day quota", "connection refused", ...
+  // The client left while the upstream was answering: the call was abandoned (not counted,
+  // no key blamed) and there is nobody to answer.
+  bool client_gone = false;
   // The message for the client: why, and the last upstream failure if any.
   std::string Message() const;
 };

@@ -43,6 +43,9 @@ struct Request {
   std::string query;         // after '?', without it
   std::string origin;        // "http://host:port" as the client addressed us
   std::chrono::steady_clock::time_point started;
+  // The client's socket, watched while the upstream thinks (a client that leaves cancels
+  // the upstream call); null in tests that have no client.
+  boost::asio::ip::tcp::socket* client_socket = nullptr;
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";
   std::string model = "-";

@@ -135,6 +135,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
 
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
+    if (none->client_gone) co_return PackResult(kClientGone, false);
     auto res = NoAnswerResponse(*none, options.openai_errors, keep_alive);
     bool sent = co_await SendResponse(client, res);
     co_return PackResult(503, sent && keep_alive);

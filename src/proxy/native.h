@@ -26,6 +26,9 @@ boost::asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Servic
                                         UpstreamPool& upstream, bool keep_alive,
                                         NativeOptions options);
 
+// The status logged for a request whose client left before its answer (nginx's 499).
+inline constexpr int kClientGone = 499;
+
 // The return value packs the status sent and whether the connection stays open.
 inline int PackResult(int status, bool keep_alive) { return keep_alive ? status : -status; }
 inline int StatusOf(int packed) { return packed < 0 ? -packed : packed; }

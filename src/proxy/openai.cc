@@ -59,6 +59,7 @@ asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>&
 }
 
 asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool keep_alive) {
+  if (none.client_gone) co_return PackResult(kClientGone, false);
   auto res = NoAnswerResponse(none, true, keep_alive);
   co_return co_await Send(client, res, keep_alive);
 }

@@ -559,6 +559,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     InflightScope inflight(*svc_.metrics);
     Request req(head);
     Describe(req, local);
+    req.client_socket = &socket;
     client.answer_begun = false;
     const bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
     int status = 0;
