@@ -596,6 +596,9 @@ class RequestTranslator {
         const json::object& fn = AsObject(*fv, "tool_choice.function");
         const auto name = OptString(fn, "name", "tool_choice.function");
         if (!name || name->empty()) Fail("tool_choice.function.name", "required");
+        // Gemini cannot be made to search; naming a function it was never declared is a
+        // 400. The googleSearch tool is there and the model decides.
+        if (IsSearchToolName(*name)) return;
         fcc["mode"] = "ANY";
         fcc["allowedFunctionNames"] = json::array{json::value(*name)};
       } else {

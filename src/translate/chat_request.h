@@ -40,7 +40,8 @@
 //   response_format json_schema's schema is passed whole as responseJsonSchema.
 // - Search grounding: web_search_options (any object; its options have no Gemini
 //   counterpart) or a function tool named googleSearch / google_search adds the tool
-//   {"googleSearch":{}} (once, after the function declarations).
+//   {"googleSearch":{}} (once, after the function declarations); a tool_choice naming
+//   such a function sends no toolConfig (Gemini cannot be forced to search).
 // - Content parts: fields other than the ones read (cache_control from Roo Code and
 //   Cline, ...) are ignored and never forwarded: Gemini refuses unknown part fields.
 // - parallel_tool_calls, user, metadata, store, service_tier and unknown fields are
