@@ -1,5 +1,9 @@
 #include "translate/chat_common.h"
 
+#include <algorithm>
+#include <optional>
+#include <vector>
+
 #include "translate/json_util.h"
 
 namespace gkm::translate_internal {
@@ -133,6 +137,121 @@ json::value Logprobs(const json::object& candidate) {
   }
   json::object out;
   out["content"] = std::move(content);
+  return out;
+}
+
+namespace {
+
+// The number of code points in the first `bytes` bytes of UTF-8 `text`.
+int64_t CodePoints(std::string_view text, size_t bytes) {
+  int64_t n = 0;
+  for (size_t i = 0; i < bytes && i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+int64_t IntField(const json::object& o, std::string_view key, int64_t def) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return def;
+  return AsInt(*v).value_or(def);
+}
+
+struct Source {
+  std::string_view url;
+  std::string_view title;
+};
+
+// A grounding chunk's web page (or retrieved document); url empty when it has none.
+Source ChunkSource(const json::value& chunk) {
+  Source s;
+  if (!chunk.is_object()) return s;
+  for (std::string_view kind : {"web", "retrievedContext"}) {
+    const json::value* w = chunk.get_object().if_contains(kind);
+    if (w == nullptr || !w->is_object()) continue;
+    const json::object& o = w->get_object();
+    if (const json::value* u = o.if_contains("uri"); u != nullptr && u->is_string()) {
+      s.url = u->get_string();
+    }
+    if (const json::value* t = o.if_contains("title"); t != nullptr && t->is_string()) {
+      s.title = t->get_string();
+    }
+    if (!s.url.empty()) return s;
+  }
+  return s;
+}
+
+json::object UrlCitation(const Source& s, int64_t start, int64_t end) {
+  json::object c;
+  c["url"] = s.url;
+  c["title"] = s.title;
+  c["start_index"] = start;
+  c["end_index"] = end;
+  json::object a;
+  a["type"] = "url_citation";
+  a["url_citation"] = std::move(c);
+  return a;
+}
+
+}  // namespace
+
+json::array Annotations(const json::value* grounding_metadata, std::string_view text,
+                        const std::vector<int64_t>& part_offsets) {
+  json::array out;
+  if (grounding_metadata == nullptr || !grounding_metadata->is_object()) return out;
+  const json::object& gm = grounding_metadata->get_object();
+  const json::value* chunks_v = gm.if_contains("groundingChunks");
+  if (chunks_v == nullptr || !chunks_v->is_array()) return out;
+  const json::array& chunks = chunks_v->get_array();
+  std::vector<bool> cited(chunks.size(), false);
+  const int64_t size = static_cast<int64_t>(text.size());
+  if (const json::value* sv = gm.if_contains("groundingSupports");
+      sv != nullptr && sv->is_array()) {
+    for (const json::value& support : sv->get_array()) {
+      if (!support.is_object()) continue;
+      const json::object& so = support.get_object();
+      const json::value* seg_v = so.if_contains("segment");
+      const json::value* idx_v = so.if_contains("groundingChunkIndices");
+      if (seg_v == nullptr || !seg_v->is_object() || idx_v == nullptr || !idx_v->is_array()) {
+        continue;
+      }
+      const json::object& seg = seg_v->get_object();
+      int64_t base = 0;
+      if (!part_offsets.empty()) {
+        const int64_t part = IntField(seg, "partIndex", 0);
+        if (part < 0 || part >= static_cast<int64_t>(part_offsets.size())) continue;
+        base = part_offsets[static_cast<size_t>(part)];
+        if (base < 0) continue;
+      }
+      const int64_t start_rel = IntField(seg, "startIndex", 0);
+      int64_t end_rel = start_rel;
+      if (const json::value* t = seg.if_contains("text"); t != nullptr && t->is_string()) {
+        end_rel = start_rel + static_cast<int64_t>(t->get_string().size());
+      }
+      end_rel = IntField(seg, "endIndex", end_rel);
+      // Clamped to the text so that a hostile or stale segment never reads past it.
+      const auto clamp = [size](int64_t v) { return v < 0 ? 0 : (v > size ? size : v); };
+      const int64_t start_b = clamp(start_rel < 0 ? base : base + std::min(start_rel, size));
+      const int64_t end_b =
+          std::max(start_b, clamp(end_rel < 0 ? base : base + std::min(end_rel, size)));
+      const int64_t start = CodePoints(text, static_cast<size_t>(start_b));
+      const int64_t end = CodePoints(text, static_cast<size_t>(end_b));
+      for (const json::value& iv : idx_v->get_array()) {
+        const std::optional<int64_t> i = AsInt(iv);
+        if (!i || *i < 0 || *i >= static_cast<int64_t>(chunks.size())) continue;
+        const Source s = ChunkSource(chunks[static_cast<size_t>(*i)]);
+        if (s.url.empty()) continue;
+        cited[static_cast<size_t>(*i)] = true;
+        out.push_back(UrlCitation(s, start, end));
+      }
+    }
+  }
+  const int64_t length = CodePoints(text, text.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (cited[i]) continue;
+    const Source s = ChunkSource(chunks[i]);
+    if (!s.url.empty()) out.push_back(UrlCitation(s, 0, length));
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "translate/chat_response.h"
 
@@ -26,6 +27,16 @@ json::object ToolCall(const json::object& part, const ResponseContext& ctx);
 
 // OpenAI logprobs {"content":[...]} from a candidate's logprobsResult; null if none.
 json::value Logprobs(const json::object& candidate);
+
+// OpenAI url_citation annotations ({"type":"url_citation","url_citation":{url, title,
+// start_index, end_index}}) from a candidate's groundingMetadata; `text` is the choice's
+// content. A grounding support's segment (Gemini: byte offsets into part partIndex)
+// gives the indices, in code points of `text`, one annotation per cited chunk; a chunk no
+// support cites spans the whole text. `part_offsets[i]` is the byte offset in `text` of
+// Gemini part i, or -1 when that part is not content (a segment in it is skipped); empty
+// (streaming) means offsets are into the whole text. Empty when there is no grounding.
+json::array Annotations(const json::value* grounding_metadata, std::string_view text,
+                        const std::vector<int64_t>& part_offsets);
 
 // Whether the part is a thought summary.
 bool IsThought(const json::object& part);

@@ -113,28 +113,22 @@ std::string CheckModel(std::string_view model) {
   return std::string(model);
 }
 
-// Removes JSON Schema keywords Gemini refuses from a tool's parameters. `strict` and
-// `$schema` are keywords only where a schema is; under "properties" (and the other
-// name → schema maps) the keys are the client's names and stay.
-void CleanSchema(json::value& v) {
-  if (v.is_array()) {
-    for (json::value& e : v.get_array()) CleanSchema(e);
-    return;
-  }
-  if (!v.is_object()) return;
-  json::object& o = v.get_object();
-  o.erase("$schema");
-  o.erase("strict");
-  for (auto& kv : o) {
-    const std::string_view k = kv.key();
-    if ((k == "properties" || k == "patternProperties" || k == "$defs" || k == "definitions" ||
-         k == "dependentSchemas") &&
-        kv.value().is_object()) {
-      for (auto& named : kv.value().get_object()) CleanSchema(named.value());
-    } else {
-      CleanSchema(kv.value());
-    }
-  }
+// Whether a function tool stands for Google Search grounding: clients that cannot send
+// web_search_options declare a function by one of these names instead.
+bool IsSearchToolName(std::string_view name) {
+  return name == "googleSearch" || name == "google_search";
+}
+
+// extra_body.google.<key>, in either spelling (Google's layer parses it as proto JSON,
+// which takes snake_case and camelCase alike); nullptr when absent.
+const json::value* ExtraGoogle(const json::object& in, std::string_view snake,
+                               std::string_view camel) {
+  const json::value* eb = Get(in, "extra_body");
+  if (eb == nullptr || !eb->is_object()) return nullptr;
+  const json::value* g = Get(eb->get_object(), "google");
+  if (g == nullptr || !g->is_object()) return nullptr;
+  if (const json::value* v = Get(g->get_object(), snake)) return v;
+  return Get(g->get_object(), camel);
 }
 
 struct CallInfo {
@@ -176,6 +170,7 @@ class RequestTranslator {
       body["systemInstruction"] = std::move(sys);
     }
     Tools(in, body);
+    ExtraGoogleFields(in, body);
     json::object gen = GenerationConfig(in, out);
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
@@ -529,9 +524,10 @@ class RequestTranslator {
   }
 
   void Tools(const json::object& in, json::object& body) {
+    json::array decls;
+    bool search = false;
     if (const json::value* tv = Get(in, "tools")) {
       const json::array& tools = AsArray(*tv, "tools");
-      json::array decls;
       for (size_t i = 0; i < tools.size(); ++i) {
         const std::string path = Idx("tools", i);
         const json::object& t = AsObject(tools[i], path);
@@ -545,23 +541,38 @@ class RequestTranslator {
         const json::object& fn = AsObject(*fv, fpath);
         const auto name = OptString(fn, "name", fpath);
         if (!name || name->empty()) Fail(Sub(fpath, "name"), "required");
+        if (IsSearchToolName(*name)) {
+          search = true;
+          continue;
+        }
         json::object decl;
         decl["name"] = *name;
         if (const auto d = OptString(fn, "description", fpath)) decl["description"] = *d;
+        // Full JSON Schema, as the client wrote it: Gemini's `parameters` takes only an
+        // OpenAPI subset and answers 400 to additionalProperties, $ref, oneOf, const...
         if (const json::value* params = Get(fn, "parameters")) {
-          json::value p = *params;
-          AsObject(p, Sub(fpath, "parameters"));
-          CleanSchema(p);
-          decl["parameters"] = std::move(p);
+          AsObject(*params, Sub(fpath, "parameters"));
+          decl["parametersJsonSchema"] = *params;
         }
         decls.push_back(std::move(decl));
       }
-      if (!decls.empty()) {
-        json::object tool;
-        tool["functionDeclarations"] = std::move(decls);
-        body["tools"] = json::array{std::move(tool)};
-      }
     }
+    if (const json::value* ws = Get(in, "web_search_options")) {
+      AsObject(*ws, "web_search_options");
+      search = true;
+    }
+    json::array gemini_tools;
+    if (!decls.empty()) {
+      json::object tool;
+      tool["functionDeclarations"] = std::move(decls);
+      gemini_tools.push_back(std::move(tool));
+    }
+    if (search) {
+      json::object tool;
+      tool["googleSearch"] = json::object();
+      gemini_tools.push_back(std::move(tool));
+    }
+    if (!gemini_tools.empty()) body["tools"] = std::move(gemini_tools);
     if (const json::value* tc = Get(in, "tool_choice")) {
       json::object fcc;
       if (tc->is_string()) {
@@ -585,6 +596,9 @@ class RequestTranslator {
         const json::object& fn = AsObject(*fv, "tool_choice.function");
         const auto name = OptString(fn, "name", "tool_choice.function");
         if (!name || name->empty()) Fail("tool_choice.function.name", "required");
+        // Gemini cannot be made to search; naming a function it was never declared is a
+        // 400. The googleSearch tool is there and the model decides.
+        if (IsSearchToolName(*name)) return;
         fcc["mode"] = "ANY";
         fcc["allowedFunctionNames"] = json::array{json::value(*name)};
       } else {
@@ -683,25 +697,41 @@ class RequestTranslator {
     return gen;
   }
 
+  // extra_body.google.cached_content and .safety_settings → cachedContent and
+  // safetySettings, type-checked here and checked further by Gemini.
+  static void ExtraGoogleFields(const json::object& in, json::object& body) {
+    if (const json::value* cc = ExtraGoogle(in, "cached_content", "cachedContent")) {
+      const std::string_view name = AsString(*cc, "extra_body.google.cached_content");
+      if (name.empty()) Fail("extra_body.google.cached_content", "must not be empty");
+      body["cachedContent"] = name;
+    }
+    if (const json::value* ss = ExtraGoogle(in, "safety_settings", "safetySettings")) {
+      const std::string path = "extra_body.google.safety_settings";
+      const json::array& a = AsArray(*ss, path);
+      for (size_t i = 0; i < a.size(); ++i) AsObject(a[i], Idx(path, i));
+      if (!a.empty()) body["safetySettings"] = a;
+    }
+  }
+
   // extra_body.google.thinking_config, as Google's OpenAI layer reads it.
   static void ExtraThinking(const json::object& in, json::object& thinking) {
-    const json::value* eb = Get(in, "extra_body");
-    if (eb == nullptr || !eb->is_object()) return;
-    const json::value* g = Get(eb->get_object(), "google");
-    if (g == nullptr || !g->is_object()) return;
-    const json::value* tc = Get(g->get_object(), "thinking_config");
+    const json::value* tc = ExtraGoogle(in, "thinking_config", "thinkingConfig");
     if (tc == nullptr) return;
     const std::string path = "extra_body.google.thinking_config";
     const json::object& o = AsObject(*tc, path);
-    if (const json::value* b = Get(o, "thinking_budget")) {
+    const auto field = [&o](std::string_view snake, std::string_view camel) {
+      const json::value* v = Get(o, snake);
+      return v != nullptr ? v : Get(o, camel);
+    };
+    if (const json::value* b = field("thinking_budget", "thinkingBudget")) {
       const std::optional<int64_t> i = AsInt(*b);
       if (!i) WrongType(Sub(path, "thinking_budget"), "an integer", *b);
       thinking["thinkingBudget"] = *i;
     }
-    if (const auto level = OptString(o, "thinking_level", path)) {
-      thinking["thinkingLevel"] = *level;
+    if (const json::value* level = field("thinking_level", "thinkingLevel")) {
+      thinking["thinkingLevel"] = AsString(*level, Sub(path, "thinking_level"));
     }
-    if (const json::value* it = Get(o, "include_thoughts")) {
+    if (const json::value* it = field("include_thoughts", "includeThoughts")) {
       if (!it->is_bool()) WrongType(Sub(path, "include_thoughts"), "a boolean", *it);
       thinking["includeThoughts"] = it->get_bool();
     }

@@ -30,9 +30,20 @@
 // - Thought summaries (includeThoughts) only when ChatOptions::include_thoughts or the
 //   client asks through extra_body.google.thinking_config (as Google's own OpenAI layer
 //   reads it: thinking_budget, thinking_level, include_thoughts).
-// - Tool schemas: `strict` and `$schema` are dropped at every schema level (a property
-//   that happens to be named "strict" is kept). response_format json_schema's schema is
-//   passed whole as responseJsonSchema.
+// - extra_body.google (the body's own "extra_body" key: the Python SDK's
+//   extra_body={"extra_body": {"google": ...}}, as Google documents it): cached_content →
+//   cachedContent, safety_settings → safetySettings (as is), thinking_config →
+//   generationConfig.thinkingConfig; snake_case or camelCase, as proto JSON reads them.
+// - Tool schemas: a function's `parameters` goes whole, unchanged, as
+//   parametersJsonSchema (Gemini's `parameters` is an OpenAPI subset that refuses
+//   additionalProperties, $ref, oneOf, const...); the function's `strict` is dropped.
+//   response_format json_schema's schema is passed whole as responseJsonSchema.
+// - Search grounding: web_search_options (any object; its options have no Gemini
+//   counterpart) or a function tool named googleSearch / google_search adds the tool
+//   {"googleSearch":{}} (once, after the function declarations); a tool_choice naming
+//   such a function sends no toolConfig (Gemini cannot be forced to search).
+// - Content parts: fields other than the ones read (cache_control from Roo Code and
+//   Cline, ...) are ignored and never forwarded: Gemini refuses unknown part fields.
 // - parallel_tool_calls, user, metadata, store, service_tier and unknown fields are
 //   ignored; numeric parameters are type-checked here and range-checked by Gemini.
 // - top_logprobs without logprobs: true is a 400 (as OpenAI does).

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <exception>
+#include <vector>
 
 #include "translate/chat_common.h"
 #include "translate/json_util.h"
@@ -17,7 +18,9 @@ json::object Choice(const json::object& cand, size_t position, const ResponseCon
   std::string reasoning;
   bool has_text = false;
   json::array tool_calls;
+  std::vector<int64_t> part_offsets;  // where each part's text starts in `text`, or -1
   ForEachPart(cand, [&](const json::object& p) {
+    part_offsets.push_back(-1);
     if (p.if_contains("functionCall") != nullptr) {
       tool_calls.push_back(ToolCall(p, ctx));
       return;
@@ -27,10 +30,12 @@ json::object Choice(const json::object& cand, size_t position, const ResponseCon
     if (IsThought(p)) {
       reasoning += t->get_string();
     } else {
+      part_offsets.back() = static_cast<int64_t>(text.size());
       text += t->get_string();
       has_text = true;
     }
   });
+  json::array annotations = Annotations(cand.if_contains("groundingMetadata"), text, part_offsets);
   std::string_view finish = "stop";
   if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
     finish = MapFinishReason(fr->get_string());
@@ -48,6 +53,7 @@ json::object Choice(const json::object& cand, size_t position, const ResponseCon
   }
   if (!reasoning.empty()) message["reasoning_content"] = reasoning;
   if (!tool_calls.empty()) message["tool_calls"] = std::move(tool_calls);
+  if (!annotations.empty()) message["annotations"] = std::move(annotations);
 
   json::object choice;
   int64_t index = static_cast<int64_t>(position);

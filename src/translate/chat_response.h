@@ -18,6 +18,8 @@
 // - logprobs: from logprobsResult, best effort: chosenCandidates[i] → content[i]
 //   {token, logprob, bytes (the token's UTF-8 bytes), top_logprobs from topCandidates[i]};
 //   null when Gemini sent none.
+// - annotations: search grounding (groundingMetadata) as url_citation annotations, see
+//   Annotations() in chat_common.h; absent when the candidate has none.
 // A blocked prompt (no candidates) is one choice with content null and finish_reason
 // content_filter. usage: prompt_tokens = promptTokenCount; completion_tokens =
 // candidates + thoughts + toolUsePrompt; total_tokens = totalTokenCount (or the sum when

@@ -94,6 +94,13 @@ std::string ChatStreamTranslator::Finish() {
     }
     if (choices_.empty()) Start(0, out);
     for (auto& [index, c] : choices_) {
+      json::array annotations = Annotations(&c.grounding, c.text, {});
+      if (annotations.empty()) continue;
+      json::object delta;
+      delta["annotations"] = std::move(annotations);
+      Emit(index, std::move(delta), out);
+    }
+    for (auto& [index, c] : choices_) {
       json::object choice;
       choice["index"] = index;
       choice["delta"] = json::object();
@@ -190,10 +197,14 @@ void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, 
       delta["reasoning_content"] = t->get_string();
       Emit(index, std::move(delta), out);
     } else {
+      choice.text += t->get_string();
       delta["content"] = t->get_string();
       Emit(index, std::move(delta), out, std::exchange(logprobs, nullptr));
     }
   });
+  if (const json::value* gm = cand.if_contains("groundingMetadata"); gm != nullptr) {
+    choice.grounding = *gm;
+  }
   if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
     choice.finish_reason = MapFinishReason(fr->get_string());
   }

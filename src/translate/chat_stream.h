@@ -10,7 +10,10 @@
 //      a function call (Gemini sends calls whole, so one delta carries all of it; index
 //      counts the choice's calls from 0); logprobs, when Gemini sends them, ride on the
 //      event's first text delta (best effort, as in chat_response.h);
-//   3. on Finish(): per choice the finish chunk (delta {} and finish_reason, mapped as in
+//   3. on Finish(): per choice with search grounding, one delta {"annotations":[...]}
+//      from the last groundingMetadata seen (indices into all the content streamed, as
+//      chat_response.h; the SDKs' stream helpers set message.annotations from it); then
+//      per choice the finish chunk (delta {} and finish_reason, mapped as in
 //      chat_response.h; tool_calls if the choice made any) — held back until the end so
 //      that nothing can follow it — then, with include_usage, the usage chunk
 //      ("choices": [] and usage from the last usageMetadata seen), then `data: [DONE]`.
@@ -63,7 +66,9 @@ class ChatStreamTranslator {
   struct Choice {
     bool started = false;
     int64_t tool_calls = 0;
-    std::string finish_reason;  // OpenAI's, once Gemini sent one
+    std::string finish_reason;     // OpenAI's, once Gemini sent one
+    std::string text;              // the content streamed, for the annotations' indices
+    boost::json::value grounding;  // the last groundingMetadata seen
   };
 
   void Event(const std::string& data, std::string& out);

@@ -428,6 +428,117 @@ function collectRefs(obj, out = { files: [], caches: [] }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tool declarations and content parts, checked as Google checks them (WIRE.md C): a function's
+// `parameters` is Gemini's OpenAPI-subset Schema, so any JSON Schema keyword outside it
+// (additionalProperties, $schema, $ref, oneOf, const, ...) at any depth is a 400 naming the
+// field and its proto path; `parametersJsonSchema` takes any JSON Schema; a content part
+// with a field Gemini does not know (cache_control) is a 400 too. Returns the error answer
+// ({status, body}) or null. A body that is not a JSON object is left to the caller.
+
+const SCHEMA_KEYS = ['type', 'format', 'title', 'description', 'nullable', 'enum', 'items', 'properties',
+  'required', 'minItems', 'maxItems', 'minProperties', 'maxProperties', 'minLength', 'maxLength', 'pattern',
+  'example', 'anyOf', 'propertyOrdering', 'default', 'minimum', 'maximum'];
+const SCHEMA_TYPES = new Set(['STRING', 'NUMBER', 'INTEGER', 'BOOLEAN', 'ARRAY', 'OBJECT']);
+const TOOL_KINDS = ['functionDeclarations', 'googleSearchRetrieval', 'codeExecution', 'googleSearch', 'urlContext',
+  'computerUse', 'fileSearch', 'googleMaps'];
+const DECLARATION_KEYS = ['name', 'description', 'behavior', 'parameters', 'parametersJsonSchema', 'response',
+  'responseJsonSchema'];
+const PART_KEYS = ['text', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode',
+  'codeExecutionResult', 'thought', 'thoughtSignature', 'videoMetadata', 'partMetadata', 'mediaResolution'];
+
+function validateToolsAndParts(method, raw) {
+  let body;
+  try { body = JSON.parse(raw); } catch { return null; }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  // Proto JSON takes camelCase and snake_case names alike; error paths use snake_case.
+  const snake = (k) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+  const known = (names) => new Set(names.flatMap((k) => [k, snake(k)]));
+  const schemaKeys = known(SCHEMA_KEYS);
+  const toolKinds = known(TOOL_KINDS);
+  const declKeys = known(DECLARATION_KEYS);
+  const partKeys = known(PART_KEYS);
+  const get = (o, k) => (o[k] !== undefined ? o[k] : o[snake(k)]);
+  const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const violations = [];
+  const unknownName = (name, at) => violations.push({
+    field: at, description: `Invalid JSON payload received. Unknown name "${name}" at '${at}': Cannot find field.`,
+  });
+  const invalidValue = (at, v) => violations.push({
+    field: at, description: `Invalid value at '${at}' (type.googleapis.com/google.ai.generativelanguage.v1beta.Type), ${JSON.stringify(v)}`,
+  });
+  const plain = (at, message) => violations.push({ field: at, description: message });
+
+  function schema(s, at) {
+    if (!isObj(s)) return plain(at, `Invalid JSON payload received. Expected an object at '${at}'.`);
+    for (const k of Object.keys(s)) if (!schemaKeys.has(k)) unknownName(k, at);
+    const type = get(s, 'type');
+    if (type !== undefined && !(typeof type === 'string' && SCHEMA_TYPES.has(type.toUpperCase()))) invalidValue(`${at}.type`, type);
+    const props = get(s, 'properties');
+    if (props !== undefined) {
+      if (!isObj(props)) plain(`${at}.properties`, `Invalid JSON payload received. Expected an object at '${at}.properties'.`);
+      else Object.values(props).forEach((v, i) => schema(v, `${at}.properties[${i}].value`));
+    }
+    const items = get(s, 'items');
+    if (items !== undefined) schema(items, `${at}.items`);
+    const anyOf = get(s, 'anyOf');
+    if (Array.isArray(anyOf)) anyOf.forEach((v, i) => schema(v, `${at}.any_of[${i}]`));
+    return undefined;
+  }
+
+  function tools(list, prefix) {
+    if (!Array.isArray(list)) return;
+    list.forEach((t, i) => {
+      const at = `${prefix}tools[${i}]`;
+      if (!isObj(t)) return;
+      for (const k of Object.keys(t)) if (!toolKinds.has(k)) unknownName(k, at);
+      const decls = get(t, 'functionDeclarations');
+      if (!Array.isArray(decls)) return;
+      decls.forEach((d, j) => {
+        const dat = `${at}.function_declarations[${j}]`;
+        if (!isObj(d)) return;
+        for (const k of Object.keys(d)) if (!declKeys.has(k)) unknownName(k, dat);
+        const params = get(d, 'parameters');
+        const pjs = get(d, 'parametersJsonSchema');
+        if (params !== undefined && pjs !== undefined) {
+          plain(dat, `* GenerateContentRequest.${dat}.parameters: parameters and parameters_json_schema cannot both be set.\n`);
+        }
+        if (params !== undefined) schema(params, `${dat}.parameters`);
+        if (get(d, 'response') !== undefined) schema(get(d, 'response'), `${dat}.response`);
+        if (pjs !== undefined && !isObj(pjs) && typeof pjs !== 'boolean') {
+          plain(`${dat}.parameters_json_schema`, `* GenerateContentRequest.${dat}.parameters_json_schema: must be a JSON Schema object.\n`);
+        }
+      });
+    });
+  }
+
+  function parts(content, at) {
+    if (!isObj(content) || !Array.isArray(content.parts)) return;
+    content.parts.forEach((p, j) => {
+      if (isObj(p)) for (const k of Object.keys(p)) if (!partKeys.has(k)) unknownName(k, `${at}.parts[${j}]`);
+    });
+  }
+
+  function request(o, prefix) {
+    if (!isObj(o)) return;
+    tools(get(o, 'tools'), prefix);
+    const contents = get(o, 'contents');
+    if (Array.isArray(contents)) contents.forEach((c, i) => parts(c, `${prefix}contents[${i}]`));
+    const sys = get(o, 'systemInstruction');
+    if (sys !== undefined) parts(sys, `${prefix}system_instruction`);
+  }
+
+  request(body, '');
+  if (method === 'countTokens') request(get(body, 'generateContentRequest'), 'generate_content_request.');
+  if (!violations.length) return null;
+  const message = violations.map((v) => v.description).join('\n');
+  return {
+    status: 400,
+    body: errorBody(400, 'INVALID_ARGUMENT', message,
+      [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: violations }]),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export async function startMock(opts = {}) {
   const {
@@ -836,6 +947,11 @@ export async function startMock(opts = {}) {
     if (res.destroyed) return undefined;
     if (b.type === 'reset') { entry.reset = true; entry.finishedAt = Date.now(); return resetSocket(req); }
     if (b.type === 'hang') { hanging.add(res); entry.hung = true; return undefined; }
+    // Google checks the payload whatever the answer would be: before raw and error behaviours.
+    if (mm && ['generateContent', 'streamGenerateContent', 'countTokens'].includes(method)) {
+      const invalid = validateToolsAndParts(method, body);
+      if (invalid) return sendError(res, entry, invalid, arrayForm);
+    }
     if (b.type === 'raw') {
       return send(res, entry, b.status ?? 200, b.headers ?? {}, b.body ?? '');
     }

@@ -822,3 +822,129 @@ test('informational answers before the final one: per behaviour and for every an
     await early.close();
   }
 });
+
+// validateToolsAndParts: what real Gemini answers to JSON Schema in `parameters` (WIRE C).
+const withTools = (tools, contents = GEN.contents) => ({ contents, tools });
+const decl = (parameters, extra = {}) => [{ functionDeclarations: [{ name: 'f', description: 'd', ...extra, parameters }] }];
+
+test('tools: JSON Schema keywords in parameters are 400 with the proto path, like Google', async () => {
+  let r = await gen('gemini-2.5-flash', { body: withTools(decl({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false })) });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.status, 'INVALID_ARGUMENT');
+  const top = 'Invalid JSON payload received. Unknown name "additionalProperties" at \'tools[0].function_declarations[0].parameters\': Cannot find field.';
+  assert.equal(r.json.error.message, top);
+  assert.deepEqual(r.json.error.details, [{
+    '@type': 'type.googleapis.com/google.rpc.BadRequest',
+    fieldViolations: [{ field: 'tools[0].function_declarations[0].parameters', description: top }],
+  }]);
+
+  // Nested: inside a property's schema, items and anyOf members; snake_case tool lists too.
+  r = await gen('gemini-2.5-flash', {
+    body: {
+      contents: GEN.contents,
+      tools: [{ function_declarations: [{ name: 'g' }, {
+        name: 'f',
+        parameters: {
+          type: 'OBJECT',
+          properties: {
+            a: { type: 'string' },
+            b: { type: 'object', properties: { c: { type: 'string', const: 'x' } } },
+            d: { type: 'array', items: { type: 'object', $ref: '#/$defs/x' } },
+            e: { anyOf: [{ type: 'string' }, { type: 'number', exclusiveMinimum: 0 }] },
+          },
+        },
+      }] }],
+    },
+  });
+  assert.equal(r.status, 400);
+  const fields = r.json.error.details[0].fieldViolations.map((v) => v.field);
+  assert.deepEqual(fields, [
+    'tools[0].function_declarations[1].parameters.properties[1].value.properties[0].value',
+    'tools[0].function_declarations[1].parameters.properties[2].value.items',
+    'tools[0].function_declarations[1].parameters.properties[3].value.any_of[1]',
+  ]);
+  assert.match(r.json.error.message, /Unknown name "const" at 'tools\[0\]\.function_declarations\[1\]\.parameters\.properties\[1\]\.value\.properties\[0\]\.value': Cannot find field\./);
+  assert.match(r.json.error.message, /Unknown name "\$ref"/);
+  assert.match(r.json.error.message, /Unknown name "exclusiveMinimum"/);
+
+  // The same on the stream methods (array form too) and countTokens.
+  r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { body: withTools(decl({ type: 'object', $schema: 'x' })) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Unknown name "\$schema"/);
+  r = await call('/v1beta/models/gemini-2.5-flash:streamGenerateContent', { body: withTools(decl({ type: 'object', $schema: 'x' })) });
+  assert.equal(r.status, 400);
+  assert.match(r.json[0].error.message, /Unknown name "\$schema"/);
+  r = await call('/v1beta/models/gemini-2.5-flash:countTokens', { body: { generateContentRequest: { model: 'models/gemini-2.5-flash', ...withTools(decl({ type: 'object', oneOf: [] })) } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Unknown name "oneOf" at 'generate_content_request\.tools\[0\]\.function_declarations\[0\]\.parameters'/);
+  // Even a raw behaviour does not skip the check: Google looks at the payload first.
+  mock.queue(K1, '*', { type: 'raw', status: 200, body: '{}' });
+  r = await gen('gemini-2.5-flash', { body: withTools(decl({ type: 'object', additionalProperties: {} })) });
+  assert.equal(r.status, 400);
+});
+
+test('tools: the OpenAPI subset, parametersJsonSchema, googleSearch and type values', async () => {
+  // Every key of the subset, in camelCase and snake_case, any case of type: accepted.
+  const subset = {
+    type: 'object', title: 't', description: 'd', nullable: false, required: ['a'], minProperties: 1, max_properties: 9,
+    propertyOrdering: ['a', 'b'], example: { a: 'x' }, default: {},
+    properties: {
+      a: { type: 'STRING', format: 'enum', enum: ['x', 'y'], minLength: 1, maxLength: 3, pattern: '^x' },
+      b: { type: 'Array', items: { type: 'integer', minimum: 0, maximum: 9 }, minItems: 0, max_items: 4 },
+      c: { any_of: [{ type: 'boolean' }, { type: 'number' }] },
+    },
+  };
+  let r = await gen('gemini-2.5-flash', { body: withTools(decl(subset)) });
+  assert.equal(r.status, 200, r.text);
+  // parametersJsonSchema takes any JSON Schema.
+  const full = {
+    $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false,
+    properties: { a: { $ref: '#/$defs/A' }, b: { oneOf: [{ const: 1 }, { type: 'string' }] }, n: { type: ['number', 'null'], exclusiveMinimum: 0 } },
+    $defs: { A: { type: 'string' } },
+  };
+  r = await gen('gemini-2.5-flash', { body: { contents: GEN.contents, tools: [{ functionDeclarations: [{ name: 'f', parametersJsonSchema: full }] }, { googleSearch: {} }] } });
+  assert.equal(r.status, 200, r.text);
+  r = await gen('gemini-2.5-flash', { body: { contents: GEN.contents, tools: [{ function_declarations: [{ name: 'f', parameters_json_schema: full }] }, { google_search: {} }] } });
+  assert.equal(r.status, 200, r.text);
+  // Both at once: 400.
+  r = await gen('gemini-2.5-flash', { body: withTools(decl({ type: 'object' }, { parametersJsonSchema: { type: 'object' } })) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /parameters and parameters_json_schema cannot both be set/);
+  // A type outside Gemini's enum (JSON Schema's list form, "null").
+  r = await gen('gemini-2.5-flash', { body: withTools(decl({ type: 'object', properties: { n: { type: ['number', 'null'] }, z: { type: 'null' } } })) });
+  assert.equal(r.status, 400);
+  assert.deepEqual(r.json.error.details[0].fieldViolations.map((v) => v.field), [
+    'tools[0].function_declarations[0].parameters.properties[0].value.type',
+    'tools[0].function_declarations[0].parameters.properties[1].value.type',
+  ]);
+  assert.match(r.json.error.message, /^Invalid value at 'tools\[0\]\.function_declarations\[0\]\.parameters\.properties\[0\]\.value\.type' \(type\.googleapis\.com\/google\.ai\.generativelanguage\.v1beta\.Type\), \["number","null"\]/);
+  // Unknown tool kinds and unknown declaration fields (OpenAI's `strict`).
+  r = await gen('gemini-2.5-flash', { body: { contents: GEN.contents, tools: [{ webSearch: {} }] } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.message, 'Invalid JSON payload received. Unknown name "webSearch" at \'tools[0]\': Cannot find field.');
+  r = await gen('gemini-2.5-flash', { body: withTools(decl({ type: 'object' }, { strict: true })) });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Unknown name "strict" at 'tools\[0\]\.function_declarations\[0\]'/);
+});
+
+test('content parts: an unknown field (cache_control) is 400, like Google', async () => {
+  const contents = [{ role: 'user', parts: [{ text: 'a' }, { text: 'b', cache_control: { type: 'ephemeral' } }] }];
+  let r = await gen('gemini-2.5-flash', { body: { contents } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.message, 'Invalid JSON payload received. Unknown name "cache_control" at \'contents[0].parts[1]\': Cannot find field.');
+  assert.equal(r.json.error.details[0].fieldViolations[0].field, 'contents[0].parts[1]');
+  r = await gen('gemini-2.5-flash', { body: { contents: GEN.contents, systemInstruction: { parts: [{ text: 's', cacheControl: {} }] } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /Unknown name "cacheControl" at 'system_instruction\.parts\[0\]'/);
+  // Every field a Gemini part may carry is fine.
+  r = await gen('gemini-2.5-flash', {
+    body: {
+      contents: [
+        { role: 'user', parts: [{ text: 'q' }, { inlineData: { mimeType: 'image/png', data: 'AAAA' } }, { file_data: { mime_type: 'a/b', file_uri: 'u' } }] },
+        { role: 'model', parts: [{ text: 't', thought: true, thoughtSignature: 'c2ln' }, { functionCall: { name: 'f', args: {} }, thought_signature: 'c2ln' }] },
+        { role: 'user', parts: [{ functionResponse: { name: 'f', response: {} } }] },
+      ],
+    },
+  });
+  assert.equal(r.status, 200, r.text);
+});

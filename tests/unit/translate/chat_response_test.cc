@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "fixture_util.h"
 
@@ -103,6 +105,38 @@ TEST(ChatResponse, ErrorObjectIsAnError) {
   const auto* e = std::get_if<TranslateError>(&r);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->message, "boom");
+}
+
+TEST(ChatResponse, HostileGroundingSegmentsStayInsideTheText) {
+  // Negative, reversed, huge and mid-character offsets, odd part indices, wrong types: the
+  // annotations stay within [0, length in code points] and nothing breaks.
+  std::map<std::string, std::string> remembered;
+  const auto r = TranslateChatResponse(
+      R"({"candidates":[{"content":{"parts":[{"text":"aé"}]},"groundingMetadata":{
+          "groundingChunks":[{"web":{"uri":"u","title":"t"}},{"web":{"uri":5}},{"web":"x"}],
+          "groundingSupports":[
+            {"segment":{"startIndex":-5,"endIndex":9223372036854775807},"groundingChunkIndices":[0]},
+            {"segment":{"startIndex":3,"endIndex":1},"groundingChunkIndices":[0,1,2]},
+            {"segment":{"startIndex":2,"endIndex":2},"groundingChunkIndices":[0]},
+            {"segment":{"partIndex":-1},"groundingChunkIndices":[0]},
+            {"segment":{"partIndex":99},"groundingChunkIndices":[0]},
+            {"segment":7,"groundingChunkIndices":[0]},
+            {"segment":{},"groundingChunkIndices":"0"},
+            {"segment":{"startIndex":"1"},"groundingChunkIndices":[-1,1e300]}]}}]})",
+      TestContext(remembered));
+  ASSERT_TRUE(std::holds_alternative<ChatResponse>(r));
+  const json::value body = json::parse(std::get<ChatResponse>(r).body);
+  const json::array& anns = body.at("choices").at(0).at("message").at("annotations").as_array();
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const json::value& a : anns) {
+    const json::object& c = a.at("url_citation").as_object();
+    EXPECT_EQ(c.at("url").as_string(), "u");
+    spans.emplace_back(c.at("start_index").as_int64(), c.at("end_index").as_int64());
+  }
+  // "aé" is 3 bytes, 2 code points; an offset inside "é" counts as just after it.
+  // Chunk 0 is cited, so it gets no whole-text annotation; chunks 1 and 2 have no URL.
+  const std::vector<std::pair<int64_t, int64_t>> want = {{0, 2}, {2, 2}, {2, 2}};
+  EXPECT_EQ(spans, want);
 }
 
 }  // namespace
