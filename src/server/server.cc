@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "admin/ops.h"
+#include "common/names.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
@@ -368,7 +369,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       }
     } else if (kind == Kind::kNotFound) {
       req.route = "other";
-      std::string message = "no such route: " + req.path;
+      std::string message = "no such route: " + Printable(req.path, 256);  // bytes as \xHH
       early = JsonResponse(
           404, openai_shape ? OpenAiErrorBody(404, message) : GeminiErrorBody(404, message),
           keep_alive && !pending_body);
@@ -456,7 +457,8 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
         std::string id = req.path.substr(12, req.path.size() - 12 - 6);
         bool ok = svc_.pool->ResetKey(id, NowMs());
         res = ok ? JsonResponse(200, R"({"status":"active"})", keep_alive)
-                 : JsonResponse(404, GeminiErrorBody(404, "no key with id " + id), keep_alive);
+                 : JsonResponse(404, GeminiErrorBody(404, "no key with id " + Printable(id)),
+                                keep_alive);
       } else {
         res = JsonResponse(404, GeminiErrorBody(404, "no such admin route"), keep_alive);
       }
