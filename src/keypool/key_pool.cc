@@ -192,8 +192,11 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   m->confirmed = confirmed;
   m->position.assign(slots_.size(), kNotInRing);
   m->keys.resize(slots_.size());
+  // The ring starts as a copy of the shared one and its cursor where the shared one is,
+  // so the rotation goes on across the change instead of restarting at the first key.
   m->ring.reserve(shared_ring_.size());
   for (uint32_t s : shared_ring_) RingInsert(*m, s);
+  m->cursor = shared_cursor_;
   // A request that picked a key before the model was tracked does not get it again.
   for (uint32_t s = 0; s < slots_.size(); ++s) m->keys[s].last_request = slots_[s].last_request;
   if (auto c = restored_cursors_.find(m->name); c != restored_cursors_.end()) {
@@ -235,11 +238,21 @@ void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
 void KeyPool::RingErase(ModelPool& m, uint32_t slot) {
   int32_t pos = m.position[slot];
   if (pos == kNotInRing) return;
+  const size_t n = m.ring.size();
+  const auto at = static_cast<size_t>(pos);
+  const bool just_picked = (m.cursor + n - 1) % n == at;
   uint32_t last = m.ring.back();
   m.ring[pos] = last;
   m.position[last] = pos;
   m.ring.pop_back();
   m.position[slot] = kNotInRing;
+  if (just_picked && n > 1) {
+    // The key just picked leaves (its answer made it unusable): the next pick is the key
+    // that followed it, wherever the swap put it, so no key comes twice in a row.
+    size_t follower = (at + 1) % n;
+    m.cursor = follower == n - 1 ? at : follower;
+    m.cursor_dirty = true;
+  }
 }
 
 void KeyPool::RejoinDue(ModelPool& m, TimePoint now) {

@@ -343,6 +343,31 @@ TEST(KeyPoolModels, AnUnknownModelStillNeverGetsTheSameKeyTwice) {
   EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
 }
 
+// The first pick of a model not yet tracked comes from the shared ring; the model's own
+// rotation then goes on from there, and a key leaving mid-cycle does not bring its
+// neighbour twice in a row.
+TEST(KeyPoolModels, RotationGoesOnAcrossTrackingAndAKeyLeavingMidCycle) {
+  KeyPool pool(MakeKeys(3), LosAngeles());
+  // Another model's picks move the shared cursor (two whole turns: the cycle starts at
+  // slot 0, and the cursor values are those that showed the swap's repeat).
+  for (int i = 0; i < 6; ++i) MustPick(pool, "other", pool.NewRequest(), kNoon);
+  std::vector<uint32_t> seen;
+  seen.push_back(Serve(pool, "m", 200, Outcome::kSuccess, kNoon));
+  ASSERT_TRUE(pool.Tracks("m"));
+  for (int i = 0; i < 2; ++i) seen.push_back(Serve(pool, "m", 200, Outcome::kSuccess, kNoon));
+  EXPECT_EQ(std::set<uint32_t>(seen.begin(), seen.end()).size(), 3u);
+  // The next key in the cycle is exhausted mid-cycle; the two others then alternate.
+  uint32_t gone = Serve(pool, "m", 429, Outcome::kDayExhausted, kNoon);
+  EXPECT_EQ(gone, seen[0]);
+  uint32_t prev = seen[2];  // the last key that answered
+  for (int i = 0; i < 6; ++i) {
+    uint32_t k = Serve(pool, "m", 200, Outcome::kSuccess, kNoon);
+    EXPECT_NE(k, gone);
+    EXPECT_NE(k, prev) << "the same key twice in a row at pick " << i;
+    prev = k;
+  }
+}
+
 TEST(KeyPoolModels, AnExhaustionOnAnUnknownModelIsKeptAndNotRetried) {
   KeyPool pool(MakeKeys(2), LosAngeles());
   uint32_t a = Serve(pool, "m", 429, Outcome::kDayExhausted, kNoon);
