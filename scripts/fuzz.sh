@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the OpenAI⇄Gemini translation (src/translate/) and the HTTP/1.1 parsers of client
-# requests and upstream answers with libFuzzer, ASan and UBSan.
+# Fuzzes the OpenAI⇄Gemini translation (src/translate/), the HTTP/1.1 parsers of client
+# requests and upstream answers, and the decoding of client names (common/names, proxy/wire)
+# with libFuzzer, ASan and UBSan.
 #   scripts/fuzz.sh [seconds]     each target runs this long (default 60)
 # Needs clang++ and the libFuzzer/sanitizer runtimes (Debian: clang, libclang-rt-14-dev),
 # which scripts/install-deps.sh installs. Builds in $FUZZ_DIR (default build-fuzz/) from
@@ -25,20 +26,21 @@ objs=()
 build_obj() {  # source → object, rebuilt when the source or a header it may use is newer
   local src="$1" obj="$out/obj/$(basename "${1%.cc}").o"
   if [[ ! -f "$obj" || "$src" -nt "$obj" ]] || \
-     [[ -n "$(find "$root/src/common" "$root/src/translate" "$root/src/upstream" -name '*.h' -newer "$obj" 2>/dev/null)" ]]; then
+     [[ -n "$(find "$root/src/common" "$root/src/translate" "$root/src/upstream" "$root/src/proxy" "$root/src/keypool" -name '*.h' -newer "$obj" 2>/dev/null)" ]]; then
     "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
   fi
   objs+=("$obj")
 }
 build_obj "$root/src/common/boost_json.cc"
 for src in "$root"/src/translate/*.cc "$root/src/upstream/answer_parser.cc" \
-           "$root/src/common/http_parse.cc" "$root/src/common/request_parser.cc"; do
+           "$root/src/common/http_parse.cc" "$root/src/common/request_parser.cc" \
+           "$root/src/common/names.cc" "$root/src/proxy/wire.cc"; do
   build_obj "$src"
 done
 wait
 
 status=0
-for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz; do
+for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz names_fuzz; do
   echo "== $target: building"
   "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -o "$out/$target"
   corpus="$out/corpus/$target"
@@ -50,7 +52,7 @@ for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_
   # The translate targets read JSON, and the SSE one JSON inside events: one dictionary
   # serves both; the HTTP parsers go without.
   dict=()
-  [[ $target != *_parser_fuzz ]] && dict=(-dict="$root/fuzz/translate.dict")
+  [[ $target != *_parser_fuzz && $target != names_fuzz ]] && dict=(-dict="$root/fuzz/translate.dict")
   echo "== $target: running for ${seconds}s"
   if ! (cd "$out" && "./$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
           -max_len=65536 "${dict[@]}" -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$out/$target.log"); then

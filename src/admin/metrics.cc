@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/names.h"
+
 namespace gkm {
 namespace {
 
@@ -11,10 +13,13 @@ std::string FormatDouble(double v) {
   return buf;
 }
 
-// Label values are route names and model names; escape what the format requires anyway.
-std::string Escape(std::string_view v) {
+// Label values are route names and model names, both from fixed or checked sets (wire.h,
+// common/names.h); escape what the format requires anyway, and keep the page valid UTF-8
+// whatever reaches here.
+std::string Escape(std::string_view raw) {
+  std::string valid = ValidUtf8(raw);
   std::string out;
-  for (char c : v) {
+  for (char c : valid) {
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') {
       out += "\\n";
@@ -25,9 +30,8 @@ std::string Escape(std::string_view v) {
   return out;
 }
 
-constexpr Outcome kOutcomes[] = {Outcome::kSuccess,   Outcome::kDayExhausted,
-                                 Outcome::kCooling,   Outcome::kInvalid,
-                                 Outcome::kTransient, Outcome::kClientError};
+constexpr Outcome kOutcomes[] = {Outcome::kSuccess, Outcome::kDayExhausted, Outcome::kCooling,
+                                 Outcome::kInvalid, Outcome::kTransient,    Outcome::kClientError};
 
 }  // namespace
 
@@ -109,11 +113,13 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
   out += "# TYPE gkm_key_models gauge\n";
   out += "gkm_key_models{state=\"cooling\"} " + std::to_string(g.key_models_cooling) + "\n";
   out += "gkm_key_models{state=\"exhausted\"} " + std::to_string(g.key_models_exhausted) + "\n";
+  out += "# HELP gkm_pool_models Models the key pool keeps per-key state for (bounded).\n";
+  out += "# TYPE gkm_pool_models gauge\n";
+  out += "gkm_pool_models " + std::to_string(g.models_tracked) + "\n";
   out += "# HELP gkm_requests_today_total Upstream requests in the current quota day by model.\n";
   out += "# TYPE gkm_requests_today_total counter\n";
   for (const auto& [model, n] : g.requests_today_by_model) {
-    out += "gkm_requests_today_total{model=\"" + Escape(model) + "\"} " + std::to_string(n) +
-           "\n";
+    out += "gkm_requests_today_total{model=\"" + Escape(model) + "\"} " + std::to_string(n) + "\n";
   }
   if (per_key) {
     out += "# HELP gkm_key_requests_today Upstream requests today per key and model.\n";
@@ -127,8 +133,7 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
     out += "# HELP gkm_key_active Whether a key is active (1) or invalid (0).\n";
     out += "# TYPE gkm_key_active gauge\n";
     for (const auto& k : per_key->keys) {
-      out += "gkm_key_active{key_id=\"" + k.id + "\"} " + (k.status == "active" ? "1" : "0") +
-             "\n";
+      out += "gkm_key_active{key_id=\"" + k.id + "\"} " + (k.status == "active" ? "1" : "0") + "\n";
     }
   }
   return out;

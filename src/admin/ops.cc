@@ -4,6 +4,8 @@
 #include <boost/json/value.hpp>
 #include <ctime>
 
+#include "common/names.h"
+
 namespace gkm {
 
 std::string Rfc3339(TimePoint t) {
@@ -27,7 +29,7 @@ std::string AdminKeysJson(const PoolView& view) {
     o["id"] = k.id;
     o["key"] = k.masked;
     o["status"] = k.status;
-    if (k.status == "invalid") o["reason"] = k.reason;
+    if (k.status == "invalid") o["reason"] = ValidUtf8(k.reason);
     o["requests_today"] = k.requests_today;
     json::object models;
     for (const KeyModelView& m : k.models) {
@@ -35,8 +37,9 @@ std::string AdminKeysJson(const PoolView& view) {
       mo["requests"] = m.requests;
       mo["state"] = m.state;
       mo["until"] = m.until ? json::value(Rfc3339(*m.until)) : json::value(nullptr);
-      mo["reason"] = m.reason.empty() ? json::value(nullptr) : json::value(m.reason);
-      models[m.model] = std::move(mo);
+      mo["reason"] = m.reason.empty() ? json::value(nullptr) : json::value(ValidUtf8(m.reason));
+      // Model names are checked before the pool keeps them; JSON stays valid UTF-8 anyway.
+      models[ValidUtf8(m.model)] = std::move(mo);
     }
     o["models"] = std::move(models);
     keys.push_back(std::move(o));

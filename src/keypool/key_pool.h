@@ -12,6 +12,18 @@
 // writes them; state changes (cooling, exhausted, invalid) are handed over at once through
 // the on_state_change callback.
 //
+// Per-model memory is bounded (SPEC 8: a client inventing model names cannot grow per-key
+// state). A model the pool does not track yet costs nothing per key: its picks come from
+// one shared ring of the usable keys. It is tracked (a ModelPool with per-key state) once
+// Google has answered it with anything but 404: at once as "confirmed" on a success, a
+// cooling or an exhaustion, else on probation (at most max_probation_models of those). At
+// most max_models are tracked; to make room, and at each TakeBatch for idle ones, a model
+// without cooling or exhausted keys is dropped (one on probation first, a confirmed one only
+// if unused this quota day), its unflushed counters handed to the store first.
+//
+// Gauges and 503 reasons come from counts kept as states change (per model: keys cooling,
+// keys exhausted; the heap top for the earliest deadline), not from scans of all keys.
+//
 // Thread-safe: one mutex guards everything; every critical section is short and never
 // does I/O. Never reads the clock: `now` comes from the caller.
 #pragma once
@@ -61,6 +73,11 @@ using PickResult = std::variant<PickedKey, NoKey>;
 struct PoolOptions {
   Millis transient_base{1000};  // first cooldown after a transient failure
   Millis transient_cap{30000};  // the doubling stops here
+  // Models with per-key state (each costs ~200 bytes per key): Google lists about fifty.
+  size_t max_models = 256;
+  // Of those, models Google has not yet answered with a success, a cooling or an exhaustion
+  // (only with a 400, a 5xx, an invalid key...).
+  size_t max_probation_models = 16;
 };
 
 // What /admin/keys shows (SPEC 3.5).
@@ -91,6 +108,7 @@ struct PoolGauges {
   int64_t keys_invalid = 0;
   int64_t key_models_cooling = 0;
   int64_t key_models_exhausted = 0;
+  int64_t models_tracked = 0;  // models with per-key state (bounded by max_models)
   std::vector<std::pair<std::string, int64_t>> requests_today_by_model;
 };
 
@@ -138,7 +156,10 @@ class KeyPool {
   void SetOnStateChange(std::function<void()> fn);
 
   PoolView View(TimePoint now) const;
-  PoolGauges Gauges(TimePoint now) const;
+  // O(models): from maintained counts (it lets the keys whose deadline passed rejoin).
+  PoolGauges Gauges(TimePoint now);
+  // Whether the pool keeps per-key state for `model` (for tests and diagnostics).
+  bool Tracks(std::string_view model) const;
   size_t size() const;         // keys in the pool (active and invalid)
   size_t active_size() const;  // keys not invalid
   const QuotaClock& clock() const { return clock_; }
@@ -190,39 +211,70 @@ class KeyPool {
     bool cursor_dirty = false;
     std::vector<HeapEntry> heap;  // min-heap by until (std::push_heap with greater)
     std::vector<KeyModel> keys;   // per slot
+    // Kept exact by SetUnusable/ClearState/RejoinDue/SetFlags: keys neither removed nor
+    // invalid that are cooling or exhausted for this model. A key that is not usable has no
+    // live heap entry and is not counted.
+    uint32_t cooling = 0;
+    uint32_t exhausted = 0;
+    int32_t day = -1;            // the quota day requests_today counts
+    int64_t requests_today = 0;  // over keys not removed
+    uint32_t dirty = 0;          // entries of dirty_ that point here
+    bool confirmed = false;      // Google answered a success, cooling or exhaustion
+    uint64_t last_used = 0;      // use_clock_ at its last Report, to drop the oldest first
   };
   struct Slot {
     std::shared_ptr<const ApiKey> key;
     bool removed = false;
     bool invalid = false;
     std::string reason;
+    int32_t shared_pos = -1;    // place in shared_ring_; -1 when not usable
+    uint64_t last_request = 0;  // the last request that picked it from shared_ring_
   };
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  using ModelMap =
+      std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>>;
 
-  ModelPool& ModelLocked(std::string_view model);
+  // The tracked model, or null (no allocation).
+  ModelPool* FindLocked(std::string_view model);
+  // Starts tracking `model`, making room if needed; null when there is none (or the name
+  // could not be stored safely). `confirmed` as in ModelPool.
+  ModelPool* TrackLocked(std::string_view model, bool confirmed, TimePoint now,
+                         bool probation_cap = true);
+  // Drops a model; its unflushed counters and rotation go to the next batch.
+  void DropLocked(ModelMap::iterator it);
+  bool Idle(ModelPool& m, int32_t today, TimePoint now);
   bool Usable(const Slot& s) const { return !s.removed && !s.invalid; }
-  // Every change of a slot's flags goes through here, to keep the counts below exact.
-  void SetFlags(Slot& slot, bool removed, bool invalid);
+  // Every change of a slot's flags goes through here, to keep the rings and counts exact.
+  void SetFlags(uint32_t slot, bool removed, bool invalid, TimePoint now);
   // The quota day of `now`, cached with its bounds.
   int32_t DayLocked(TimePoint now) const;
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void RejoinDue(ModelPool& m, TimePoint now);
+  void CountState(ModelPool& m, State state, int delta);
   void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until, std::string reason);
+  void ClearState(ModelPool& m, uint32_t slot);
   void Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& delta);
-  NoKey NothingUsable(const ModelPool& m, TimePoint now, bool tried_some) const;
+  // Why no key is usable for `m` (null: a model not tracked). O(1) amortised.
+  NoKey NothingUsable(ModelPool* m, TimePoint now, bool tried_some);
   void QueueState(const ModelPool& m, uint32_t slot);
   void QueueStatus(uint32_t slot);
+  void QueueUsage(const Slot& slot, std::string_view model, int32_t day, const Counters& c);
 
   mutable std::mutex mu_;
   QuotaClock clock_;
   PoolOptions options_;
   std::vector<Slot> slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_by_id_;
-  std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>> models_;
+  ModelMap models_;
+  size_t probation_ = 0;               // tracked models not confirmed
+  std::vector<uint32_t> shared_ring_;  // usable slots, for models not tracked
+  uint64_t shared_cursor_ = 0;
+  uint64_t use_clock_ = 0;                 // ticks at each Report
+  int64_t cooling_ = 0, exhausted_ = 0;    // sums of the ModelPool counts
   std::atomic<uint64_t> next_request_{1};  // no lock needed: only ever incremented
   mutable int32_t day_ = 0;
   mutable TimePoint day_start_ = TimePoint::max();
@@ -233,6 +285,7 @@ class KeyPool {
   std::vector<UsageDelta> pending_usage_;  // counters of a day that ended before a flush
   std::vector<KeyModelState> pending_states_;
   std::vector<KeyStatusRow> pending_statuses_;
+  std::vector<std::pair<std::string, int64_t>> pending_cursors_;  // of dropped models
   std::unordered_map<std::string, int64_t> restored_cursors_;
   std::function<void()> on_state_change_;
   uint64_t last_pick_steps_ = 0;

@@ -110,8 +110,14 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
   const Config& cfg = *svc.config;
   const std::string& path = options.target_path.empty() ? req.path : options.target_path;
   if (options.model.empty()) {
-    req.model = ModelOfPath(req.path);
+    PathModel model = ModelOfPath(req.path);
     req.route = RouteOfPath(req.path);
+    if (!model.ok()) {  // never reaches the pool nor Google (SPEC 8)
+      auto res = JsonResponse(400, GeminiErrorBody(400, model.problem), keep_alive);
+      bool sent = co_await SendResponse(client, res);
+      co_return PackResult(400, sent && keep_alive);
+    }
+    req.model = std::move(model.name);
   } else {
     req.model = options.model;
   }

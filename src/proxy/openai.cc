@@ -392,8 +392,12 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
     boost::json::value v = boost::json::parse(req.msg.body(), ec);
     if (!ec && v.is_object()) {
       if (const auto* m = v.as_object().if_contains("model"); m && m->is_string()) {
-        model = std::string(m->as_string());
-        if (model.starts_with("models/")) model.erase(0, 7);
+        PathModel checked = ModelOfBody(m->as_string());  // the pool sees only valid names
+        if (!checked.ok()) {
+          auto answer = JsonAnswer(400, OpenAiErrorBody(400, checked.problem, "model"), keep_alive);
+          co_return co_await Send(client, answer, keep_alive);
+        }
+        model = std::move(checked.name);
       }
     }
   }

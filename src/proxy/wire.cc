@@ -1,7 +1,10 @@
 #include "proxy/wire.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+
+#include "common/names.h"
 
 namespace gkm {
 namespace {
@@ -60,20 +63,37 @@ size_t StringEnd(std::string_view text, size_t open) {
 
 }  // namespace
 
-std::string ModelOfPath(std::string_view path) {
+PathModel ModelOfPath(std::string_view raw) {
+  PathModel out;
+  std::optional<std::string> decoded = PercentDecode(raw);
+  if (!decoded) {
+    out.problem = "the request path has a '%' that is not followed by two hex digits";
+    return out;
+  }
+  std::string_view path = *decoded;
   for (std::string_view marker :
        {std::string_view("/models/"), std::string_view("/tunedModels/")}) {
     size_t at = path.find(marker);
     if (at == std::string_view::npos) continue;
     std::string_view rest = path.substr(at + marker.size());
     size_t colon = rest.find(':');
-    if (colon == std::string_view::npos || colon == 0) return "-";
+    if (colon == std::string_view::npos || colon == 0) return out;
     std::string_view model = rest.substr(0, colon);
-    if (model.find('/') != std::string_view::npos) return "-";
-    if (marker == "/tunedModels/") return "tunedModels/" + std::string(model);
-    return std::string(model);
+    if (model.find('/') != std::string_view::npos) return out;
+    out.problem = ModelNameProblem(model);
+    if (!out.ok()) return out;
+    out.name = marker == "/tunedModels/" ? "tunedModels/" + std::string(model) : std::string(model);
+    return out;
   }
-  return "-";
+  return out;
+}
+
+PathModel ModelOfBody(std::string_view model) {
+  PathModel out;
+  if (model.starts_with("models/")) model.remove_prefix(7);
+  out.problem = ModelNameProblem(model);
+  if (out.ok()) out.name = std::string(model);
+  return out;
 }
 
 std::string_view MethodOfPath(std::string_view path) {
@@ -85,16 +105,71 @@ std::string_view MethodOfPath(std::string_view path) {
   return path.substr(colon + 1);
 }
 
-std::string RouteOfPath(std::string_view path) {
+std::string RouteOfPath(std::string_view raw) {
+  // The methods of the Gemini API (v1, v1beta, v1alpha); any other is labelled by its
+  // resource, so the set of labels stays fixed.
+  static constexpr std::array<std::string_view, 24> kMethods = {"generateContent",
+                                                                "streamGenerateContent",
+                                                                "countTokens",
+                                                                "embedContent",
+                                                                "batchEmbedContents",
+                                                                "batchGenerateContent",
+                                                                "asyncBatchEmbedContent",
+                                                                "generateAnswer",
+                                                                "predict",
+                                                                "predictLongRunning",
+                                                                "bidiGenerateContent",
+                                                                "countTextTokens",
+                                                                "countMessageTokens",
+                                                                "embedText",
+                                                                "batchEmbedText",
+                                                                "generateText",
+                                                                "generateMessage",
+                                                                "transferOwnership",
+                                                                "download",
+                                                                "cancel",
+                                                                "query",
+                                                                "batchCreate",
+                                                                "batchUpdate",
+                                                                "batchDelete"};
+  std::optional<std::string> decoded = PercentDecode(raw);
+  std::string_view path = decoded ? std::string_view(*decoded) : raw;
   if (path.starts_with("/upload/")) return "upload";
   if (path.find("/openai/") != std::string_view::npos) return "openai";
   std::string_view method = MethodOfPath(path);
-  if (!method.empty()) return std::string(method);
+  if (std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end()) {
+    return std::string(method);
+  }
   if (path.find("/files") != std::string_view::npos) return "files";
   if (path.find("/cachedContents") != std::string_view::npos) return "cachedContents";
   if (path.find("/models") != std::string_view::npos) return "models";
   return "other";
 }
+
+namespace {
+
+// Splits "name=value" (or "name") and percent-decodes the name; nullopt when the name has a
+// broken escape.
+std::optional<std::string> DecodedName(std::string_view param, std::string_view* value) {
+  size_t eq = param.find('=');
+  *value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+  return PercentDecode(param.substr(0, eq));
+}
+
+bool IsCredentialName(std::string_view name) {
+  static constexpr std::string_view kCredentials[] = {"key", "access_token", "oauth_token"};
+  for (std::string_view c : kCredentials) {
+    if (name.size() == c.size() &&
+        std::equal(name.begin(), name.end(), c.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string StripKeyParam(std::string_view query) {
   std::string out;
@@ -102,7 +177,10 @@ std::string StripKeyParam(std::string_view query) {
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (param.empty() || param == "key" || param.starts_with("key=")) continue;
+    if (param.empty()) continue;
+    std::string_view value;
+    std::optional<std::string> name = DecodedName(param, &value);
+    if (!name || IsCredentialName(*name)) continue;
     if (!out.empty()) out += '&';
     out += param;
   }
@@ -114,8 +192,16 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    // Most parameters are not escaped: compare the raw form first.
     if (param.size() > name.size() && param.starts_with(name) && param[name.size()] == '=') {
-      return std::string(param.substr(name.size() + 1));
+      std::string_view value = param.substr(name.size() + 1);
+      return PercentDecode(value).value_or(std::string(value));
+    }
+    if (param.find('%') == std::string_view::npos) continue;
+    std::string_view value;
+    std::optional<std::string> decoded = DecodedName(param, &value);
+    if (decoded && *decoded == name && param.find('=') != std::string_view::npos) {
+      return PercentDecode(value).value_or(std::string(value));
     }
   }
   return std::nullopt;

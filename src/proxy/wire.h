@@ -12,20 +12,37 @@
 
 namespace gkm {
 
-// The model a native path names (".../models/{model}:method", also tunedModels), or "-".
-std::string ModelOfPath(std::string_view path);
+// The model a native path names (".../models/{model}:method", also tunedModels), read from
+// the percent-decoded path as Google reads it, so that `gemini%2D2.5-flash` is
+// `gemini-2.5-flash` to the pool (SPEC 8).
+struct PathModel {
+  std::string name = "-";  // "gemini-2.5-flash", "tunedModels/x"; "-" when the path names none
+  std::string problem;     // not empty: the name is not a model name (answer 400 with this)
+  bool ok() const { return problem.empty(); }
+};
+PathModel ModelOfPath(std::string_view path);
+
+// The model name of an OpenAI-shaped body ("gemini-2.5-flash" or "models/gemini-2.5-flash"),
+// checked like a path's: "models/" removed, no decoding (JSON is not URL-encoded). Same
+// result shape as ModelOfPath.
+PathModel ModelOfBody(std::string_view model);
 
 // The Gemini method after the colon ("generateContent"), or "" for paths without one.
 std::string_view MethodOfPath(std::string_view path);
 
-// A short route label for metrics and logs: the method, or "models", "files", "upload",
-// "cachedContents", "openai", "other".
+// A short route label for metrics and logs: a known Gemini method ("generateContent"), or
+// "models", "files", "upload", "cachedContents", "openai", "other". Always one of a fixed
+// set, so that a client cannot grow the metrics with invented names or put bytes in them
+// that are not UTF-8.
 std::string RouteOfPath(std::string_view path);
 
-// The query without any "key=" parameter (the client's token). No leading '?'.
+// The query without any parameter that is a credential once percent-decoded: `key` (the
+// client's token), `access_token`, `oauth_token`, in any case (`?k%65y=` too). A parameter
+// whose name has a broken '%' escape is dropped as well. No leading '?'.
 std::string StripKeyParam(std::string_view query);
 
-// The value of one query parameter (not decoded; ids are URL-safe), or nullopt.
+// The percent-decoded value of the first parameter whose percent-decoded name is `name`, or
+// nullopt. A value with a broken '%' escape is returned as it is.
 std::optional<std::string> QueryParam(std::string_view query, std::string_view name);
 
 // A resource that belongs to the project of the key that created it.

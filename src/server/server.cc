@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "admin/ops.h"
+#include "common/names.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
@@ -410,7 +411,7 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   }
   if (kind == Route::kNotFound) {
     req.route = "other";
-    return error(404, "no such route: " + req.path, keep);
+    return error(404, "no such route: " + Printable(req.path, 256), keep);
   }
   if (UsesBody(kind) && head.content_length() && *head.content_length() > cfg.max_body_bytes) {
     return error(413,
@@ -492,7 +493,8 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     case Route::kNotFound:
       break;
   }
-  auto res = JsonResponse(404, GeminiErrorBody(404, "no such route: " + req.path), false);
+  auto res =
+      JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false);
   co_return co_await SendAnswer(client, res, keep);
 }
 
@@ -513,7 +515,7 @@ http::response<http::string_body> Server::AdminAnswer(const Request& req) {
     std::string id = req.path.substr(12, req.path.size() - 12 - 6);
     return svc_.pool->ResetKey(id, NowMs())
                ? JsonResponse(200, R"({"status":"active"})", true)
-               : JsonResponse(404, GeminiErrorBody(404, "no key with id " + id), true);
+               : JsonResponse(404, GeminiErrorBody(404, "no key with id " + Printable(id)), true);
   }
   return JsonResponse(404, GeminiErrorBody(404, "no such admin route"), true);
 }

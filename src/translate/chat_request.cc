@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/names.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -103,13 +104,8 @@ void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
 // The model as it goes into the upstream URL: "models/" dropped, a safe alphabet only.
 std::string CheckModel(std::string_view model) {
   if (model.starts_with("models/")) model.remove_prefix(7);
-  if (model.empty()) Fail("model", "must not be empty");
-  if (model.size() > 256) Fail("model", "too long");
-  for (char c : model) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == '_';
-    if (!ok) Fail("model", "invalid model name " + Quote(model));
-  }
+  // The one check every route applies before the pool sees a name (common/names.h).
+  if (std::string problem = ModelNameProblem(model); !problem.empty()) Fail("model", problem);
   return std::string(model);
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 
+#include "common/names.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -37,12 +38,8 @@ std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
       return Bad("model", "expected a string, got " + std::string(KindName(*model)));
     std::string_view m = model->get_string();
     if (m.starts_with("models/")) m.remove_prefix(7);
-    if (m.empty() || m.size() > 256) return Bad("model", "invalid model name");
-    for (char c : m) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '-' || c == '_';
-      if (!ok) return Bad("model", "invalid model name " + Quote(m));
-    }
+    // The one check every route applies before the pool sees a name (common/names.h).
+    if (std::string problem = ModelNameProblem(m); !problem.empty()) return Bad("model", problem);
     out.model = m;
 
     if (const json::value* ef = in.if_contains("encoding_format"); ef && !ef->is_null()) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <map>
+#include <random>
 #include <set>
 
 namespace gkm {
@@ -275,6 +277,339 @@ TEST(KeyPool, UnavailableSaysWhyAndForHowLong) {
   ASSERT_TRUE(none.has_value());
   EXPECT_EQ(none->why, NoKey::Why::kExhausted);
   EXPECT_EQ(none->retry_after, std::chrono::duration_cast<Millis>(std::chrono::hours(20)));
+}
+
+}  // namespace
+}  // namespace gkm
+
+// ---- Bounded per-model memory (SPEC 8) -----------------------------------------------------
+
+namespace gkm {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A request for `model` as the proxy makes it: pick, then report what Google answered.
+uint32_t Serve(KeyPool& pool, std::string_view model, int status, Outcome outcome, TimePoint now,
+               Millis delay = 0ms) {
+  uint32_t slot = MustPick(pool, model, pool.NewRequest(), now);
+  pool.Report(slot, model, status, V(outcome, "r", delay), {}, now);
+  return slot;
+}
+
+size_t UsageRowsFor(const Batch& b, std::string_view model) {
+  size_t n = 0;
+  for (const auto& u : b.usage) n += u.model == model;
+  return n;
+}
+
+TEST(KeyPoolModels, AModelGoogleDoesNotKnowCostsNothing) {
+  KeyPool pool(MakeKeys(1000), LosAngeles());
+  for (int i = 0; i < 1500; ++i) {
+    std::string junk = "junk-model-" + std::to_string(i);
+    Serve(pool, junk, 404, Outcome::kClientError, kNoon);
+    EXPECT_FALSE(pool.Tracks(junk));
+  }
+  EXPECT_EQ(pool.Gauges(kNoon).models_tracked, 0);
+  Batch b = pool.TakeBatch(kNoon);
+  EXPECT_TRUE(b.usage.empty());  // nothing of them reaches the store either
+  EXPECT_TRUE(b.cursors.empty());
+  EXPECT_TRUE(pool.View(kNoon).keys[0].models.empty());
+}
+
+TEST(KeyPoolModels, GooglesFirstSuccessStartsTrackingAndCounting) {
+  KeyPool pool(MakeKeys(3), LosAngeles());
+  EXPECT_FALSE(pool.Tracks("m"));
+  uint32_t a = Serve(pool, "m", 200, Outcome::kSuccess, kNoon);
+  EXPECT_TRUE(pool.Tracks("m"));
+  PoolView v = pool.View(kNoon);
+  EXPECT_EQ(v.keys[a].requests_today, 1);
+  EXPECT_EQ(UsageRowsFor(pool.TakeBatch(kNoon), "m"), 1u);
+}
+
+TEST(KeyPoolModels, AnUnknownModelStillNeverGetsTheSameKeyTwice) {
+  KeyPool pool(MakeKeys(3), LosAngeles());
+  uint64_t req = pool.NewRequest();
+  std::set<uint32_t> seen;
+  // The first attempt is picked before the model is tracked, the others after.
+  uint32_t first = MustPick(pool, "m", req, kNoon);
+  seen.insert(first);
+  Serve(pool, "m", 200, Outcome::kSuccess, kNoon);  // another request confirms the model
+  ASSERT_TRUE(pool.Tracks("m"));
+  for (int i = 0; i < 2; ++i) seen.insert(MustPick(pool, "m", req, kNoon));
+  EXPECT_EQ(seen.size(), 3u);
+  auto r = pool.Pick("m", req, kNoon);
+  ASSERT_TRUE(std::holds_alternative<NoKey>(r));
+  EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
+}
+
+// The first pick of a model not yet tracked comes from the shared ring; the model's own
+// rotation then goes on from there, and a key leaving mid-cycle does not bring its
+// neighbour twice in a row.
+TEST(KeyPoolModels, RotationGoesOnAcrossTrackingAndAKeyLeavingMidCycle) {
+  KeyPool pool(MakeKeys(3), LosAngeles());
+  // Another model's picks move the shared cursor (two whole turns: the cycle starts at
+  // slot 0, and the cursor values are those that showed the swap's repeat).
+  for (int i = 0; i < 6; ++i) MustPick(pool, "other", pool.NewRequest(), kNoon);
+  std::vector<uint32_t> seen;
+  seen.push_back(Serve(pool, "m", 200, Outcome::kSuccess, kNoon));
+  ASSERT_TRUE(pool.Tracks("m"));
+  for (int i = 0; i < 2; ++i) seen.push_back(Serve(pool, "m", 200, Outcome::kSuccess, kNoon));
+  EXPECT_EQ(std::set<uint32_t>(seen.begin(), seen.end()).size(), 3u);
+  // The next key in the cycle is exhausted mid-cycle; the two others then alternate.
+  uint32_t gone = Serve(pool, "m", 429, Outcome::kDayExhausted, kNoon);
+  EXPECT_EQ(gone, seen[0]);
+  uint32_t prev = seen[2];  // the last key that answered
+  for (int i = 0; i < 6; ++i) {
+    uint32_t k = Serve(pool, "m", 200, Outcome::kSuccess, kNoon);
+    EXPECT_NE(k, gone);
+    EXPECT_NE(k, prev) << "the same key twice in a row at pick " << i;
+    prev = k;
+  }
+}
+
+TEST(KeyPoolModels, AnExhaustionOnAnUnknownModelIsKeptAndNotRetried) {
+  KeyPool pool(MakeKeys(2), LosAngeles());
+  uint32_t a = Serve(pool, "m", 429, Outcome::kDayExhausted, kNoon);
+  EXPECT_TRUE(pool.Tracks("m"));
+  for (int i = 0; i < 4; ++i) EXPECT_NE(MustPick(pool, "m", pool.NewRequest(), kNoon), a);
+}
+
+TEST(KeyPoolModels, ModelsOnProbationAreBounded) {
+  PoolOptions o;
+  o.max_models = 8;
+  o.max_probation_models = 2;
+  KeyPool pool(MakeKeys(4), LosAngeles(), o);
+  // A 400 (not 404) says little: at most two such models are tracked at a time, and the
+  // oldest gives its place, its counters going to the store.
+  for (int i = 0; i < 5; ++i)
+    Serve(pool, "p" + std::to_string(i), 400, Outcome::kClientError, kNoon);
+  EXPECT_EQ(pool.Gauges(kNoon).models_tracked, 2);
+  EXPECT_TRUE(pool.Tracks("p3"));
+  EXPECT_TRUE(pool.Tracks("p4"));
+  Batch b = pool.TakeBatch(kNoon);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(UsageRowsFor(b, "p" + std::to_string(i)), 1u) << i;
+  // A success confirms a model on probation; it then no longer counts against the bound.
+  Serve(pool, "p4", 200, Outcome::kSuccess, kNoon);
+  Serve(pool, "p5", 400, Outcome::kClientError, kNoon);
+  Serve(pool, "p6", 400, Outcome::kClientError, kNoon);
+  EXPECT_TRUE(pool.Tracks("p4"));
+  EXPECT_EQ(pool.Gauges(kNoon).models_tracked, 3);
+}
+
+TEST(KeyPoolModels, TheNumberOfModelsIsBoundedAndStatesAreNeverDropped) {
+  PoolOptions o;
+  o.max_models = 2;
+  KeyPool pool(MakeKeys(2), LosAngeles(), o);
+  uint32_t a = Serve(pool, "exhausted", 429, Outcome::kDayExhausted, kNoon);
+  Serve(pool, "used", 200, Outcome::kSuccess, kNoon);
+  // Full of a model with an exhausted key and one used today: a third is served but not
+  // tracked; its counts still reach the store.
+  Serve(pool, "third", 200, Outcome::kSuccess, kNoon);
+  EXPECT_FALSE(pool.Tracks("third"));
+  EXPECT_TRUE(pool.Tracks("exhausted"));
+  EXPECT_TRUE(pool.Tracks("used"));
+  EXPECT_EQ(UsageRowsFor(pool.TakeBatch(kNoon), "third"), 1u);
+  for (int i = 0; i < 3; ++i) EXPECT_NE(MustPick(pool, "exhausted", pool.NewRequest(), kNoon), a);
+  // The next quota day both are idle: a new model takes a place.
+  TimePoint tomorrow = kNoon + 24h;
+  Serve(pool, "third", 200, Outcome::kSuccess, tomorrow);
+  EXPECT_TRUE(pool.Tracks("third"));
+  EXPECT_LE(pool.Gauges(tomorrow).models_tracked, 2);
+}
+
+TEST(KeyPoolModels, DroppingAModelKeepsItsUnflushedCounters) {
+  PoolOptions o;
+  o.max_models = 1;
+  KeyPool pool(MakeKeys(2), LosAngeles(), o);
+  Serve(pool, "old", 200, Outcome::kSuccess, kNoon);
+  Serve(pool, "old", 200, Outcome::kSuccess, kNoon + 24h);  // counted on the next day, unflushed
+  // Two days on, "old" is idle (not used this day) but its counters are not yet flushed.
+  TimePoint later = kNoon + 48h;
+  Serve(pool, "new", 200, Outcome::kSuccess, later);
+  EXPECT_TRUE(pool.Tracks("new"));
+  EXPECT_FALSE(pool.Tracks("old"));
+  Batch b = pool.TakeBatch(later);
+  std::map<std::string, int64_t> old_by_day;
+  for (auto& u : b.usage) {
+    if (u.model == "old") old_by_day[u.day] += u.requests;
+  }
+  EXPECT_EQ(old_by_day, (std::map<std::string, int64_t>{{"2026-11-27", 1}, {"2026-11-28", 1}}));
+}
+
+TEST(KeyPoolModels, IdleModelsAreDroppedAtAFlushButNotThoseWithState) {
+  KeyPool pool(MakeKeys(2), LosAngeles());
+  Serve(pool, "yesterday", 200, Outcome::kSuccess, kNoon);
+  Serve(pool, "cooling", 429, Outcome::kCooling, kNoon, 30000ms);
+  pool.TakeBatch(kNoon);
+  EXPECT_TRUE(pool.Tracks("yesterday"));  // used today
+  TimePoint tomorrow = kNoon + 24h;
+  Serve(pool, "today", 200, Outcome::kSuccess, tomorrow);
+  pool.TakeBatch(tomorrow);
+  EXPECT_FALSE(pool.Tracks("yesterday"));
+  EXPECT_FALSE(pool.Tracks("cooling"));  // its cooling ended long ago
+  EXPECT_TRUE(pool.Tracks("today"));
+  // An exhaustion lasts to the reset; until then its model stays.
+  Serve(pool, "exhausted", 429, Outcome::kDayExhausted, tomorrow);
+  pool.TakeBatch(tomorrow + 1h);
+  EXPECT_TRUE(pool.Tracks("exhausted"));
+}
+
+TEST(KeyPoolModels, RestoreSkipsNamesThatAreNotModelNamesAndKeepsTheBound) {
+  PoolOptions o;
+  o.max_models = 3;
+  Loaded loaded;
+  std::string id0 = KeyIdOf("test-key-0");
+  loaded.usage.push_back(UsageDelta{id0, "bad\xFFname", "2026-11-27", 1, 0, 0, 0, 0, 0});
+  loaded.usage.push_back(UsageDelta{id0, "with space", "2026-11-27", 1, 0, 0, 0, 0, 0});
+  for (int i = 0; i < 10; ++i) {
+    loaded.usage.push_back(
+        UsageDelta{id0, "m" + std::to_string(i), "2026-11-27", 1, 0, 0, 0, 0, 0});
+  }
+  loaded.states.push_back(
+      KeyModelState{id0, "kept", "exhausted", ToUnixMs(kNoon + 1h), "per-day quota"});
+  KeyPool pool(MakeKeys(2), LosAngeles(), o);
+  pool.Restore(loaded, kNoon);
+  EXPECT_FALSE(pool.Tracks("bad\xFFname"));
+  EXPECT_FALSE(pool.Tracks("with space"));
+  EXPECT_TRUE(pool.Tracks("kept"));  // states first
+  EXPECT_EQ(pool.Gauges(kNoon).models_tracked, 3);
+  EXPECT_NE(MustPick(pool, "kept", pool.NewRequest(), kNoon), 0u);
+}
+
+// ---- Gauges and 503 reasons from maintained counts, pinned against a scan -----------------
+
+// What the old scans computed, from the public view.
+struct Scanned {
+  int64_t active = 0, invalid = 0, cooling = 0, exhausted = 0;
+  std::map<std::string, int64_t> today;
+};
+
+Scanned Scan(const PoolView& v) {
+  Scanned s;
+  for (const auto& k : v.keys) {
+    (k.status == "active" ? s.active : s.invalid)++;
+    for (const auto& m : k.models) {
+      s.today[m.model] += m.requests;
+      if (k.status != "active") continue;
+      if (m.state == "cooling") ++s.cooling;
+      if (m.state == "exhausted") ++s.exhausted;
+    }
+  }
+  return s;
+}
+
+// The 503 a scan of the view gives for `model`, or nullopt when some key is usable.
+std::optional<NoKey> ScanUnavailable(const PoolView& v, std::string_view model, TimePoint now) {
+  size_t present = v.keys.size(), active = 0, exhausted = 0;
+  bool cooling = false;
+  TimePoint earliest = TimePoint::max();
+  for (const auto& k : v.keys) {
+    if (k.status != "active") continue;
+    ++active;
+    const KeyModelView* mv = nullptr;
+    for (const auto& m : k.models) {
+      if (m.model == model) mv = &m;
+    }
+    if (mv == nullptr || mv->state == "ok") return std::nullopt;
+    cooling |= mv->state == "cooling";
+    exhausted += mv->state == "exhausted";
+    earliest = std::min(earliest, *mv->until);
+  }
+  if (present == 0) return NoKey{NoKey::Why::kNoKeys, 0ms, ""};
+  if (active == 0) return NoKey{NoKey::Why::kInvalid, 0ms, ""};
+  Millis wait = std::chrono::duration_cast<Millis>(earliest - now);
+  if (wait < 1000ms) wait = 1000ms;
+  return NoKey{cooling ? NoKey::Why::kCooling : NoKey::Why::kExhausted, wait,
+               std::to_string(exhausted)};
+}
+
+TEST(KeyPoolCounts, GaugesAndUnavailableAgreeWithAScanAfterRandomOperations) {
+  std::map<NoKey::Why, int> reasons;  // the 503s seen, so that the test is known to reach them
+  int states_seen = 0;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937 rng(seed);
+    auto below = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    PoolOptions o{1000ms, 8000ms};
+    o.max_models = 4;
+    o.max_probation_models = 2;
+    KeyPool pool(MakeKeys(6), LosAngeles(), o);
+    const std::vector<std::string> models = {"a", "b", "c", "d", "e", "-"};
+    TimePoint now = kNoon;
+    int next_key = 6;
+    for (int step = 0; step < 600; ++step) {
+      now += Millis(below(5) == 0 ? below(4 * 3600 * 1000) : below(20000));
+      const std::string& model = models[below(models.size())];
+      switch (below(12)) {
+        case 0: {  // an admin reset
+          pool.ResetKey(KeyIdOf("test-key-" + std::to_string(below(next_key))), now);
+          break;
+        }
+        case 1: {  // a reload that removes some keys and adds one
+          std::vector<ApiKey> keys;
+          for (int k = 0; k < next_key; ++k) {
+            if (below(4) != 0) keys.emplace_back("test-key-" + std::to_string(k));
+          }
+          if (below(2) == 0) keys.emplace_back("test-key-" + std::to_string(next_key++));
+          pool.Reload(std::move(keys), below(2) == 0, now);
+          break;
+        }
+        case 2:
+          pool.TakeBatch(now);
+          break;
+        default: {  // a request with a few attempts
+          uint64_t req = pool.NewRequest();
+          for (int attempt = 0; attempt < 3; ++attempt) {
+            auto r = pool.Pick(model, req, now);
+            if (!std::holds_alternative<PickedKey>(r)) break;
+            uint32_t slot = std::get<PickedKey>(r).slot;
+            static const std::pair<int, Outcome> kAnswers[] = {
+                {200, Outcome::kSuccess},      {200, Outcome::kSuccess},
+                {429, Outcome::kDayExhausted}, {429, Outcome::kCooling},
+                {503, Outcome::kTransient},    {400, Outcome::kClientError},
+                {404, Outcome::kClientError},  {400, Outcome::kInvalid}};
+            auto [status, outcome] = kAnswers[below(std::size(kAnswers))];
+            if (outcome == Outcome::kInvalid && below(3) != 0) outcome = Outcome::kSuccess;
+            pool.Report(slot, model, status, V(outcome, "r", Millis(below(90000))), {}, now);
+            if (outcome == Outcome::kSuccess || outcome == Outcome::kClientError) break;
+          }
+        }
+      }
+      // The view is a scan of every key and model; the gauges and 503s are kept counts.
+      const PoolView view = pool.View(now);
+      const Scanned want = Scan(view);
+      const PoolGauges got = pool.Gauges(now);
+      ASSERT_EQ(got.keys_active, want.active) << "seed " << seed << " step " << step;
+      ASSERT_EQ(got.keys_invalid, want.invalid) << "seed " << seed << " step " << step;
+      ASSERT_EQ(got.key_models_cooling, want.cooling) << "seed " << seed << " step " << step;
+      ASSERT_EQ(got.key_models_exhausted, want.exhausted) << "seed " << seed << " step " << step;
+      ASSERT_LE(got.models_tracked, 4);
+      states_seen += got.key_models_cooling + got.key_models_exhausted > 0;
+      for (const auto& [name, n] : got.requests_today_by_model) {
+        auto it = want.today.find(name);
+        ASSERT_EQ(n, it == want.today.end() ? 0 : it->second)
+            << name << " seed " << seed << " step " << step;
+      }
+      for (const std::string& m : models) {
+        if (!pool.Tracks(m)) continue;
+        auto scanned = ScanUnavailable(view, m, now);
+        auto kept = pool.Unavailable(m, now);
+        ASSERT_EQ(kept.has_value(), scanned.has_value())
+            << m << " seed " << seed << " step " << step;
+        if (!kept) continue;
+        ++reasons[kept->why];
+        ASSERT_EQ(kept->why, scanned->why) << m << " seed " << seed << " step " << step;
+        ASSERT_EQ(kept->retry_after, scanned->retry_after) << m << " seed " << seed;
+        if (kept->why == NoKey::Why::kExhausted) {
+          ASSERT_NE(kept->message.find("all " + scanned->message + " usable"), std::string::npos)
+              << kept->message;
+        }
+      }
+    }
+  }
+  EXPECT_GT(reasons[NoKey::Why::kCooling], 0);
+  EXPECT_GT(reasons[NoKey::Why::kExhausted], 0);
+  EXPECT_GT(states_seen, 100);
 }
 
 }  // namespace

@@ -6,13 +6,66 @@ namespace gkm {
 namespace {
 
 TEST(Wire, ModelOfPath) {
-  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash:generateContent"), "gemini-2.5-flash");
-  EXPECT_EQ(ModelOfPath("/v1/models/gemini-2.5-pro:streamGenerateContent"), "gemini-2.5-pro");
-  EXPECT_EQ(ModelOfPath("/v1beta/tunedModels/my-model:generateContent"), "tunedModels/my-model");
-  EXPECT_EQ(ModelOfPath("/v1beta/models"), "-");
-  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash"), "-");
-  EXPECT_EQ(ModelOfPath("/v1beta/files/abc"), "-");
-  EXPECT_EQ(ModelOfPath("/v1beta/cachedContents"), "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash:generateContent").name,
+            "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfPath("/v1/models/gemini-2.5-pro:streamGenerateContent").name, "gemini-2.5-pro");
+  EXPECT_EQ(ModelOfPath("/v1beta/tunedModels/my-model:generateContent").name,
+            "tunedModels/my-model");
+  EXPECT_EQ(ModelOfPath("/v1beta/models").name, "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash").name, "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/files/abc").name, "-");
+  EXPECT_EQ(ModelOfPath("/v1beta/cachedContents").name, "-");
+  EXPECT_TRUE(ModelOfPath("/v1beta/cachedContents").ok());
+}
+
+// SPEC 8: the pool sees the model Google will see, after percent-decoding.
+TEST(Wire, ModelOfPathDecodesAsGoogleDoes) {
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini%2D2.5-flash:generateContent").name,
+            "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfPath("/v1beta/models/%67emini-2.5-flash:generateContent").name,
+            "gemini-2.5-flash");
+  // An escaped colon or marker still names the model.
+  EXPECT_EQ(ModelOfPath("/v1beta/models/gemini-2.5-flash%3AgenerateContent").name,
+            "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfPath("/v1beta/m%6Fdels/gemini-2.5-flash:generateContent").name,
+            "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfPath("/v1beta/tunedModels/my%2Dmodel:generateContent").name,
+            "tunedModels/my-model");
+}
+
+TEST(Wire, ModelOfPathRefusesWhatIsNotAModelName) {
+  for (std::string path : {
+           std::string("/v1beta/models/gemini%FF:generateContent"),    // not UTF-8
+           std::string("/v1beta/models/gemini\xFF:generateContent"),   // raw, not UTF-8
+           std::string("/v1beta/models/gemini%00x:generateContent"),   // control byte
+           std::string("/v1beta/models/gemini%0A:generateContent"),    // newline
+           std::string("/v1beta/models/g%C3%A9mini:generateContent"),  // UTF-8, not allowed
+           std::string("/v1beta/models/a%20b:generateContent"),        // space
+           std::string("/v1beta/models/a%22b:generateContent"),        // quote
+           std::string("/v1beta/models/") + std::string(129, 'a') + ":generateContent",
+           std::string("/v1beta/models/gemini%2:generateContent"),  // broken escape
+           std::string("/v1beta/models/gemini%zz:generateContent"),
+       }) {
+    PathModel m = ModelOfPath(path);
+    EXPECT_FALSE(m.ok()) << path;
+    EXPECT_EQ(m.name, "-") << path;
+    // The message is safe to put in JSON: printable ASCII only.
+    for (char c : m.problem) {
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << path << ": " << m.problem;
+    }
+  }
+  EXPECT_TRUE(ModelOfPath("/v1beta/models/" + std::string(128, 'a') + ":generateContent").ok());
+  EXPECT_NE(ModelOfPath("/v1beta/models/gemini%FF:generateContent").problem.find("gemini\\xFF"),
+            std::string::npos);
+}
+
+TEST(Wire, ModelOfBodyChecksLikeThePath) {
+  EXPECT_EQ(ModelOfBody("models/gemini-2.5-flash").name, "gemini-2.5-flash");
+  EXPECT_EQ(ModelOfBody("gemini-2.5-flash").name, "gemini-2.5-flash");
+  EXPECT_FALSE(ModelOfBody("gemini%2D2.5").ok());  // a body is not URL-encoded
+  EXPECT_FALSE(ModelOfBody("").ok());
+  EXPECT_FALSE(ModelOfBody("a b").ok());
+  EXPECT_FALSE(ModelOfBody(std::string(129, 'x')).ok());
 }
 
 TEST(Wire, RouteOfPath) {
@@ -24,6 +77,15 @@ TEST(Wire, RouteOfPath) {
   EXPECT_EQ(RouteOfPath("/v1beta/openai/chat/completions"), "openai");
 }
 
+// Route labels come from a fixed set: invented methods and raw bytes never become labels.
+TEST(Wire, RouteOfPathIsAlwaysAKnownLabel) {
+  EXPECT_EQ(RouteOfPath("/v1beta/models/m%3AgenerateContent"), "generateContent");
+  EXPECT_EQ(RouteOfPath("/v1beta/models/m:inventedMethod123"), "models");
+  EXPECT_EQ(RouteOfPath("/v1beta/models/m:\xFF\xFE"), "models");
+  EXPECT_EQ(RouteOfPath("/v1beta/x:\xFF"), "other");
+  EXPECT_EQ(RouteOfPath("/v1beta/files/abc:download"), "download");
+}
+
 TEST(Wire, StripKeyParamRemovesOnlyTheKey) {
   EXPECT_EQ(StripKeyParam("key=tok&alt=sse"), "alt=sse");
   EXPECT_EQ(StripKeyParam("alt=sse&key=tok"), "alt=sse");
@@ -32,10 +94,38 @@ TEST(Wire, StripKeyParamRemovesOnlyTheKey) {
   EXPECT_EQ(StripKeyParam(""), "");
 }
 
+// SPEC 8: no parameter that decodes to a credential goes upstream.
+TEST(Wire, StripKeyParamDropsEveryCredentialAfterDecoding) {
+  EXPECT_EQ(StripKeyParam("k%65y=junk&alt=sse"), "alt=sse");
+  EXPECT_EQ(StripKeyParam("%6B%65%79=junk"), "");
+  EXPECT_EQ(StripKeyParam("%6b%65%79=junk&pageSize=3"), "pageSize=3");
+  EXPECT_EQ(StripKeyParam("access_token=x&alt=sse"), "alt=sse");
+  EXPECT_EQ(StripKeyParam("access%5Ftoken=x"), "");
+  EXPECT_EQ(StripKeyParam("oauth_token=x&a=1"), "a=1");
+  EXPECT_EQ(StripKeyParam("KEY=x&Key=y&a=1"), "a=1");
+  EXPECT_EQ(StripKeyParam("key"), "");
+  EXPECT_EQ(StripKeyParam("k%65y"), "");
+  // A name whose escape is broken is not forwarded either (Google would not read it as we do).
+  EXPECT_EQ(StripKeyParam("k%6=x&a=1"), "a=1");
+  // Others pass as they came, escapes and all.
+  EXPECT_EQ(StripKeyParam("upload_id=a%2Fb&alt=sse&keys=1&monkey=2"),
+            "upload_id=a%2Fb&alt=sse&keys=1&monkey=2");
+}
+
 TEST(Wire, QueryParam) {
   EXPECT_EQ(QueryParam("a=1&upload_id=xyz&b=2", "upload_id"), "xyz");
   EXPECT_EQ(QueryParam("a=1", "upload_id"), std::nullopt);
   EXPECT_EQ(QueryParam("upload_idx=1", "upload_id"), std::nullopt);
+}
+
+TEST(Wire, QueryParamMatchesDecodedNamesAndDecodesValues) {
+  EXPECT_EQ(QueryParam("k%65y=tok", "key"), "tok");
+  EXPECT_EQ(QueryParam("%6B%65%79=t%6Fk", "key"), "tok");
+  EXPECT_EQ(QueryParam("key=a%2Bb", "key"), "a+b");
+  EXPECT_EQ(QueryParam("key=a+b", "key"), "a+b");  // '+' is not a space here
+  EXPECT_EQ(QueryParam("key=50%", "key"), "50%");  // a broken escape is kept as it came
+  EXPECT_EQ(QueryParam("k%65yx=tok", "key"), std::nullopt);
+  EXPECT_EQ(QueryParam("alt=sse&k%65y=first&key=second", "key"), "first");
 }
 
 TEST(Wire, ReferencedResourcesFromPathQueryAndBody) {
