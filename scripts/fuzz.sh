@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the OpenAI⇄Gemini translation (src/translate/), the HTTP/1.1 parsers of client
-# requests and upstream answers, and the decoding of client names (common/names, proxy/wire)
+# requests and upstream answers, the decoding of client names (common/names, proxy/wire) and
+# the undoing of upstream content codings (upstream/content_coding)
 # with libFuzzer, ASan and UBSan.
 #   scripts/fuzz.sh [seconds]     each target runs this long (default 60)
 # Needs clang++ and the libFuzzer/sanitizer runtimes (Debian: clang, libclang-rt-14-dev),
@@ -34,15 +35,17 @@ build_obj() {  # source → object, rebuilt when the source or a header it may u
 build_obj "$root/src/common/boost_json.cc"
 for src in "$root"/src/translate/*.cc "$root/src/upstream/answer_parser.cc" \
            "$root/src/common/http_parse.cc" "$root/src/common/request_parser.cc" \
-           "$root/src/common/names.cc" "$root/src/proxy/wire.cc"; do
+           "$root/src/common/names.cc" "$root/src/proxy/wire.cc" \
+           "$root/src/upstream/content_coding.cc"; do
   build_obj "$src"
 done
 wait
 
 status=0
-for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz names_fuzz; do
+for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz names_fuzz \
+              content_coding_fuzz; do
   echo "== $target: building"
-  "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -o "$out/$target"
+  "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -lz -o "$out/$target"
   corpus="$out/corpus/$target"
   mkdir -p "$corpus"
   seeds=()
@@ -52,7 +55,7 @@ for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_
   # The translate targets read JSON, and the SSE one JSON inside events: one dictionary
   # serves both; the HTTP parsers go without.
   dict=()
-  [[ $target != *_parser_fuzz && $target != names_fuzz ]] && dict=(-dict="$root/fuzz/translate.dict")
+  [[ $target != *_parser_fuzz && $target != names_fuzz && $target != content_coding_fuzz ]] && dict=(-dict="$root/fuzz/translate.dict")
   echo "== $target: running for ${seconds}s"
   if ! (cd "$out" && "./$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
           -max_len=65536 "${dict[@]}" -print_final_stats=1 "$corpus" "${seeds[@]}" 2>"$out/$target.log"); then
