@@ -43,6 +43,18 @@
 //   {type:'delay', ms:M}                          answer ok after M ms
 //   {type:'error', status, statusText, message, details}  any Gemini-shaped error
 //   {type:'raw', status, headers, body}           any answer at all
+//   {type:'toolcall', calls:[{name, args}], text, thought}   a model turn that calls tools (parallel
+//                       when several), optionally after a thought summary and some text, with
+//                       thought signatures placed as Gemini 3 places them: on the first functionCall
+//                       only (none on the others), or on the last part when there is no call. Streamed
+//                       as thought, text, then the calls with finishReason STOP.
+// Thought signatures (WIRE-AGENTS D4): every signature the mock issues is remembered. For models
+// whose name starts with `gemini-3` (startMock({ signatureModels: /regex/ }) changes which), a
+// request whose current turn (the contents after the last user text) holds a model content whose
+// first functionCall lacks a signature gets Google's 400 "... is missing a `thought_signature`";
+// a signature the mock never issued gets 400 "Corrupted thought signature."; the documented
+// bypass value `skip_thought_signature_validator` passes. entry.signatures records what was
+// checked ('ok', 'bypass', or null when nothing needed checking).
 // The 429 behaviours accept {retryDelay, quotaId, quotaValue, violations, reverse:true}.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
@@ -335,7 +347,54 @@ function checkInformational(list) {
 
 const KNOWN_TYPES = new Set(['ok', 'day', 'minute', 'zero', 'bare429', 'retryinfo', 'invalid', 'suspended', 'denied',
   'overloaded', '500', 'reset', 'hang', 'badrequest', 'location', 'notfound', 'filedenied', 'slowstream',
-  'cutstream', 'delay', 'error', 'raw']);
+  'cutstream', 'delay', 'error', 'raw', 'toolcall']);
+
+export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
+
+// The parts of a 'toolcall' answer, signatures in Gemini 3's places (WIRE-AGENTS D4).
+function toolCallParts(b, issue) {
+  const parts = [];
+  if (b.thought) parts.push({ text: String(b.thought), thought: true });
+  if (b.text) parts.push({ text: String(b.text) });
+  const calls = b.calls ?? [];
+  calls.forEach((c, i) => {
+    const part = { functionCall: { name: String(c.name), args: c.args ?? {} } };
+    if (i === 0) part.thoughtSignature = issue();
+    parts.push(part);
+  });
+  if (!calls.length && parts.length) parts[parts.length - 1].thoughtSignature = issue();
+  return parts;
+}
+
+// Google's check of the signatures in a request's current turn: null when it passes, else the
+// 400 message. Sets entry.signatures.
+function checkSignatures(o, issued, entry) {
+  const contents = Array.isArray(o.contents) ? o.contents : [];
+  let start = 0;
+  contents.forEach((c, i) => {
+    const parts = Array.isArray(c?.parts) ? c.parts : [];
+    if ((c?.role ?? 'user') === 'user' && parts.some((p) => typeof p?.text === 'string')) start = i + 1;
+  });
+  let checked = null;
+  for (let i = start; i < contents.length; i++) {
+    const c = contents[i];
+    if (c?.role !== 'model') continue;
+    const parts = Array.isArray(c.parts) ? c.parts : [];
+    const first = parts.find((p) => p && p.functionCall);
+    if (!first) continue;
+    const sig = first.thoughtSignature ?? first.thought_signature;
+    if (sig === undefined) {
+      entry.signatures = 'missing';
+      return `Unable to submit request because function call \`${first.functionCall.name}\` in the ${i + 1}. content block is missing a \`thought_signature\`. Learn more: https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures`;
+    }
+    if (sig === SKIP_SIGNATURE) { checked = checked ?? 'bypass'; continue; }
+    if (!issued.has(sig)) { entry.signatures = 'corrupted'; return 'Corrupted thought signature.'; }
+    checked = 'ok';
+  }
+  entry.signatures = checked;
+  return null;
+}
+
 
 function newId(n = 12) {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -558,6 +617,8 @@ export async function startMock(opts = {}) {
     keepAliveTimeoutMs = 65000,
     // Compress every non-empty answer with gzip, asked for or not (a misbehaving upstream).
     forceGzip = false,
+    // Models whose current turn's function calls must carry the signatures the mock issued.
+    signatureModels = /^gemini-3/,
     // 1xx codes sent before every answer (and the pause after them), unless a behaviour
     // gives its own `informational`.
     informational = [],
@@ -568,6 +629,12 @@ export async function startMock(opts = {}) {
   const sticky = new Map(); // `${key}\u0000${model}` -> behaviour
   const queues = new Map(); // same -> [behaviours]
   const requests = [];
+  const issuedSignatures = new Set();
+  const issueSignature = () => {
+    const sig = crypto.randomBytes(24).toString('base64');
+    issuedSignatures.add(sig);
+    return sig;
+  };
   const files = new Map(); // id -> { owner, file }
   const caches = new Map(); // id -> { owner, cache }
   const uploads = new Map(); // upload_id -> { owner, received: Buffer[], size, mimeType, displayName }
@@ -637,6 +704,8 @@ export async function startMock(opts = {}) {
       uploads.clear();
     },
     clearRequests() { requests.length = 0; },
+    // The thought signatures the mock has issued (WIRE-AGENTS D4).
+    signatures: issuedSignatures,
     // Keys that reached the mock, in order (optionally only for one model or path part).
     keysSeen(filter) {
       return requests.filter((r) => {
@@ -799,6 +868,33 @@ export async function startMock(opts = {}) {
     entry.responseBody = sent;
     await out.end(sse ? '' : '\r\n]');
     entry.finishedAt = Date.now();
+  }
+
+  // A 'toolcall' behaviour's answer, whole or streamed (thought, text, then the calls).
+  async function toolCallAnswer(res, entry, model, sse, b, streamed, arrayForm) {
+    const parts = toolCallParts(b, issueSignature);
+    const usage = { promptTokenCount: 12, candidatesTokenCount: 8, thoughtsTokenCount: b.thought ? 4 : 0, totalTokenCount: 12 + 8 + (b.thought ? 4 : 0) };
+    const answer = (ps, finish) => ({
+      candidates: [{ content: { parts: ps, role: 'model' }, ...(finish ? { finishReason: 'STOP' } : {}), index: 0 }],
+      usageMetadata: usage, modelVersion: model, responseId: responseId(),
+    });
+    if (!streamed) return sendJson(res, entry, 200, answer(parts, true));
+    const calls = parts.filter((p) => p.functionCall);
+    const chunks = parts.filter((p) => !p.functionCall).map((p) => answer([p], false));
+    chunks.push(answer(calls, true));
+    if (!calls.length) chunks[chunks.length - 1] = answer([parts[parts.length - 1]], true);
+    const headers = { ...googleHeaders(hopHeaders), 'content-type': sse ? 'text/event-stream' : JSON_CT };
+    const out = startStream(res, entry, 200, headers);
+    let sent = '';
+    for (let i = 0; i < chunks.length; i++) {
+      const text = sse ? `data: ${JSON.stringify(chunks[i])}\r\n\r\n` : (i === 0 ? '[' : '\r\n,\r\n') + JSON.stringify(chunks[i]);
+      sent += text;
+      await out.write(text);
+    }
+    entry.responseBody = sent;
+    await out.end(sse ? '' : '\r\n]');
+    entry.finishedAt = Date.now();
+    return undefined;
   }
 
   function ownerCheck(res, entry, key, refs) {
@@ -1083,6 +1179,13 @@ export async function startMock(opts = {}) {
           }, arrayForm);
         }
         if (!ownerCheck(res, entry, key, collectRefs(o))) return undefined;
+        if (model && signatureModels && signatureModels.test(model)) {
+          const problem = checkSignatures(o, issuedSignatures, entry);
+          if (problem) {
+            return sendError(res, entry, { status: 400, body: errorBody(400, 'INVALID_ARGUMENT', problem) }, arrayForm);
+          }
+        }
+        if (b.type === 'toolcall') return toolCallAnswer(res, entry, model, sse, b, method === 'streamGenerateContent', arrayForm);
         if (method === 'streamGenerateContent') return stream(res, entry, model, sse, b);
         if (b.type === 'slowstream') await sleep((b.events ?? streamEvents) * (b.intervalMs ?? streamIntervalMs));
         if (res.destroyed) return undefined;

@@ -948,3 +948,55 @@ test('content parts: an unknown field (cache_control) is 400, like Google', asyn
   });
   assert.equal(r.status, 200, r.text);
 });
+
+// ---- thought signatures (WIRE-AGENTS D4) --------------------------------------------------
+
+test('toolcall: Gemini 3 signatures on the first parallel call; a history without them is refused', async () => {
+  const m = mock;
+  {
+    m.queue(K1, '*', { type: 'toolcall', thought: 'Let me look.', calls: [{ name: 'read', args: { p: 'a' } }, { name: 'read', args: { p: 'b' } }] });
+    const first = await gen('gemini-3-pro-preview');
+    assert.equal(first.status, 200, first.body);
+    const parts = first.json.candidates[0].content.parts;
+    assert.deepEqual(parts.map((p) => Object.keys(p).sort().join('+')),
+      ['text+thought', 'functionCall+thoughtSignature', 'functionCall']);
+    assert.ok(m.signatures.has(parts[1].thoughtSignature));
+    const turn = (modelParts) => ({ contents: [
+      { role: 'user', parts: [{ text: 'read both' }] },
+      { role: 'model', parts: modelParts },
+      { role: 'user', parts: [{ functionResponse: { name: 'read', response: { output: 'A' } } }, { functionResponse: { name: 'read', response: { output: 'B' } } }] },
+    ] });
+    const calls = parts.filter((p) => p.functionCall);
+    assert.equal((await gen('gemini-3-pro-preview', { body: turn(calls) })).status, 200);
+    assert.equal(m.requests.at(-1).signatures, 'ok');
+    const stripped = calls.map((p) => ({ functionCall: p.functionCall }));
+    const missing = await gen('gemini-3-pro-preview', { body: turn(stripped) });
+    assert.equal(missing.status, 400);
+    assert.match(missing.json.error.message, /function call `read` in the 2\. content block is missing a `thought_signature`/);
+    const forged = await gen('gemini-3-pro-preview', { body: turn([{ ...stripped[0], thoughtSignature: 'Zm9yZ2Vk' }, stripped[1]]) });
+    assert.equal(forged.status, 400);
+    assert.match(forged.json.error.message, /Corrupted thought signature/);
+    const bypass = await gen('gemini-3-pro-preview', { body: turn([{ ...stripped[0], thoughtSignature: 'skip_thought_signature_validator' }, stripped[1]]) });
+    assert.equal(bypass.status, 200);
+    assert.equal(m.requests.at(-1).signatures, 'bypass');
+    // Gemini 2.5 does not check, and an earlier turn is not the current one.
+    assert.equal((await gen('gemini-2.5-flash', { body: turn(stripped) })).status, 200);
+  }
+});
+
+test('toolcall: streamed as thought, text, then the calls with STOP', async () => {
+  const m = mock;
+  {
+    m.queue(K1, '*', { type: 'toolcall', thought: 'Hmm.', text: 'Reading.', calls: [{ name: 'read', args: {} }] });
+    const r = await fetch(`${m.url}/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse`, {
+      method: 'POST', headers: { 'x-goog-api-key': K1, 'content-type': 'application/json', 'accept-encoding': 'identity' }, body: JSON.stringify(GEN),
+    });
+    assert.equal(r.status, 200);
+    const events = (await r.text()).split(/\r\n\r\n/).filter(Boolean).map((e) => JSON.parse(e.replace(/^data: /, '')));
+    assert.equal(events.length, 3);
+    assert.equal(events[0].candidates[0].content.parts[0].thought, true);
+    assert.equal(events[1].candidates[0].content.parts[0].text, 'Reading.');
+    assert.equal(events[2].candidates[0].finishReason, 'STOP');
+    assert.ok(m.signatures.has(events[2].candidates[0].content.parts[0].thoughtSignature));
+  }
+});
