@@ -48,19 +48,23 @@ size_t Utf8SequenceAt(std::string_view text, size_t i) {
 }  // namespace
 
 std::optional<std::string> PercentDecode(std::string_view in) {
+  // Nearly every name has no escape: one search, one copy. Runs between escapes are
+  // copied whole.
+  size_t pct = in.find('%');
+  if (pct == std::string_view::npos) return std::string(in);
   std::string out;
   out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+  size_t from = 0;
+  while (pct != std::string_view::npos) {
+    out.append(in.data() + from, pct - from);
+    if (pct + 2 >= in.size()) return std::nullopt;
+    int hi = HexValue(in[pct + 1]), lo = HexValue(in[pct + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
-    i += 2;
+    from = pct + 3;
+    pct = in.find('%', from);
   }
+  out.append(in.data() + from, in.size() - from);
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 
+#include "proxy/client_watch.h"
 #include "proxy/headers.h"
 #include "proxy/wire.h"
 #include "translate/error.h"
@@ -127,66 +128,13 @@ asio::awaitable<void> AwaitDurable(Services& svc) {
   }
 }
 
-// Watches the client's socket while the upstream works on the request: a client that
-// closes its connection (a FIN or a reset) is noticed at once, the upstream connection in
-// use is closed so that the pending attempt fails, and the attempt loop gives up without
-// blaming the key or counting the answer (SPEC 8). Data from the client (a pipelined next
-// request) is not a departure; the watch then simply ends. A wait for readability on a
-// socket already registered with the reactor costs no system call.
-class ClientWatch {
- public:
-  explicit ClientWatch(asio::ip::tcp::socket* client) : client_(client) {}
-  ~ClientWatch() { Stop(); }
-  ClientWatch(const ClientWatch&) = delete;
-  ClientWatch& operator=(const ClientWatch&) = delete;
-
-  // Watches from now on; a departure closes `conn` (the attempt in flight).
-  void Watch(UpstreamConnection* conn) {
-    if (!client_) return;
-    if (!state_) {
-      state_ = std::make_shared<State>();
-      state_->client = client_;
-      client_->async_wait(asio::socket_base::wait_read,
-                          [state = state_](const error_code& ec) { Fired(*state, ec); });
-    }
-    state_->conn = conn;
-  }
-  bool gone() const { return state_ && state_->gone; }
-  // Ends the watch (the answer goes to the client now, or the call is over).
-  void Stop() {
-    if (!state_) return;
-    state_->conn = nullptr;
-    asio::ip::tcp::socket* client = state_->client;
-    state_->client = nullptr;  // a completion already queued must not touch it
-    if (!state_->fired) {
-      error_code ignored;
-      client->cancel(ignored);
-    }
-    state_.reset();
-  }
-
- private:
-  struct State {
-    asio::ip::tcp::socket* client = nullptr;
-    UpstreamConnection* conn = nullptr;
-    bool fired = false;
-    bool gone = false;
-  };
-  static void Fired(State& s, const error_code& ec) {
-    s.fired = true;
-    if (ec == asio::error::operation_aborted || !s.client) return;
-    char byte;
-    ssize_t n = ::recv(s.client->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return;
-    s.gone = true;
-    if (s.conn) {
-      error_code ignored;
-      s.conn->socket().close(ignored);
-    }
-  }
-  asio::ip::tcp::socket* client_;
-  std::shared_ptr<State> state_;
-};
+// The outcome of a call whose client left: abandoned, nothing reported, nobody to answer.
+NoAnswer ClientLeft(const Request& req) {
+  spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
+  NoAnswer gone{NoKey{NoKey::Why::kTried, Millis(0), "the client left"}, ""};
+  gone.client_gone = true;
+  return gone;
+}
 
 }  // namespace
 
@@ -273,7 +221,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
   // Attempts are bounded per upstream call, not per client request: a request that makes
   // several calls (embeddings in batches, model list pages) gets the full budget for each.
   size_t attempts = 0;
-  ClientWatch watch(req.client_socket);
+  ClientWatch watch(req.client_watch, req.client_socket);
 
   for (;;) {
     // Phase: pick.
@@ -326,15 +274,10 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
         return SendAndReadHead(s, *a.conn, head, call.body, *a.parser, cfg.upstream_timeout);
       });
       if (!ec || !reused || ec == beast::error::timeout) break;
+      watch.Unbind();
       a.conn.reset();
     }
-    if (watch.gone()) {
-      spdlog::info("req={} the client left while the upstream was answering; call abandoned",
-                   req.id);
-      NoAnswer gone{NoKey{NoKey::Why::kTried, Millis(0), "the client left"}, ""};
-      gone.client_gone = true;
-      co_return gone;
-    }
+    if (watch.gone()) co_return ClientLeft(req);
     if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
       // The proxy's own limit, not the key's fault: no verdict, no retry on other keys.
       spdlog::error("req={} cannot open an upstream connection: {} (raise the open-file limit)",
@@ -344,6 +287,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
                          ec.message()};
     }
     if (ec) {
+      watch.Unbind();
       Verdict v = TransportFailure(DescribeTransport(ec));
       svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));
       state_changed |= svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
@@ -373,11 +317,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     } else {
       a.verdict = Verdict{Outcome::kSuccess, Millis(0), ""};
     }
-    if (watch.gone()) {
-      NoAnswer gone{NoKey{NoKey::Why::kTried, Millis(0), "the client left"}, ""};
-      gone.client_gone = true;
-      co_return gone;
-    }
+    if (watch.gone()) co_return ClientLeft(req);
     svc.metrics->UpstreamAttempt(a.verdict.outcome, SecondsSince(t0));
     if (!Retryable(a.verdict.outcome)) {
       watch.Stop();
@@ -389,6 +329,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     spdlog::debug("req={} attempt={} key={} model={} status={} verdict={} ({})", req.id,
                   req.attempts, key.id(), call.model, a.status, OutcomeName(a.verdict.outcome),
                   a.verdict.reason);
+    watch.Unbind();
     if (a.error_body_whole && a.parser->is_done() && a.parser->keep_alive()) {
       up.Release(std::move(a.conn));
     }

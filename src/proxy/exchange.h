@@ -31,6 +31,7 @@ class context;
 
 namespace gkm {
 
+class ClientWatchList;
 class SignatureCache;
 
 namespace http = boost::beast::http;
@@ -46,6 +47,7 @@ struct Request {
   // The client's socket, watched while the upstream thinks (a client that leaves cancels
   // the upstream call); null in tests that have no client.
   boost::asio::ip::tcp::socket* client_socket = nullptr;
+  ClientWatchList* client_watch = nullptr;  // the I/O thread's (client_watch.h)
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";
   std::string model = "-";

@@ -1,5 +1,9 @@
 #include "proxy/headers.h"
 
+#include <array>
+#include <cstdint>
+#include <iterator>
+
 #include <boost/beast/core/string.hpp>
 
 namespace gkm {
@@ -35,9 +39,29 @@ constexpr Rule kRules[] = {
      "the proxy asks for identity: it judges, masks and scans plain bodies (SPEC 8)"},
 };
 
+// The rules by name length, built from kRules at compile time: a lookup compares a name with
+// at most the few rules of its length (every field of every request and answer asks).
+constexpr size_t kMaxName = 24;
+constexpr size_t kPerLength = 4;
+struct ByLength {
+  std::array<std::array<int8_t, kPerLength>, kMaxName> index{};
+  constexpr ByLength() {
+    for (auto& row : index) row.fill(-1);
+    for (size_t i = 0; i < std::size(kRules); ++i) {
+      auto& row = index[kRules[i].name.size()];
+      size_t k = 0;
+      while (row[k] >= 0) ++k;  // a fifth rule of one length fails to compile (k out of range)
+      row[k] = static_cast<int8_t>(i);
+    }
+  }
+};
+constexpr ByLength kByLength;
+
 const Rule* RuleOf(std::string_view name) {
-  for (const Rule& r : kRules) {
-    if (r.name.size() == name.size() && NameIs(name, r.name)) return &r;
+  if (name.size() >= kMaxName) return nullptr;
+  for (int8_t i : kByLength.index[name.size()]) {
+    if (i < 0) break;
+    if (NameIs(name, kRules[i].name)) return &kRules[i];
   }
   return nullptr;
 }

@@ -61,11 +61,22 @@ size_t StringEnd(std::string_view text, size_t open) {
   return std::string_view::npos;
 }
 
+// The percent-decoded form of `raw`: `raw` itself when it has no escape (no copy: nearly
+// every path and name), else the decoded bytes kept in *storage; nullopt for a broken escape.
+std::optional<std::string_view> Decoded(std::string_view raw, std::string* storage) {
+  if (raw.find('%') == std::string_view::npos) return raw;
+  std::optional<std::string> decoded = PercentDecode(raw);
+  if (!decoded) return std::nullopt;
+  *storage = std::move(*decoded);
+  return std::string_view(*storage);
+}
+
 }  // namespace
 
 PathModel ModelOfPath(std::string_view raw) {
   PathModel out;
-  std::optional<std::string> decoded = PercentDecode(raw);
+  std::string storage;
+  std::optional<std::string_view> decoded = Decoded(raw, &storage);
   if (!decoded) {
     out.problem = "the request path has a '%' that is not followed by two hex digits";
     return out;
@@ -97,12 +108,13 @@ PathModel ModelOfBody(std::string_view model) {
 }
 
 std::string_view MethodOfPath(std::string_view path) {
-  size_t slash = path.rfind('/');
-  size_t colon = path.rfind(':');
-  if (colon == std::string_view::npos || (slash != std::string_view::npos && colon < slash)) {
-    return {};
+  // One pass from the end: a ':' before any '/' starts the method.
+  for (size_t i = path.size(); i > 0; --i) {
+    char c = path[i - 1];
+    if (c == ':') return path.substr(i);
+    if (c == '/') return {};
   }
-  return path.substr(colon + 1);
+  return {};
 }
 
 std::string RouteOfPath(std::string_view raw) {
@@ -132,8 +144,8 @@ std::string RouteOfPath(std::string_view raw) {
                                                                 "batchCreate",
                                                                 "batchUpdate",
                                                                 "batchDelete"};
-  std::optional<std::string> decoded = PercentDecode(raw);
-  std::string_view path = decoded ? std::string_view(*decoded) : raw;
+  std::string storage;
+  std::string_view path = Decoded(raw, &storage).value_or(raw);
   if (path.starts_with("/upload/")) return "upload";
   if (path.find("/openai/") != std::string_view::npos) return "openai";
   std::string_view method = MethodOfPath(path);
@@ -148,12 +160,13 @@ std::string RouteOfPath(std::string_view raw) {
 
 namespace {
 
-// Splits "name=value" (or "name") and percent-decodes the name; nullopt when the name has a
-// broken escape.
-std::optional<std::string> DecodedName(std::string_view param, std::string_view* value) {
+// Splits "name=value" (or "name") and percent-decodes the name (kept in *storage if it
+// had escapes); nullopt when the name has a broken escape.
+std::optional<std::string_view> DecodedName(std::string_view param, std::string_view* value,
+                                            std::string* storage) {
   size_t eq = param.find('=');
   *value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-  return PercentDecode(param.substr(0, eq));
+  return Decoded(param.substr(0, eq), storage);
 }
 
 bool IsCredentialName(std::string_view name) {
@@ -179,7 +192,8 @@ std::string StripKeyParam(std::string_view query) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (param.empty()) continue;
     std::string_view value;
-    std::optional<std::string> name = DecodedName(param, &value);
+    std::string storage;
+    std::optional<std::string_view> name = DecodedName(param, &value, &storage);
     if (!name || IsCredentialName(*name)) continue;
     if (!out.empty()) out += '&';
     out += param;
@@ -199,7 +213,8 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
     }
     if (param.find('%') == std::string_view::npos) continue;
     std::string_view value;
-    std::optional<std::string> decoded = DecodedName(param, &value);
+    std::string storage;
+    std::optional<std::string_view> decoded = DecodedName(param, &value, &storage);
     if (decoded && *decoded == name && param.find('=') != std::string_view::npos) {
       return PercentDecode(value).value_or(std::string(value));
     }

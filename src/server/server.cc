@@ -21,6 +21,7 @@
 
 #include "admin/ops.h"
 #include "common/names.h"
+#include "proxy/client_watch.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
@@ -47,6 +48,7 @@ struct Server::Worker {
   asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<UpstreamPool> upstream;
+  ClientWatchList watches{ctx.get_executor()};  // clients waiting for Google, swept
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   std::thread thread;
 };
@@ -562,6 +564,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     Request req(head);
     Describe(req, local);
     req.client_socket = &socket;
+    req.client_watch = &worker.watches;
     client.answer_begun = false;
     const bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
     int status = 0;
