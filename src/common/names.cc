@@ -1,5 +1,7 @@
 #include "common/names.h"
 
+#include <array>
+
 #include <algorithm>
 
 namespace gkm {
@@ -12,10 +14,17 @@ int HexValue(char c) {
   return -1;
 }
 
-bool IsModelChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '-' || c == '_';
+constexpr std::array<bool, 256> ModelChars() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-' || c == '_';
+  }
+  return t;
 }
+constexpr std::array<bool, 256> kModelChars = ModelChars();
+
+bool IsModelChar(char c) { return kModelChars[static_cast<unsigned char>(c)]; }
 
 // The length of the valid UTF-8 sequence at text[i], or 0 when none starts there.
 size_t Utf8SequenceAt(std::string_view text, size_t i) {

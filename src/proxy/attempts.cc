@@ -193,7 +193,7 @@ asio::awaitable<bool> ReadBody(Answer& a, std::string& out, size_t limit,
     a.decoded = true;
   }
   const ApiKey& key = *a.picked.key;
-  RedactSecret(raw, key.reveal(), key.masked());
+  if (raw.find(key.reveal()) != std::string::npos) RedactSecret(raw, key.reveal(), key.masked());
   if (out.empty()) {
     out = std::move(raw);
   } else {

@@ -109,7 +109,7 @@ boost::asio::awaitable<bool> SendResponse(ClientConn& client,
   std::string head = HeadBytes(res.base());
   std::array<boost::asio::const_buffer, 2> out{boost::asio::buffer(head),
                                                boost::asio::buffer(res.body())};
-  co_return co_await WriteToClient(client, out);
+  co_return !client.deadline.Done(co_await WriteToClient(client, out));
 }
 
 void FaultPoint(const Services& svc, const Request& req, std::string_view where) {

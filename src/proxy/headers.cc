@@ -39,29 +39,32 @@ constexpr Rule kRules[] = {
      "the proxy asks for identity: it judges, masks and scans plain bodies (SPEC 8)"},
 };
 
-// The rules by name length, built from kRules at compile time: a lookup compares a name with
-// at most the few rules of its length (every field of every request and answer asks).
+// The rules by name length, built from kRules at compile time: a name is compared with at
+// most the few rules of its length and first letter (every field of every request and answer
+// asks, and most match no rule).
 constexpr size_t kMaxName = 24;
 constexpr size_t kPerLength = 4;
 struct ByLength {
-  std::array<std::array<int8_t, kPerLength>, kMaxName> index{};
+  uint32_t lengths = 0;  // bit n: some rule is n bytes long
+  uint8_t count[kMaxName] = {};
+  uint8_t index[kMaxName][kPerLength] = {};
   constexpr ByLength() {
-    for (auto& row : index) row.fill(-1);
     for (size_t i = 0; i < std::size(kRules); ++i) {
-      auto& row = index[kRules[i].name.size()];
-      size_t k = 0;
-      while (row[k] >= 0) ++k;  // a fifth rule of one length fails to compile (k out of range)
-      row[k] = static_cast<int8_t>(i);
+      size_t n = kRules[i].name.size();
+      lengths |= uint32_t{1} << n;
+      index[n][count[n]++] = static_cast<uint8_t>(i);  // a fifth rule of one length: no compile
     }
   }
 };
 constexpr ByLength kByLength;
 
 const Rule* RuleOf(std::string_view name) {
-  if (name.size() >= kMaxName) return nullptr;
-  for (int8_t i : kByLength.index[name.size()]) {
-    if (i < 0) break;
-    if (NameIs(name, kRules[i].name)) return &kRules[i];
+  const size_t n = name.size();
+  if (n >= kMaxName || !((kByLength.lengths >> n) & 1)) return nullptr;
+  const char first = static_cast<char>(name[0] | 0x20);
+  for (size_t k = 0; k < kByLength.count[n]; ++k) {
+    const Rule& r = kRules[kByLength.index[n][k]];
+    if (r.name[0] == first && NameIs(name, r.name)) return &r;
   }
   return nullptr;
 }

@@ -202,7 +202,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     if (!no_body) out_length = body.size();
     const std::string head = ResponseHead(a, req, svc, out_length, keep_alive);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
-    bool sent = co_await WriteToClient(client, out);
+    bool sent = !client.deadline.Done(co_await WriteToClient(client, out));
     co_return PackResult(status, sent && keep_alive);
   }
 

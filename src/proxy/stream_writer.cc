@@ -59,7 +59,7 @@ asio::awaitable<bool> StreamWriter::Send(std::string_view bytes, bool last) {
                                         asio::buffer(bytes.data(), bytes.size()),
                                         asio::buffer(after.data(), after.size()),
                                         asio::buffer(end.data(), end.size())};
-  ok_ = co_await WriteToClient(client_, out);
+  ok_ = !client_.deadline.Done(co_await WriteToClient(client_, out));
   head_.clear();
   co_return ok_;
 }

@@ -281,10 +281,12 @@ void Server::Stop() {
   }
 }
 
-// The request's phases, in order (STYLE.md's Pingora anchor): read the head → route →
-// admit (authenticate, limits) → read the body where the route uses one → serve → record.
-// Each is one function below; RunSession only strings them together and makes sure that
-// whatever a phase throws ends this request alone, with its bookkeeping undone.
+// The request's phases, in order (STYLE.md's Pingora anchor): read the head (and
+// AnswerToBadHead) → Describe → RouteOf → Admit (authenticate, limits) → read the body where
+// the route uses one (and AnswerToBadBody) → Serve → Record. Each is one function below but
+// the two reads, which RunSession does itself (a coroutine frame per phase showed in the cost
+// of a request); RunSession strings them together and makes sure that whatever a phase
+// throws ends this request alone, with its bookkeeping undone.
 
 // A connection's place in its worker's session table and in the open count, for exactly
 // as long as its coroutine lives.
@@ -325,8 +327,9 @@ bool UsesBody(Server::Route kind) {
   return kind == Server::Route::kNative || kind == Server::Route::kOpenAi;
 }
 
-// Sends a whole answer; returns PackResult(status, the connection stays open).
-asio::awaitable<int> SendAnswer(ClientConn& client, http::response<http::string_body>& res,
+// Sends a whole answer; returns PackResult(status, the connection stays open). Takes the
+// answer by value: it lives in this coroutine's frame while it is sent.
+asio::awaitable<int> SendAnswer(ClientConn& client, http::response<http::string_body> res,
                                 bool keep_alive) {
   res.keep_alive(keep_alive);
   bool sent = co_await SendResponse(client, res);
@@ -345,17 +348,12 @@ Server::Route Server::RouteOf(const Request& req, OpenAiRoute* openai) const {
   return Route::kNotFound;
 }
 
-asio::awaitable<bool> Server::ReadRequestHead(ClientConn& client, beast::flat_buffer& buffer,
-                                              RequestParser& head) {
+std::optional<Server::Response> Server::AnswerToBadHead(boost::system::error_code hec) const {
   const Config& cfg = *svc_.config;
-  client.deadline.Arm(cfg.client_timeout);
-  // Done() lifts the time limit: none on the client while the upstream answers.
-  auto hec = client.deadline.Done(co_await ReadHead(client.stream, buffer, head));
-  if (!hec) co_return true;
   if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
       hec == asio::error::operation_aborted || hec == asio::error::connection_reset ||
       hec == asio::error::eof) {
-    co_return false;
+    return std::nullopt;  // gone, or idle too long: nobody to answer
   }
   int code = 400;
   std::string message = "malformed HTTP request: " + hec.message();
@@ -366,10 +364,7 @@ asio::awaitable<bool> Server::ReadRequestHead(ClientConn& client, beast::flat_bu
     code = 413;
     message = "request body exceeds --max-body-bytes " + std::to_string(cfg.max_body_bytes);
   }
-  auto res = JsonResponse(code, GeminiErrorBody(code, message), false);
-  co_await SendResponse(client, res);
-  if (code == 413) co_await DrainInput(client.stream, client.deadline, buffer);
-  co_return false;
+  return JsonResponse(code, GeminiErrorBody(code, message), false);
 }
 
 void Server::Describe(Request& req, const std::string& local) const {
@@ -424,40 +419,30 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   return std::nullopt;
 }
 
-asio::awaitable<std::optional<http::response<http::string_body>>> Server::ReadRequestBody(
-    ClientConn& client, beast::flat_buffer& buffer, RequestParser& head) {
+std::optional<Server::Response> Server::AnswerToBadBody(boost::system::error_code bec) const {
   const Config& cfg = *svc_.config;
-  if (beast::iequals(head.Find("expect").value_or(""), "100-continue")) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    client.deadline.Arm(cfg.client_timeout);
-    client.deadline.Done(co_await WriteAll(client.stream, std::array{asio::buffer(kContinue)}));
-  }
-  // --client-timeout bounds each wait for the client, not the whole upload (SPEC 8).
-  Deadline& deadline = client.deadline;
-  auto bec = deadline.Done(co_await gkm::ReadRequestBody(
-      client.stream, buffer, head, [&] { deadline.Arm(cfg.client_timeout); }));
+  if (!bec) return std::nullopt;
   if (bec == http::error::body_limit) {
-    co_return JsonResponse(413,
-                           GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
-                                                    std::to_string(cfg.max_body_bytes)),
-                           false);
+    return JsonResponse(413,
+                        GeminiErrorBody(413, "request body exceeds --max-body-bytes " +
+                                                 std::to_string(cfg.max_body_bytes)),
+                        false);
   }
   if (bec == beast::error::timeout) {
-    co_return JsonResponse(
+    return JsonResponse(
         408,
         GeminiErrorBody(408, "timed out waiting " + std::to_string(cfg.client_timeout.count()) +
                                  " s for more of the request body"),
         false);
   }
-  if (bec) {
-    co_return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
-                           false);
-  }
-  co_return std::nullopt;
+  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
+                      false);
 }
 
 asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
                                    ClientConn& client, bool keep_alive) {
+  // Not a coroutine itself: each branch hands back its route's, so a request pays for no
+  // frame in between.
   const Config& cfg = *svc_.config;
   FaultPoint(svc_, req, "serve");
   // Routes that do not read the body close the connection when one was announced.
@@ -466,9 +451,11 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     case Route::kHealth: {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      auto res = JsonResponse(draining ? 503 : 200,
-                              draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep);
-      co_return co_await SendAnswer(client, res, keep);
+      return SendAnswer(client,
+                        JsonResponse(draining ? 503 : 200,
+                                     draining ? R"({"status":"draining"})" : R"({"status":"ok"})",
+                                     keep),
+                        keep);
     }
     case Route::kMetrics: {
       req.route = "metrics";
@@ -480,24 +467,20 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = svc_.metrics->Render(gauges, view ? &*view : nullptr);
       res.prepare_payload();
-      co_return co_await SendAnswer(client, res, keep);
+      return SendAnswer(client, std::move(res), keep);
     }
-    case Route::kAdmin: {
-      auto res = AdminAnswer(req);
-      co_return co_await SendAnswer(client, res, keep);
-    }
+    case Route::kAdmin:
+      return SendAnswer(client, AdminAnswer(req), keep);
     case Route::kOpenAi:
-      co_return co_await ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
-    case Route::kNative: {
-      NativeOptions native;  // a named local: GCC 12 mishandles temporaries around co_await
-      co_return co_await ServeNative(req, client, svc_, *worker.upstream, keep_alive, native);
-    }
+      return ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
+    case Route::kNative:
+      return ServeNative(req, client, svc_, *worker.upstream, keep_alive, NativeOptions{});
     case Route::kNotFound:
       break;
   }
-  auto res =
-      JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false);
-  co_return co_await SendAnswer(client, res, keep);
+  return SendAnswer(
+      client, JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false),
+      false);
 }
 
 http::response<http::string_body> Server::AdminAnswer(const Request& req) {
@@ -558,7 +541,15 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     // One parser for the head and, once the request is admitted, the body; the Request
     // refers to it instead of copying the fields.
     RequestParser head(cfg.max_body_bytes);
-    if (!co_await ReadRequestHead(client, buffer, head)) break;
+    deadline.Arm(cfg.client_timeout);
+    // Done() lifts the time limit: none on the client while the upstream answers.
+    if (auto hec = deadline.Done(co_await ReadHead(socket, buffer, head))) {
+      if (std::optional<Response> res = AnswerToBadHead(hec)) {
+        co_await SendResponse(client, *res);
+        if (res->result_int() == 413) co_await DrainInput(socket, deadline, buffer);
+      }
+      break;
+    }
     session.idle = false;
     InflightScope inflight(*svc_.metrics);
     Request req(head);
@@ -576,7 +567,14 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
       Route kind = RouteOf(req, &openai);
       std::optional<http::response<http::string_body>> early = Admit(req, kind, keep_alive);
       if (!early && UsesBody(kind) && head.has_body()) {
-        early = co_await ReadRequestBody(client, buffer, head);
+        if (beast::iequals(head.Find("expect").value_or(""), "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          deadline.Arm(cfg.client_timeout);
+          deadline.Done(co_await WriteAll(socket, std::array{asio::buffer(kContinue)}));
+        }
+        // --client-timeout bounds each wait for the client, not the whole upload (SPEC 8).
+        early = AnswerToBadBody(deadline.Done(co_await ReadRequestBody(
+            socket, buffer, head, [&] { deadline.Arm(cfg.client_timeout); })));
         body_unread = false;
       }
       // The request is in: an empty read buffer is given back, so that a connection

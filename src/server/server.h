@@ -57,16 +57,13 @@ class Server {
 
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> RunSession(Worker& worker, boost::asio::ip::tcp::socket socket);
-  // The request's phases, in order.
-  boost::asio::awaitable<bool> ReadRequestHead(ClientConn& client,
-                                               boost::beast::flat_buffer& buffer,
-                                               RequestParser& head);
+  // The request's phases, in order (RunSession reads the head and the body itself: a
+  // coroutine frame per phase showed in the cost of a request).
+  std::optional<Response> AnswerToBadHead(boost::system::error_code hec) const;
   void Describe(Request& req, const std::string& local) const;
   Route RouteOf(const Request& req, OpenAiRoute* openai) const;
   std::optional<Response> Admit(Request& req, Route kind, bool keep_alive) const;
-  boost::asio::awaitable<std::optional<Response>> ReadRequestBody(ClientConn& client,
-                                                                  boost::beast::flat_buffer& buffer,
-                                                                  RequestParser& head);
+  std::optional<Response> AnswerToBadBody(boost::system::error_code bec) const;
   boost::asio::awaitable<int> Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
                                     ClientConn& client, bool keep_alive);
   Response AdminAnswer(const Request& req);
