@@ -164,6 +164,39 @@ test('errors: a bad body is a 400 naming the field, a name Gemini cannot serve a
     (e) => e instanceof Anthropic.NotFoundError && e.error.error.type === 'not_found_error');
 });
 
+test('edges: other /anthropic paths, oversized and broken bodies, x-api-key only on these routes', async () => {
+  const h = { 'x-api-key': proxy.token, 'content-type': 'application/json' };
+  const nf = await rawRequest(proxy.port, 'POST', '/anthropic/v1/complete', { headers: h, body: '{}' });
+  assert.equal(nf.status, 404);
+  assert.equal(nf.json.error.type, 'not_found_error');
+  const bad = await rawRequest(proxy.port, 'POST', '/v1/messages', { headers: h, body: '{"model":' });
+  assert.equal(bad.status, 400);
+  assert.deepEqual(Object.keys(bad.json).sort(), ['error', 'request_id', 'type']);
+  assert.equal(bad.json.error.type, 'invalid_request_error');
+  assert.match(bad.json.error.message, /not valid JSON/);
+  const noAuth = await rawRequest(proxy.port, 'POST', '/v1/messages/count_tokens', { headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(noAuth.status, 401);
+  assert.equal(noAuth.json.error.type, 'authentication_error');
+  // x-api-key is the Anthropic routes' own: the native API does not take it.
+  const native = await rawRequest(proxy.port, 'GET', '/v1beta/models', { headers: { 'x-api-key': proxy.token } });
+  assert.equal(native.status, 401);
+  assert.equal(native.json.error.status, 'UNAUTHENTICATED');
+  assert.equal(mock.requests.length, 0);
+
+  const small = await startProxy({ keys: [KEY], upstream: mock.url, args: ['--max-body-bytes', '1000'] });
+  try {
+    const big = await rawRequest(small.port, 'POST', '/v1/messages', {
+      headers: { 'x-api-key': small.token, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: FLASH, max_tokens: 1, messages: [{ role: 'user', content: 'x'.repeat(2000) }] }),
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.json.type, 'error');
+    assert.equal(big.json.error.type, 'request_too_large');
+  } finally {
+    await small.cleanup();
+  }
+});
+
 // One turn of the loop: the assistant's content as the SDK assembled it.
 async function streamTurn(an, params) {
   const events = [];
