@@ -68,8 +68,9 @@ asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& clie
                                        UpstreamPool& up, bool keep_alive) {
   FinishAnswer(a, req, svc, up, {});
   if (!a.error_body_whole) co_return co_await SendError(client, req, 502, a.body_error, false);
-  auto res = JsonResponse(
-      a.status, TranslateGeminiErrorToAnthropic(a.status, a.error_body, RequestId(req)), keep_alive);
+  auto res = JsonResponse(a.status,
+                          TranslateGeminiErrorToAnthropic(a.status, a.error_body, RequestId(req)),
+                          keep_alive);
   co_return co_await Send(client, res, keep_alive);
 }
 

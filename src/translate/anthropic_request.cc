@@ -139,7 +139,9 @@ bool IsServerBlock(std::string_view type) {
          type == "tool_search_tool_result";
 }
 
-bool HasSignature(const json::object& part) { return part.if_contains("thoughtSignature") != nullptr; }
+bool HasSignature(const json::object& part) {
+  return part.if_contains("thoughtSignature") != nullptr;
+}
 
 struct CallInfo {
   std::string name;
@@ -334,7 +336,8 @@ class Translator {
       const std::string_view mime = ReqString(s, "media_type", spath);
       const std::string_view data = ReqString(s, "data", spath);
       if (mime.empty() || mime.find('/') == std::string_view::npos) {
-        Fail(Sub(spath, "media_type"), "expected a media type such as image/png, got " + Quote(mime));
+        Fail(Sub(spath, "media_type"),
+             "expected a media type such as image/png, got " + Quote(mime));
       }
       if (!IsBase64(data)) Fail(Sub(spath, "data"), "invalid base64 data");
       out.push_back(Inline(Lower(mime), data));
@@ -620,7 +623,8 @@ class Translator {
     if (format != nullptr) {
       const json::object& f = AsObject(*format, fpath);
       const std::string_view type = ReqString(f, "type", fpath);
-      if (type != "json_schema") Fail(Sub(fpath, "type"), "expected json_schema, got " + Quote(type));
+      if (type != "json_schema")
+        Fail(Sub(fpath, "type"), "expected json_schema, got " + Quote(type));
       gen["responseMimeType"] = "application/json";
       if (const json::value* schema = Get(f, "schema")) {
         AsObject(*schema, Sub(fpath, "schema"));
@@ -640,7 +644,8 @@ class Translator {
     Fail("output_config.effort", "expected low, medium, high or max, got " + Quote(effort));
   }
 
-  json::object ThinkingConfig(const json::object& in, std::optional<std::string_view> effort) const {
+  json::object ThinkingConfig(const json::object& in,
+                              std::optional<std::string_view> effort) const {
     json::object cfg;
     const json::value* tv = Get(in, "thinking");
     if (tv == nullptr) {

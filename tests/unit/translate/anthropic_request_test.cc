@@ -110,7 +110,8 @@ TEST(AnthropicRequest, WrongTypesAre400NamingTheField) {
 
 TEST(AnthropicRequest, ManyItemsAreRefusedByCount) {
   std::string body = R"({"model":"m","messages":[)";
-  for (int i = 0; i < 10001; ++i) body += std::string(i ? "," : "") + R"({"role":"user","content":"x"})";
+  for (int i = 0; i < 10001; ++i)
+    body += std::string(i ? "," : "") + R"({"role":"user","content":"x"})";
   body += "]}";
   const AnthropicRequestResult r = TranslateAnthropicRequest(body);
   const auto* e = std::get_if<TranslateError>(&r);
