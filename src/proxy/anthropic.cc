@@ -1,7 +1,12 @@
 #include "proxy/anthropic.h"
 
+#include <openssl/sha.h>
+
+#include <deque>
+#include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <variant>
 
 #include "proxy/attempts.h"
@@ -173,6 +178,49 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
 
+// count_tokens answers by the SHA-256 of the translated request, for a minute: Claude Code
+// asks the same count many times in a row (about 45 calls as an editor starts), and the
+// count is Gemini's either way. Bounded; thread-safe (one mutex).
+class CountCache {
+ public:
+  static CountCache& Get() {
+    static CountCache cache;
+    return cache;
+  }
+  static std::string KeyOf(std::string_view body) {
+    std::string key(SHA256_DIGEST_LENGTH, '\0');
+    SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(),
+           reinterpret_cast<unsigned char*>(key.data()));
+    return key;
+  }
+  std::optional<std::string> Find(const std::string& key, TimePoint now) {
+    std::lock_guard lock(mu_);
+    auto it = answers_.find(key);
+    if (it == answers_.end() || it->second.until <= now) return std::nullopt;
+    return it->second.body;
+  }
+  void Put(const std::string& key, std::string body, TimePoint now) {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = answers_.insert_or_assign(key, Entry{std::move(body), now + kTtl});
+    if (fresh) order_.push_back(key);
+    while (order_.size() > kCapacity) {
+      answers_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  static constexpr Millis kTtl{60000};
+  static constexpr size_t kCapacity = 4096;
+  struct Entry {
+    std::string body;
+    TimePoint until;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> answers_;
+  std::deque<std::string> order_;  // insertion order, oldest first
+};
+
 asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services& svc,
                                       UpstreamPool& up, bool keep_alive) {
   req.route = "anthropic.count_tokens";
@@ -182,6 +230,12 @@ asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services
   }
   AnthropicRequest& ar = std::get<AnthropicRequest>(translated);
   req.model = ar.model;
+  const std::string cache_key = CountCache::KeyOf(ar.body);
+  if (std::optional<std::string> cached = CountCache::Get().Find(cache_key, NowMs())) {
+    auto res = JsonResponse(200, std::move(*cached), keep_alive);
+    res.set(http::field::content_type, "application/json");
+    co_return co_await Send(client, res, keep_alive);
+  }
   UpstreamCall call = ModelPost(ar.model, ":countTokens", ar.body);
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
@@ -198,6 +252,7 @@ asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services
   if (auto* err = std::get_if<TranslateError>(&count)) {
     co_return co_await SendError(client, req, err->status, err->message, keep_alive);
   }
+  CountCache::Get().Put(cache_key, std::get<std::string>(count), NowMs());
   auto res = JsonResponse(200, std::move(std::get<std::string>(count)), keep_alive);
   res.set(http::field::content_type, "application/json");
   co_return co_await Send(client, res, keep_alive);

@@ -9,7 +9,8 @@
 // client's credentials never do. Errors always in Anthropic's shape (WIRE-AGENTS D6); 503
 // overloaded_error when no key can serve, with Retry-After, and x-should-retry: false when
 // the wait exceeds 60 s. The client's model name goes to Gemini as it is (a name that cannot
-// be a Gemini model is a 404 not_found_error).
+// be a Gemini model is a 404 not_found_error). count_tokens answers are kept a minute for
+// identical requests (bounded, process-wide).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -339,6 +339,16 @@ test('count_tokens: through countTokens, with the system prompt and the tools', 
   assert.deepEqual(g.tools[0].functionDeclarations.map((d) => d.name), ['get_weather', 'get_time']);
   assert.deepEqual(g.tools[0].functionDeclarations[0].parametersJsonSchema, WEATHER_TOOLS[0].input_schema);
   assert.deepEqual(g.contents, [{ role: 'user', parts: [{ text: 'hi' }] }]);
+  // The same count again within a minute (Claude Code asks many times): answered from the
+  // short cache; another one goes to Gemini.
+  const again = await an.messages.countTokens({
+    model: FLASH, system: [{ type: 'text', text: 'You are helpful.', cache_control: { type: 'ephemeral' } }],
+    tools: WEATHER_TOOLS, messages: [{ role: 'user', content: 'hi' }],
+  });
+  assert.deepEqual(again, { input_tokens: 31 });
+  assert.equal(bodiesOf(mock, path(FLASH, 'countTokens')).length, 1);
+  await an.messages.countTokens({ model: FLASH, messages: [{ role: 'user', content: 'hello' }] });
+  assert.equal(bodiesOf(mock, path(FLASH, 'countTokens')).length, 2);
 });
 
 test('503 on a day-long wait: overloaded_error, x-should-retry false, the SDK does not retry', async () => {
