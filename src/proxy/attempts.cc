@@ -15,6 +15,7 @@
 #include "proxy/client_watch.h"
 #include "proxy/headers.h"
 #include "proxy/wire.h"
+#include "translate/anthropic_error.h"
 #include "translate/error.h"
 #include "upstream/content_coding.h"
 #include "upstream/http_io.h"
@@ -149,15 +150,15 @@ int64_t RetryAfterSeconds(const NoKey& nk) {
   return std::max<int64_t>(1, (nk.retry_after.count() + 999) / 1000);
 }
 
-http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, bool openai_shape,
+http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, ErrorShape shape,
                                                    bool keep_alive) {
   int64_t wait = RetryAfterSeconds(none.why);
-  auto res = JsonResponse(
-      503,
-      openai_shape ? OpenAiErrorBody(503, none.Message()) : GeminiErrorBody(503, none.Message()),
-      keep_alive);
+  std::string body = shape == ErrorShape::kOpenAi      ? OpenAiErrorBody(503, none.Message())
+                     : shape == ErrorShape::kAnthropic ? AnthropicErrorBody(503, none.Message())
+                                                       : GeminiErrorBody(503, none.Message());
+  auto res = JsonResponse(503, std::move(body), keep_alive);
   if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
-  if (openai_shape && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
+  if (shape != ErrorShape::kGemini && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
   return res;
 }
 

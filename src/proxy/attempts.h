@@ -86,10 +86,19 @@ void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up
 // The Retry-After value, in whole seconds (at least 1), of a NoKey; 0 when none applies.
 int64_t RetryAfterSeconds(const NoKey& nk);
 
+// The error shape of a route's answers: Gemini's, OpenAI's or Anthropic's.
+enum class ErrorShape { kGemini, kOpenAi, kAnthropic };
+
 // The 503 for a request no key could serve (SPEC 4.3): Retry-After when a wait ends it, the
-// reason in the route's error shape, and for OpenAI routes x-should-retry: false when the
-// wait exceeds 60 s or nothing ends it, so that the SDKs do not loop.
-http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, bool openai_shape,
+// reason in the route's error shape (Anthropic's as overloaded_error), and for the OpenAI
+// and Anthropic routes x-should-retry: false when the wait exceeds 60 s or nothing ends it,
+// so that their SDKs (which honour Retry-After uncapped) do not loop.
+http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, ErrorShape shape,
                                                    bool keep_alive);
+inline http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, bool openai_shape,
+                                                          bool keep_alive) {
+  return NoAnswerResponse(none, openai_shape ? ErrorShape::kOpenAi : ErrorShape::kGemini,
+                          keep_alive);
+}
 
 }  // namespace gkm

@@ -21,11 +21,13 @@
 
 #include "admin/ops.h"
 #include "common/names.h"
+#include "proxy/anthropic.h"
 #include "proxy/client_watch.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
 #include "server/client_io.h"
+#include "translate/anthropic_error.h"
 #include "translate/error.h"
 
 namespace gkm {
@@ -135,8 +137,12 @@ std::string_view BearerOf(const RequestParser& msg) {
   return {};
 }
 
-// The client token from x-goog-api-key, ?key= or Authorization: Bearer.
-bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens) {
+// The client token from x-goog-api-key, ?key= or Authorization: Bearer (and x-api-key, what
+// Anthropic's clients send, where `x_api_key`).
+bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens, bool x_api_key) {
+  if (auto key = x_api_key ? req.msg.Find("x-api-key") : std::nullopt) {
+    if (TokenMatches(*key, tokens)) return true;
+  }
   if (auto key = req.msg.Find("x-goog-api-key")) {
     if (TokenMatches(*key, tokens)) return true;
   }
@@ -324,7 +330,8 @@ class InflightScope {
 // it (and closes the connection when one was announced), so a body sent to /healthz costs
 // no memory.
 bool UsesBody(Server::Route kind) {
-  return kind == Server::Route::kNative || kind == Server::Route::kOpenAi;
+  return kind == Server::Route::kNative || kind == Server::Route::kOpenAi ||
+         kind == Server::Route::kAnthropic;
 }
 
 // Sends a whole answer; returns PackResult(status, the connection stays open). Takes the
@@ -344,6 +351,7 @@ Server::Route Server::RouteOf(const Request& req, OpenAiRoute* openai) const {
   if (req.path == "/metrics") return Route::kMetrics;
   if (req.path.starts_with("/admin/")) return Route::kAdmin;
   if (*openai != OpenAiRoute::kNone) return Route::kOpenAi;
+  if (AnthropicShaped(req)) return Route::kAnthropic;
   if (IsNativePath(req.path)) return Route::kNative;
   return Route::kNotFound;
 }
@@ -386,17 +394,22 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   const bool openai_shape = kind == Route::kOpenAi || req.path.starts_with("/openai/");
   // A body the route will not read is not waited for: the answer closes the connection.
   const bool keep = keep_alive && (!head.has_body() || UsesBody(kind));
+  const bool anthropic = kind == Route::kAnthropic;
   auto error = [&](int code, const std::string& message, bool keep_conn) {
-    return JsonResponse(
-        code, openai_shape ? OpenAiErrorBody(code, message) : GeminiErrorBody(code, message),
-        keep_conn);
+    return JsonResponse(code,
+                        anthropic      ? AnthropicErrorBody(code, message)
+                        : openai_shape ? OpenAiErrorBody(code, message)
+                                       : GeminiErrorBody(code, message),
+                        keep_conn);
   };
-  if ((kind == Route::kNative || kind == Route::kOpenAi) &&
-      !ClientAuthorized(req, token_digests_)) {
+  if ((kind == Route::kNative || kind == Route::kOpenAi || anthropic) &&
+      !ClientAuthorized(req, token_digests_, anthropic)) {
     req.route = "auth";
     return error(401,
-                 "missing or wrong client token: send it in x-goog-api-key, ?key= or "
-                 "Authorization: Bearer",
+                 anthropic ? "missing or wrong client token: send it in x-api-key or "
+                             "Authorization: Bearer"
+                           : "missing or wrong client token: send it in x-goog-api-key, ?key= or "
+                             "Authorization: Bearer",
                  keep_alive && !head.has_body());
   }
   if (kind == Route::kAdmin) {
@@ -473,6 +486,8 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       return SendAnswer(client, AdminAnswer(req), keep);
     case Route::kOpenAi:
       return ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
+    case Route::kAnthropic:
+      return ServeAnthropic(req, client, svc_, *worker.upstream, keep_alive);
     case Route::kNative:
       return ServeNative(req, client, svc_, *worker.upstream, keep_alive, NativeOptions{});
     case Route::kNotFound:

@@ -29,7 +29,7 @@ namespace gkm {
 class Server {
  public:
   // What a request's path routes it to.
-  enum class Route { kHealth, kMetrics, kAdmin, kOpenAi, kNative, kNotFound };
+  enum class Route { kHealth, kMetrics, kAdmin, kOpenAi, kAnthropic, kNative, kNotFound };
 
   Server(Services& services, std::shared_ptr<boost::asio::ssl::context> upstream_tls);
   ~Server();
