@@ -235,6 +235,12 @@ class Translator {
       }
       for (const json::value& v : a) items.push_back(v);
     }
+    // Items an item_reference may name: those of the conversation with an id.
+    for (const json::value& v : items) {
+      if (!v.is_object()) continue;
+      const json::value* id = v.get_object().if_contains("id");
+      if (id != nullptr && id->is_string()) by_id_.emplace(std::string(id->get_string()), &v);
+    }
     // Paths name the client's own items; stored ones are named through previous_response_id.
     for (size_t i = 0; i < items.size(); ++i) {
       const std::string path = i < first_own ? std::string("previous_response_id")
@@ -379,7 +385,16 @@ class Translator {
     } else if (type == "web_search_call") {
       // A hosted tool's trace: nothing Gemini can take.
     } else if (type == "item_reference") {
-      Fail(Sub(path, "type"), "item_reference is not supported; send the item itself");
+      const std::string_view id = NeedString(item, "id", path);
+      const auto it = by_id_.find(id);
+      if (it == by_id_.end() || it->second == &v) {
+        Fail(Sub(path, "id"), "no item of this conversation has the id " + Quote(id));
+      }
+      const json::value* type_v = it->second->get_object().if_contains("type");
+      if (type_v != nullptr && type_v->is_string() && type_v->get_string() == "item_reference") {
+        Fail(Sub(path, "id"), "names another item_reference");
+      }
+      Item(*it->second, path);
     } else {
       Fail(Sub(path, "type"), "unsupported input item type " + Quote(type));
     }
@@ -748,6 +763,7 @@ class Translator {
   std::vector<std::pair<size_t, json::object>> outputs_;
   std::map<std::string, CallInfo, std::less<>> calls_;
   std::set<std::string, std::less<>> declared_;
+  std::map<std::string, const json::value*, std::less<>> by_id_;
   json::array decls_;
   size_t next_ordinal_ = 0;
 };

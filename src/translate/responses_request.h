@@ -17,7 +17,8 @@
 //   input_text / output_text / refusal / input_image (base64 data: URL) / input_file
 //   (file_data, a data: URL or bare base64 with the filename's type)), reasoning,
 //   function_call, function_call_output, custom_tool_call, custom_tool_call_output.
-//   web_search_call items are dropped (no Gemini counterpart); item_reference, file_id,
+//   web_search_call items are dropped (no Gemini counterpart); an item_reference stands for
+//   the item of the conversation (previous_response_id's included) with that id; file_id,
 //   remote URLs and other item types are a 400 naming the field.
 // - `instructions` and system/developer messages → systemInstruction, instructions first,
 //   then the messages in order (their position among the turns is lost).

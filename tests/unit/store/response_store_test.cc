@@ -89,6 +89,17 @@ TEST_F(ResponseStoreTest, SharesTheDatabaseWithTheStateStore) {
   EXPECT_TRUE(s->Get("resp_1", kNow));
 }
 
+TEST_F(ResponseStoreTest, TheStateStoreOpensADatabaseThatHasTheTable) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Put("resp_1", {"b", "[]"}, kNow, kNow + kDay, nullptr));
+    s->Sync();
+  }
+  std::string error;
+  auto state = SqliteStore::Open(dir_.string(), &error);
+  EXPECT_NE(state, nullptr) << error;
+}
+
 TEST_F(ResponseStoreTest, RefusesAnExchangeOverTheBound) {
   auto s = Open();
   std::string error;
