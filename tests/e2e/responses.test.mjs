@@ -161,6 +161,17 @@ test('a client that drops every signature still gets a 200 (the documented bypas
   assert.equal(mock.requests.at(-1).signatures, 'bypass');
 });
 
+test('under /openai too; without include, no encrypted_content, but call_id still carries the signature', async () => {
+  mock.queue('*', M3, CALLS);
+  const r = await client(proxy, { prefix: '/openai/v1' }).responses.create({ model: M3, input: 'go', tools: TOOLS, reasoning: { summary: 'auto' } });
+  assert.equal(r.status, 'completed');
+  assert.ok(r.output.every((i) => i.encrypted_content === undefined));
+  assert.deepEqual(r.output.map((i) => i.type), ['reasoning', 'message', 'function_call', 'function_call']);
+  assert.match(r.output[2].call_id, /__gs_/);
+  assert.doesNotMatch(r.output[3].call_id, /__gs_/, 'Gemini signs the first of parallel calls only');
+  assert.equal(r.store, true);
+});
+
 const LARK = 'start: begin_patch hunk+ end_patch\nbegin_patch: "*** Begin Patch" LF\nend_patch: "*** End Patch" LF?\nhunk: add_hunk\nadd_hunk: "*** Add File: " filename LF\nfilename: /(.+)/\n%import common.LF\n';
 
 test('a replayed Codex request: custom apply_patch with a Lark grammar, shell, reasoning, store:false, full history', async () => {
