@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <mutex>
 #include <random>
 #include <string>
@@ -95,18 +97,29 @@ asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& clie
 }
 
 // A Responses stream: Gemini's SSE events translated to Responses events as they come.
+// `kept` runs once when the response is complete, before its last bytes go out, so that a
+// client that reads response.completed can already continue from it.
 struct ResponsesRelay {
   ResponsesStreamTranslator& translator;
   const AnswerParser& parser;
+  std::function<void()> kept;
   std::string bytes;
+  void Kept() {
+    if (kept && translator.done() && !translator.failed()) std::exchange(kept, nullptr)();
+  }
   std::string_view Piece(std::string_view raw) {
     bytes = translator.Feed(raw);
     if (parser.is_done() && !translator.done()) bytes += translator.Finish();
+    Kept();
     return bytes;
   }
   bool Done() const { return translator.done(); }
   TokenUsage Usage() const { return TokensOf(translator.usage()); }
-  std::string End() { return translator.done() ? std::string() : translator.Finish(); }
+  std::string End() {
+    std::string tail = translator.done() ? std::string() : translator.Finish();
+    Kept();
+    return tail;
+  }
   std::optional<std::string> Broken() {
     if (translator.done()) return std::string();
     return translator.Error("the upstream stream broke off", 502);
@@ -234,11 +247,14 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   res.set(http::field::cache_control, "no-cache");
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, std::nullopt);
-  ResponsesRelay relay{translator, *a.parser, {}};
-  RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
-  if (rr.store && translator.done() && !translator.failed()) {
-    Keep(svc, rr, ctx.id, translator.FinalResponse(), translator.OutputItems());
+  std::function<void()> kept;
+  if (rr.store) {
+    kept = [&svc, &rr, &translator, id = ctx.id] {
+      Keep(svc, rr, id, translator.FinalResponse(), translator.OutputItems());
+    };
   }
+  ResponsesRelay relay{translator, *a.parser, std::move(kept), {}};
+  RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
 
