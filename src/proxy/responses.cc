@@ -1,11 +1,14 @@
 #include "proxy/responses.h"
 
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <utility>
+#include <vector>
 #include <mutex>
 #include <random>
 #include <string>
@@ -15,6 +18,7 @@
 #include "proxy/native.h"
 #include "proxy/relay.h"
 #include "proxy/stream_writer.h"
+#include "proxy/wire.h"
 #include "store/response_store.h"
 #include "translate/error.h"
 #include "translate/responses_request.h"
@@ -75,6 +79,41 @@ std::string NotFoundBody(std::string_view id, std::string_view param) {
                             param, "not_found");
 }
 
+// Whose stored responses a request may see: the SHA-256 (hex) of the client token it
+// authenticated with, so that clients of different tokens do not read each other's.
+std::string OwnerOf(const Request& req, const Services& svc) {
+  std::vector<std::string> presented;
+  if (auto k = req.msg.Find("x-goog-api-key")) presented.emplace_back(*k);
+  if (auto k = QueryParam(req.query, "key")) presented.push_back(std::move(*k));
+  std::string_view auth = req.msg.Find("authorization").value_or("");
+  if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
+    presented.emplace_back(auth.substr(7));
+  }
+  for (const std::string& p : presented) {
+    if (std::find(svc.tokens.begin(), svc.tokens.end(), p) == svc.tokens.end()) continue;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(p.data()), p.size(), d);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char c : d) {
+      hex += kHex[c >> 4];
+      hex += kHex[c & 15];
+    }
+    return hex;
+  }
+  return {};
+}
+
+// The stored exchange if it is alive and the request's client may see it.
+std::optional<StoredResponse> Lookup(const Request& req, const Services& svc,
+                                     const std::string& id) {
+  ResponseStore* store = ResponseStoreOf(svc);
+  if (store == nullptr) return std::nullopt;
+  std::optional<StoredResponse> s = store->Get(id, ToUnixMs(NowMs()));
+  if (s && s->owner != OwnerOf(req, svc)) return std::nullopt;
+  return s;
+}
+
 TokenUsage TokensOf(const GeminiUsage& u) {
   return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
 }
@@ -127,12 +166,13 @@ struct ResponsesRelay {
 };
 
 // Keeps a finished exchange for previous_response_id, GET and DELETE (store: true).
-void Keep(const Services& svc, const ResponsesRequest& rr, const std::string& id,
-          const std::string& body, const std::string& output_items) {
+void Keep(const Services& svc, const ResponsesRequest& rr, const std::string& owner,
+          const std::string& id, const std::string& body, const std::string& output_items) {
   ResponseStore* store = ResponseStoreOf(svc);
   if (store == nullptr) return;
   StoredResponse s;
   s.body = body;
+  s.owner = owner;
   // The conversation so far: what came in, then what went out.
   s.items = rr.items;
   if (output_items.size() > 2) {  // not "[]"
@@ -171,8 +211,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   ResponsesOptions options;
   ResponsesRequestResult translated = TranslateResponsesRequest(req.msg.body(), options);
   if (auto* need = std::get_if<PreviousResponseNeeded>(&translated)) {
-    std::optional<StoredResponse> prev;
-    if (ResponseStore* store = ResponseStoreOf(svc)) prev = store->Get(need->id, ToUnixMs(NowMs()));
+    std::optional<StoredResponse> prev = Lookup(req, svc, need->id);
     if (!prev) {
       co_return co_await SendError(client, 404, NotFoundBody(need->id, "previous_response_id"),
                                    keep_alive);
@@ -229,7 +268,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
     }
     ResponsesAnswer& ra = std::get<ResponsesAnswer>(response);
     FinishAnswer(a, req, svc, up, TokensOf(ra.usage));
-    if (rr.store) Keep(svc, rr, ctx.id, ra.body, ra.output_items);
+    if (rr.store) Keep(svc, rr, OwnerOf(req, svc), ctx.id, ra.body, ra.output_items);
     co_return co_await SendJson(client, 200, std::move(ra.body), keep_alive);
   }
 
@@ -249,8 +288,8 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   StreamWriter out(client, res, std::nullopt);
   std::function<void()> kept;
   if (rr.store) {
-    kept = [&svc, &rr, &translator, id = ctx.id] {
-      Keep(svc, rr, id, translator.FinalResponse(), translator.OutputItems());
+    kept = [&svc, &rr, &translator, id = ctx.id, owner = OwnerOf(req, svc)] {
+      Keep(svc, rr, owner, id, translator.FinalResponse(), translator.OutputItems());
     };
   }
   ResponsesRelay relay{translator, *a.parser, std::move(kept), {}};
@@ -263,10 +302,11 @@ asio::awaitable<int> ServeStoredResponse(Request& req, ClientConn& client, Servi
   std::string_view path = req.path;
   if (path.starts_with("/openai/")) path.remove_prefix(7);
   const std::string id(path.substr(std::string_view("/v1/responses/").size()));
-  ResponseStore* store = ResponseStoreOf(svc);
-  const int64_t now = ToUnixMs(NowMs());
+  std::optional<StoredResponse> s = Lookup(req, svc, id);
+  if (!s) co_return co_await SendError(client, 404, NotFoundBody(id, ""), keep_alive);
   if (req.msg.method() == http::verb::delete_) {
-    if (store == nullptr || !store->Delete(id, now)) {
+    ResponseStore* store = ResponseStoreOf(svc);
+    if (store == nullptr || !store->Delete(id, ToUnixMs(NowMs()))) {
       co_return co_await SendError(client, 404, NotFoundBody(id, ""), keep_alive);
     }
     boost::json::object deleted;
@@ -275,9 +315,6 @@ asio::awaitable<int> ServeStoredResponse(Request& req, ClientConn& client, Servi
     deleted["deleted"] = true;
     co_return co_await SendJson(client, 200, boost::json::serialize(deleted), keep_alive);
   }
-  std::optional<StoredResponse> s;
-  if (store != nullptr) s = store->Get(id, now);
-  if (!s) co_return co_await SendError(client, 404, NotFoundBody(id, ""), keep_alive);
   co_return co_await SendJson(client, 200, std::move(s->body), keep_alive);
 }
 

@@ -12,7 +12,8 @@
 //
 // `store` (default true) keeps the conversation (the request's input items after those of
 // previous_response_id, and the response's output) 24 h in the ResponseStore, for
-// previous_response_id, GET and DELETE; `store: false` keeps nothing.
+// previous_response_id, GET and DELETE; `store: false` keeps nothing. A stored exchange is
+// visible only to requests made with the client token that made it.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -16,7 +16,7 @@ constexpr int64_t kSweepEveryMs = 60 * 1000;
 constexpr char kSchemaSql[] =
     "CREATE TABLE IF NOT EXISTS responses ("
     " id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL, body TEXT NOT NULL,"
-    " items TEXT NOT NULL) WITHOUT ROWID;"
+    " items TEXT NOT NULL, owner TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_ms);";
 
 sqlite3* OpenConnection(const std::string& path, std::string* error) {
@@ -160,7 +160,7 @@ void ResponseStore::Sync() {
 std::optional<ResponseStore::Entry> ResponseStore::ReadDb(const std::string& id) {
   std::lock_guard<std::mutex> lock(reader_mu_);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(reader_db_, "SELECT expires_ms, body, items FROM responses WHERE id = ?",
+  if (sqlite3_prepare_v2(reader_db_, "SELECT expires_ms, body, items, owner FROM responses WHERE id = ?",
                          -1, &stmt, nullptr) != SQLITE_OK) {
     return std::nullopt;
   }
@@ -176,6 +176,7 @@ std::optional<ResponseStore::Entry> ResponseStore::ReadDb(const std::string& id)
     };
     e.r.body = text(1);
     e.r.items = text(2);
+    e.r.owner = text(3);
     out = std::move(e);
   }
   sqlite3_finalize(stmt);
@@ -187,8 +188,8 @@ void ResponseStore::WriterLoop() {
   sqlite3_stmt* del = nullptr;
   sqlite3_stmt* sweep = nullptr;
   sqlite3_prepare_v2(writer_db_,
-                     "INSERT OR REPLACE INTO responses (id, expires_ms, body, items) "
-                     "VALUES (?, ?, ?, ?)",
+                     "INSERT OR REPLACE INTO responses (id, expires_ms, body, items, owner) "
+                     "VALUES (?, ?, ?, ?, ?)",
                      -1, &put, nullptr);
   sqlite3_prepare_v2(writer_db_, "DELETE FROM responses WHERE id = ?", -1, &del, nullptr);
   sqlite3_prepare_v2(writer_db_, "DELETE FROM responses WHERE expires_ms <= ?", -1, &sweep,
@@ -213,6 +214,8 @@ void ResponseStore::WriterLoop() {
                             SQLITE_STATIC);
           sqlite3_bind_text(s, 4, op.entry.r.items.data(),
                             static_cast<int>(op.entry.r.items.size()), SQLITE_STATIC);
+          sqlite3_bind_text(s, 5, op.entry.r.owner.data(),
+                            static_cast<int>(op.entry.r.owner.size()), SQLITE_STATIC);
         }
         sqlite3_step(s);
         sqlite3_reset(s);

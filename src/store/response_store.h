@@ -33,6 +33,7 @@ namespace gkm {
 struct StoredResponse {
   std::string body;   // the response object as the client got it
   std::string items;  // the conversation up to and including its output, a JSON array
+  std::string owner;  // who may read it (the route's business: a digest of a client token)
 };
 
 class ResponseStore {

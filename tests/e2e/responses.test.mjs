@@ -279,6 +279,22 @@ test('store:false keeps nothing; an unknown previous_response_id is a 404 in Ope
   assert.equal((await oa.responses.retrieve(s.id)).status, 'completed');
 });
 
+test('a stored response belongs to the client token that made it', async () => {
+  const two = await startProxy({ keys: KEYS, upstream: mock.url, token: ['token-alpha', 'token-beta'] });
+  try {
+    const a = client(two, { apiKey: 'token-alpha' });
+    const b = client(two, { apiKey: 'token-beta' });
+    const r = await a.responses.create({ model: MODEL, input: 'mine' });
+    assert.equal((await a.responses.retrieve(r.id)).id, r.id);
+    await assert.rejects(b.responses.retrieve(r.id), (e) => e instanceof NotFoundError);
+    await assert.rejects(b.responses.delete(r.id), (e) => e instanceof NotFoundError);
+    await assert.rejects(b.responses.create({ model: MODEL, input: 'x', previous_response_id: r.id }), (e) => e instanceof NotFoundError);
+    assert.equal((await a.responses.create({ model: MODEL, input: 'more', previous_response_id: r.id })).status, 'completed');
+  } finally {
+    await two.cleanup();
+  }
+});
+
 test('errors in OpenAI\'s shape: the field named, model_not_found, Google\'s own errors translated', async () => {
   await assert.rejects(oa.responses.create({ model: MODEL, input: 'x', conversation: 'conv_1' }), (e) => {
     assert.ok(e instanceof BadRequestError);
