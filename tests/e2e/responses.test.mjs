@@ -8,7 +8,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMock, SKIP_SIGNATURE } from '../mock/mock-gemini.mjs';
-import { startProxy, parseSse } from './harness.mjs';
+import { startProxy, restartProxy } from './harness.mjs';
 import { client, bodiesOf, APIError, BadRequestError, InternalServerError, NotFoundError } from './openai-lib.mjs';
 
 const KEYS = ['test-key-rs01', 'test-key-rs02'];
@@ -292,6 +292,21 @@ test('a stored response belongs to the client token that made it', async () => {
     assert.equal((await a.responses.create({ model: MODEL, input: 'more', previous_response_id: r.id })).status, 'completed');
   } finally {
     await two.cleanup();
+  }
+});
+
+test('stored responses outlive a restart (the state database)', async () => {
+  let p = await startProxy({ keys: KEYS, upstream: mock.url });
+  try {
+    const r = await client(p).responses.create({ model: MODEL, input: 'remember me' });
+    p = await restartProxy(p);
+    const got = await client(p).responses.retrieve(r.id);
+    assert.equal(got.id, r.id);
+    mock.clearRequests();
+    await client(p).responses.create({ model: MODEL, input: 'and?', previous_response_id: r.id });
+    assert.deepEqual(bodiesOf(mock, genRe(MODEL))[0].contents[0], { role: 'user', parts: [{ text: 'remember me' }] });
+  } finally {
+    await p.cleanup();
   }
 });
 
