@@ -3,15 +3,15 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <functional>
 #include <memory>
-#include <utility>
-#include <vector>
 #include <mutex>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/time.h"
 #include "proxy/attempts.h"
@@ -74,8 +74,8 @@ std::string ErrorBodyOf(const TranslateError& e) {
 }
 
 std::string NotFoundBody(std::string_view id, std::string_view param) {
-  return ResponsesErrorBody(404, "Response with id '" + std::string(id.substr(0, 128)) +
-                                     "' not found.",
+  return ResponsesErrorBody(404,
+                            "Response with id '" + std::string(id.substr(0, 128)) + "' not found.",
                             param, "not_found");
 }
 
@@ -122,7 +122,8 @@ TokenUsage TokensOf(const GeminiUsage& u) {
 asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& client, Services& svc,
                                        UpstreamPool& up, bool keep_alive) {
   FinishAnswer(a, req, svc, up, {});
-  if (!a.error_body_whole) co_return co_await SendError(client, 502, OpenAiErrorBody(502, a.body_error), false);
+  if (!a.error_body_whole)
+    co_return co_await SendError(client, 502, OpenAiErrorBody(502, a.body_error), false);
   std::string body = TranslateGeminiError(a.status, a.error_body);
   if (a.status == 404) {  // Google's "models/x is not found": the model, as OpenAI says it
     boost::system::error_code ec;

@@ -21,9 +21,8 @@ constexpr char kSchemaSql[] =
 
 sqlite3* OpenConnection(const std::string& path, std::string* error) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     *error = path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
@@ -160,8 +159,9 @@ void ResponseStore::Sync() {
 std::optional<ResponseStore::Entry> ResponseStore::ReadDb(const std::string& id) {
   std::lock_guard<std::mutex> lock(reader_mu_);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(reader_db_, "SELECT expires_ms, body, items, owner FROM responses WHERE id = ?",
-                         -1, &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(reader_db_,
+                         "SELECT expires_ms, body, items, owner FROM responses WHERE id = ?", -1,
+                         &stmt, nullptr) != SQLITE_OK) {
     return std::nullopt;
   }
   sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);

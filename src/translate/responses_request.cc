@@ -130,10 +130,10 @@ json::object DataUrl(std::string_view url, const std::string& path) {
 std::string MimeOfFilename(std::string_view name) {
   const std::string n = Lower(name);
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
-      {".pdf", "application/pdf"}, {".txt", "text/plain"},   {".md", "text/markdown"},
-      {".csv", "text/csv"},        {".html", "text/html"},   {".json", "application/json"},
-      {".png", "image/png"},       {".jpg", "image/jpeg"},   {".jpeg", "image/jpeg"},
-      {".webp", "image/webp"},     {".gif", "image/gif"},    {".xml", "text/xml"}};
+      {".pdf", "application/pdf"}, {".txt", "text/plain"}, {".md", "text/markdown"},
+      {".csv", "text/csv"},        {".html", "text/html"}, {".json", "application/json"},
+      {".png", "image/png"},       {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+      {".webp", "image/webp"},     {".gif", "image/gif"},  {".xml", "text/xml"}};
   for (const auto& [ext, mime] : kTypes) {
     if (n.ends_with(ext)) return std::string(mime);
   }
@@ -209,7 +209,8 @@ class Translator {
     if (opts_.previous_items) {
       std::string err;
       std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err);
-      if (!prev || !prev->is_array()) Fail("previous_response_id", "the stored response is unreadable");
+      if (!prev || !prev->is_array())
+        Fail("previous_response_id", "the stored response is unreadable");
       items = std::move(prev->get_array());
     }
     const size_t first_own = items.size();
@@ -243,9 +244,9 @@ class Translator {
     }
     // Paths name the client's own items; stored ones are named through previous_response_id.
     for (size_t i = 0; i < items.size(); ++i) {
-      const std::string path = i < first_own ? std::string("previous_response_id")
-                                             : (input->is_string() ? std::string("input")
-                                                                   : Idx("input", i - first_own));
+      const std::string path =
+          i < first_own ? std::string("previous_response_id")
+                        : (input->is_string() ? std::string("input") : Idx("input", i - first_own));
       Item(items[i], path);
     }
     FlushModel();
@@ -269,10 +270,10 @@ class Translator {
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
     json::object echo;
-    for (std::string_view k : {"instructions", "tools", "tool_choice", "reasoning", "text",
-                               "temperature", "top_p", "max_output_tokens", "metadata",
-                               "parallel_tool_calls", "previous_response_id", "user",
-                               "prompt_cache_key", "truncation", "service_tier"}) {
+    for (std::string_view k :
+         {"instructions", "tools", "tool_choice", "reasoning", "text", "temperature", "top_p",
+          "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id", "user",
+          "prompt_cache_key", "truncation", "service_tier"}) {
       if (const json::value* v = in.if_contains(k)) echo[k] = *v;
     }
     echo["store"] = out.store;
@@ -511,7 +512,8 @@ class Translator {
       std::optional<json::value> parsed = ParseJson(*arguments, &err);
       if (!parsed) Fail(Sub(path, "arguments"), "not valid JSON: " + err);
       if (!parsed->is_object()) {
-        Fail(Sub(path, "arguments"), "expected a JSON object, got " + std::string(KindName(*parsed)));
+        Fail(Sub(path, "arguments"),
+             "expected a JSON object, got " + std::string(KindName(*parsed)));
       }
       args = std::move(parsed->get_object());
     }

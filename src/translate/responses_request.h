@@ -76,7 +76,7 @@ struct ResponsesRequest {
   bool include_encrypted = false;  // include has "reasoning.encrypted_content"
   std::string previous_response_id;
   std::set<std::string, std::less<>> custom_tools;  // names of the request's custom tools
-  std::string body;   // the generateContent JSON
+  std::string body;                                 // the generateContent JSON
   std::string items;  // the conversation so far as a JSON array of items (previous + input)
   // The request's fields a response object repeats (instructions, tools, tool_choice,
   // reasoning, text, temperature, top_p, max_output_tokens, metadata, ...), a JSON object.
@@ -87,7 +87,8 @@ struct PreviousResponseNeeded {
   std::string id;
 };
 
-using ResponsesRequestResult = std::variant<ResponsesRequest, PreviousResponseNeeded, TranslateError>;
+using ResponsesRequestResult =
+    std::variant<ResponsesRequest, PreviousResponseNeeded, TranslateError>;
 
 ResponsesRequestResult TranslateResponsesRequest(std::string_view openai_json,
                                                  const ResponsesOptions& options);

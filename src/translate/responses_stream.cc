@@ -144,7 +144,8 @@ std::string ResponsesStreamTranslator::Feed(std::string_view upstream_bytes) {
       ScratchJson scratch;
       std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
       if (!v || !v->is_object()) {
-        return Fail(502, "upstream sent an unreadable stream event" + (err.empty() ? "" : ": " + err),
+        return Fail(502,
+                    "upstream sent an unreadable stream event" + (err.empty() ? "" : ": " + err),
                     std::move(out));
       }
       Event(v->get_object(), out);
@@ -223,8 +224,9 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
     // OpenAI's own error event has no `error` member; openai-node raises only on one, so it
     // is added for the SDKs (Codex reads response.failed, which follows).
     json::object inner;
-    inner["type"] = status == 429 ? "rate_limit_error" : status == 400 ? "invalid_request_error"
-                                                                        : "api_error";
+    inner["type"] = status == 429   ? "rate_limit_error"
+                    : status == 400 ? "invalid_request_error"
+                                    : "api_error";
     inner["code"] = code;
     inner["message"] = message;
     inner["param"] = nullptr;
@@ -239,8 +241,9 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
     failed["response"] = std::move(r);
     Emit("response.failed", std::move(failed), out);
   } catch (const std::exception&) {
-    out += "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"stream "
-           "failed\",\"param\":null}\n\n";
+    out +=
+        "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"stream "
+        "failed\",\"param\":null}\n\n";
   }
   return out;
 }

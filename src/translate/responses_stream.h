@@ -21,9 +21,9 @@
 //
 // Errors: an upstream `{"error":…}` event, data that is not JSON, an event over the
 // SseReader's bound or a call to Error() produce an `error` event {code, message, param,
-// error {type, code, message, param}} (openai-node raises on the `error` member) then response.failed {response {status failed, error {code,
-// message}}} (what Codex reads); after them the translator is done. Codes: 429
-// rate_limit_exceeded, 400 invalid_prompt, others server_error.
+// error {type, code, message, param}} (openai-node raises on the `error` member) then
+// response.failed {response {status failed, error {code, message}}} (what Codex reads); after them
+// the translator is done. Codes: 429 rate_limit_exceeded, 400 invalid_prompt, others server_error.
 //
 // Pure given the context's id generator; never throws. Not thread-safe: one per stream.
 #pragma once
@@ -90,10 +90,10 @@ class ResponsesStreamTranslator {
   Open open_ = Open::kNone;
   std::string open_id_;
   std::string open_text_;
-  std::string open_sig_;        // the signature the open reasoning item will carry
-  std::string pending_sig_;     // a signature on a non-call part not yet carried
-  bool carried_sig_ = false;    // some reasoning item carries a signature already
-  std::string finish_reason_;   // Gemini's
+  std::string open_sig_;       // the signature the open reasoning item will carry
+  std::string pending_sig_;    // a signature on a non-call part not yet carried
+  bool carried_sig_ = false;   // some reasoning item carries a signature already
+  std::string finish_reason_;  // Gemini's
   bool blocked_ = false;
   std::string status_ = "in_progress";
   std::string incomplete_reason_;

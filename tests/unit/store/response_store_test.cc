@@ -43,7 +43,8 @@ constexpr int64_t kDay = 24 * 3600 * 1000;
 
 TEST_F(ResponseStoreTest, KeepsAnExchangeUntilItExpires) {
   auto s = Open();
-  ASSERT_TRUE(s->Put("resp_1", {"{\"id\":\"resp_1\"}", "[1]", "owner-a"}, kNow, kNow + kDay, nullptr));
+  ASSERT_TRUE(
+      s->Put("resp_1", {"{\"id\":\"resp_1\"}", "[1]", "owner-a"}, kNow, kNow + kDay, nullptr));
   auto got = s->Get("resp_1", kNow + 1);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->body, "{\"id\":\"resp_1\"}");

@@ -25,7 +25,8 @@ ResponsesOptions OptionsFrom(const json::object& fx) {
   if (const json::value* v = opts.if_contains("fallback_thought_signature")) {
     o.fallback_thought_signature = v->as_string();
   }
-  if (const json::value* v = opts.if_contains("previous_items")) o.previous_items = json::serialize(*v);
+  if (const json::value* v = opts.if_contains("previous_items"))
+    o.previous_items = json::serialize(*v);
   return o;
 }
 
@@ -130,7 +131,8 @@ TEST(ResponsesRequest, HostileBodiesNeverCrash) {
         "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"custom\",\"name\":\"a\","
         "\"format\":5}]}",
         "{\"model\":\"m\",\"input\":\"x\",\"reasoning\":[]}",
-        "{\"model\":\"m\",\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"gs1.!!\"}]}"}) {
+        "{\"model\":\"m\",\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"gs1.!!\"}]"
+        "}"}) {
     const auto r = TranslateResponsesRequest(body, {});
     EXPECT_TRUE(std::holds_alternative<TranslateError>(r)) << body;
   }

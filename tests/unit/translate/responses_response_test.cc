@@ -31,9 +31,11 @@ ResponsesContext ContextFrom(const json::object& fx) {
   ctx.new_id = Counter();
   if (const json::value* cv = fx.if_contains("context")) {
     const json::object& c = cv->as_object();
-    if (const json::value* v = c.if_contains("include_encrypted")) ctx.include_encrypted = v->as_bool();
+    if (const json::value* v = c.if_contains("include_encrypted"))
+      ctx.include_encrypted = v->as_bool();
     if (const json::value* v = c.if_contains("custom_tools")) {
-      for (const json::value& n : v->as_array()) ctx.custom_tools.insert(std::string(n.as_string()));
+      for (const json::value& n : v->as_array())
+        ctx.custom_tools.insert(std::string(n.as_string()));
     }
     if (const json::value* v = c.if_contains("echo")) ctx.echo = json::serialize(*v);
   }
@@ -113,7 +115,8 @@ TEST(ResponsesResponse, KeepsUsageForAccounting) {
 }
 
 TEST(ResponsesError, ReplacesTheCodeKeepingOpenAisShape) {
-  const json::value v = json::parse(ResponsesErrorBody(404, "no model x", "model", "model_not_found"));
+  const json::value v =
+      json::parse(ResponsesErrorBody(404, "no model x", "model", "model_not_found"));
   EXPECT_TRUE(JsonEq(v, json::parse(R"({"error":{"message":"no model x","type":"not_found_error",
       "param":"model","code":"model_not_found"}})")));
 }

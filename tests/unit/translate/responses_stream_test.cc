@@ -34,9 +34,11 @@ ResponsesContext ContextFrom(const json::object& fx) {
   ctx.new_id = Counter();
   if (const json::value* cv = fx.if_contains("context")) {
     const json::object& c = cv->as_object();
-    if (const json::value* v = c.if_contains("include_encrypted")) ctx.include_encrypted = v->as_bool();
+    if (const json::value* v = c.if_contains("include_encrypted"))
+      ctx.include_encrypted = v->as_bool();
     if (const json::value* v = c.if_contains("custom_tools")) {
-      for (const json::value& n : v->as_array()) ctx.custom_tools.insert(std::string(n.as_string()));
+      for (const json::value& n : v->as_array())
+        ctx.custom_tools.insert(std::string(n.as_string()));
     }
   }
   return ctx;
@@ -152,7 +154,8 @@ TEST_P(ResponsesStreamFixture, TranslatesWhateverTheSplits) {
   CheckSequence(frames);
   if (std::getenv("GKM_UPDATE_GOLDEN") != nullptr) {
     fx["expected"] = frames;
-    std::ofstream(FixtureDir("responses_stream") + "/" + GetParam() + ".json") << json::serialize(fx);
+    std::ofstream(FixtureDir("responses_stream") + "/" + GetParam() + ".json")
+        << json::serialize(fx);
   } else {
     EXPECT_TRUE(JsonEq(frames, fx.at("expected")));
   }
@@ -173,8 +176,8 @@ TEST(ResponsesStream, ErrorMethodSendsErrorThenResponseFailed) {
   ctx.id = "resp_1";
   ctx.new_id = Counter();
   ResponsesStreamTranslator t(ctx);
-  std::string out = t.Feed(
-      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}\n\n");
+  std::string out =
+      t.Feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}\n\n");
   out += t.Error("the upstream stream broke off", 502);
   EXPECT_TRUE(t.done());
   EXPECT_TRUE(t.failed());
