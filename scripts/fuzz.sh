@@ -43,7 +43,8 @@ wait
 
 status=0
 for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz names_fuzz \
-              content_coding_fuzz anthropic_request_fuzz anthropic_stream_fuzz; do
+              content_coding_fuzz anthropic_request_fuzz anthropic_stream_fuzz \
+              responses_request_fuzz responses_stream_fuzz; do
   echo "== $target: building"
   "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -lz -o "$out/$target"
   corpus="$out/corpus/$target"
@@ -53,6 +54,8 @@ for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_
     seeds=("$root/tests/fixtures/translate/request" "$root/tests/fixtures/translate/response")
   elif [[ $target == anthropic_request_fuzz ]]; then
     seeds=("$root/tests/fixtures/translate/anthropic_request" "$root/tests/fixtures/translate/anthropic_response")
+  elif [[ $target == responses_request_fuzz ]]; then
+    seeds=("$root/tests/fixtures/translate/responses_request" "$root/tests/fixtures/translate/responses_response")
   fi
   # The translate targets read JSON, and the SSE one JSON inside events: one dictionary
   # serves both; the HTTP parsers go without.

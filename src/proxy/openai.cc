@@ -10,6 +10,7 @@
 #include "proxy/attempts.h"
 #include "proxy/native.h"
 #include "proxy/relay.h"
+#include "proxy/responses.h"
 #include "proxy/signature_cache.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
@@ -417,6 +418,12 @@ OpenAiRoute OpenAiRouteOf(const Request& req) {
   http::verb m = req.msg.method();
   if (path == "/v1/chat/completions" && m == http::verb::post) return OpenAiRoute::kChat;
   if (path == "/v1/embeddings" && m == http::verb::post) return OpenAiRoute::kEmbeddings;
+  if (path == "/v1/responses" && m == http::verb::post) return OpenAiRoute::kResponses;
+  if (path.starts_with("/v1/responses/") && path.size() > 14 &&
+      path.find('/', 14) == std::string_view::npos &&
+      (m == http::verb::get || m == http::verb::delete_)) {
+    return OpenAiRoute::kResponse;
+  }
   bool models = path == "/v1/models";
   bool model = path.starts_with("/v1/models/") && path.size() > 11 &&
                path.find(':') == std::string_view::npos;
@@ -434,7 +441,16 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
                                  UpstreamPool& up, bool keep_alive) {
   req.route = route == OpenAiRoute::kChat         ? "chat.completions"
               : route == OpenAiRoute::kEmbeddings ? "embeddings"
-                                                  : "openai.models";
+              : route == OpenAiRoute::kResponses || route == OpenAiRoute::kResponse
+                  ? "responses"
+                  : "openai.models";
+  // Google hosts no Responses API: these are translated whatever --openai-mode says.
+  if (route == OpenAiRoute::kResponses) {
+    co_return co_await ServeResponses(req, client, svc, up, keep_alive);
+  }
+  if (route == OpenAiRoute::kResponse) {
+    co_return co_await ServeStoredResponse(req, client, svc, keep_alive);
+  }
   if (svc.config->openai_mode == OpenAiMode::kGoogle) {
     co_return co_await ServeGoogleMode(req, client, svc, up, keep_alive);
   }
@@ -446,6 +462,8 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
     case OpenAiRoute::kModels:
     case OpenAiRoute::kModel:
       co_return co_await ServeModels(req, route, client, svc, up, keep_alive);
+    case OpenAiRoute::kResponses:
+    case OpenAiRoute::kResponse:
     case OpenAiRoute::kNone:
       break;
   }

@@ -16,7 +16,8 @@
 
 namespace gkm {
 
-enum class OpenAiRoute { kNone, kChat, kModels, kModel, kEmbeddings };
+// kResponses: POST /v1/responses; kResponse: GET or DELETE /v1/responses/{id} (responses.h).
+enum class OpenAiRoute { kNone, kChat, kModels, kModel, kEmbeddings, kResponses, kResponse };
 
 // Which OpenAI route a request is, or kNone. `/v1/models` with x-goog-api-key or ?key= is
 // the native Gemini list, not OpenAI's.

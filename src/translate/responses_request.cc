@@ -1,0 +1,790 @@
+#include "translate/responses_request.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <exception>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/names.h"
+#include "translate/chat_request.h"
+#include "translate/json_util.h"
+#include "translate/thought_signature.h"
+
+namespace gkm {
+namespace {
+
+namespace json = boost::json;
+using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
+
+constexpr std::string_view kSignaturePrefix = "gs1.";
+
+// Thrown inside this file only; TranslateResponsesRequest turns it into a TranslateError.
+struct Reject {
+  std::string path;
+  std::string what;
+  int status = 400;
+};
+
+[[noreturn]] void Fail(std::string path, std::string what, int status = 400) {
+  throw Reject{std::move(path), std::move(what), status};
+}
+
+std::string Sub(const std::string& path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return path + "." + std::string(key);
+}
+
+std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+[[noreturn]] void WrongType(const std::string& path, std::string_view expected,
+                            const json::value& got) {
+  Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
+}
+
+const json::value* Get(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return nullptr;
+  return v;
+}
+
+const json::object& AsObject(const json::value& v, const std::string& path) {
+  if (!v.is_object()) WrongType(path, "an object", v);
+  return v.get_object();
+}
+
+const json::array& AsArray(const json::value& v, const std::string& path) {
+  if (!v.is_array()) WrongType(path, "an array", v);
+  const json::array& a = v.get_array();
+  if (a.size() > kMaxItems) {
+    Fail(path,
+         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
+  }
+  return a;
+}
+
+std::string_view AsString(const json::value& v, const std::string& path) {
+  if (!v.is_string()) WrongType(path, "a string", v);
+  return v.get_string();
+}
+
+std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
+                                          const std::string& path) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  return AsString(*v, Sub(path, key));
+}
+
+std::string_view NeedString(const json::object& o, std::string_view key, const std::string& path) {
+  const auto s = OptString(o, key, path);
+  if (!s) Fail(Sub(path, key), "required");
+  return *s;
+}
+
+std::optional<bool> OptBool(const json::object& o, std::string_view key) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_bool()) WrongType(std::string(key), "a boolean", *v);
+  return v->get_bool();
+}
+
+json::object TextPart(std::string_view text) {
+  json::object p;
+  p["text"] = text;
+  return p;
+}
+
+json::object Inline(std::string mime, std::string_view data) {
+  if (mime == "image/jpg") mime = "image/jpeg";
+  json::object in;
+  in["mimeType"] = std::move(mime);
+  in["data"] = data;
+  json::object p;
+  p["inlineData"] = std::move(in);
+  return p;
+}
+
+// data:<mime>[;param]*;base64,<data>
+json::object DataUrl(std::string_view url, const std::string& path) {
+  const size_t comma = url.find(',');
+  if (comma == std::string_view::npos) Fail(path, "malformed data: URL (no comma)");
+  const std::string meta = Lower(url.substr(5, comma - 5));
+  if (!meta.ends_with(";base64")) Fail(path, "only base64 data: URLs are supported");
+  std::string mime = meta.substr(0, meta.find(';'));
+  while (!mime.empty() && mime.back() == ' ') mime.pop_back();
+  while (!mime.empty() && mime.front() == ' ') mime.erase(0, 1);
+  if (mime.empty() || mime.find('/') == std::string::npos) {
+    Fail(path, "data: URL without a media type");
+  }
+  const std::string_view data = url.substr(comma + 1);
+  if (data.empty()) Fail(path, "empty data: URL");
+  if (!IsBase64(data)) Fail(path, "invalid base64 data");
+  return Inline(std::move(mime), data);
+}
+
+// The media type of a file by its name's extension, for input_file data without a data:
+// URL; empty when unknown.
+std::string MimeOfFilename(std::string_view name) {
+  const std::string n = Lower(name);
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".pdf", "application/pdf"}, {".txt", "text/plain"}, {".md", "text/markdown"},
+      {".csv", "text/csv"},        {".html", "text/html"}, {".json", "application/json"},
+      {".png", "image/png"},       {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
+      {".webp", "image/webp"},     {".gif", "image/gif"},  {".xml", "text/xml"}};
+  for (const auto& [ext, mime] : kTypes) {
+    if (n.ends_with(ext)) return std::string(mime);
+  }
+  return {};
+}
+
+// The signature a reasoning item's encrypted_content carries, if it is ours.
+std::optional<std::string> SignatureOfEncrypted(std::string_view enc) {
+  if (!enc.starts_with(kSignaturePrefix)) return std::nullopt;
+  std::optional<std::string> sig = Base64UrlDecode(enc.substr(kSignaturePrefix.size()));
+  if (!sig || sig->empty()) return std::nullopt;
+  return sig;
+}
+
+bool IsGemini3(std::string_view model) { return model.starts_with("gemini-3"); }
+
+struct CallInfo {
+  std::string name;
+  size_t ordinal;
+};
+
+class Translator {
+ public:
+  explicit Translator(const ResponsesOptions& options) : opts_(options) {}
+
+  ResponsesRequestResult Run(std::string_view text) {
+    std::string parse_error;
+    ScratchJson scratch;
+    std::optional<json::value> root = ParseJson(text, &parse_error, scratch.storage());
+    if (!root) return TranslateError{400, "request body is not valid JSON: " + parse_error, ""};
+    if (!root->is_object()) {
+      return TranslateError{
+          400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
+    }
+    const json::object& in = root->get_object();
+    ResponsesRequest out;
+
+    const json::value* model = Get(in, "model");
+    if (model == nullptr) Fail("model", "required");
+    std::string_view name = AsString(*model, "model");
+    if (name.starts_with("models/")) name.remove_prefix(7);
+    if (std::string problem = ModelNameProblem(name); !problem.empty()) {
+      Fail("model", problem, 404);
+    }
+    out.model = std::string(name);
+
+    for (std::string_view unsupported : {"conversation", "prompt"}) {
+      if (Get(in, unsupported) != nullptr) {
+        Fail(std::string(unsupported), "not supported by this proxy");
+      }
+    }
+    if (const auto bg = OptBool(in, "background"); bg && *bg) {
+      Fail("background", "background responses are not supported by this proxy");
+    }
+    if (const auto s = OptBool(in, "stream")) out.stream = *s;
+    if (const auto s = OptBool(in, "store")) out.store = *s;
+    if (const json::value* inc = Get(in, "include")) {
+      const json::array& a = AsArray(*inc, "include");
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (AsString(a[i], Idx("include", i)) == "reasoning.encrypted_content") {
+          out.include_encrypted = true;
+        }
+      }
+    }
+    if (const auto prev = OptString(in, "previous_response_id", "")) {
+      out.previous_response_id = std::string(*prev);
+      if (!opts_.previous_items) return PreviousResponseNeeded{out.previous_response_id};
+    }
+
+    Tools(in, out);
+
+    json::array items;
+    if (opts_.previous_items) {
+      std::string err;
+      std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err);
+      if (!prev || !prev->is_array())
+        Fail("previous_response_id", "the stored response is unreadable");
+      items = std::move(prev->get_array());
+    }
+    const size_t first_own = items.size();
+    if (const json::value* iv = Get(in, "instructions")) {
+      const std::string_view ins = AsString(*iv, "instructions");
+      if (!ins.empty()) system_parts_.push_back(TextPart(ins));
+    }
+    const json::value* input = Get(in, "input");
+    if (input == nullptr) Fail("input", "required");
+    if (input->is_string()) {
+      json::object part;
+      part["type"] = "input_text";
+      part["text"] = input->get_string();
+      json::object msg;
+      msg["type"] = "message";
+      msg["role"] = "user";
+      msg["content"] = json::array{std::move(part)};
+      items.push_back(std::move(msg));
+    } else {
+      const json::array& a = AsArray(*input, "input");
+      if (items.size() + a.size() > kMaxItems) {
+        Fail("input", "more than " + std::to_string(kMaxItems) + " items with the stored ones");
+      }
+      for (const json::value& v : a) items.push_back(v);
+    }
+    // Items an item_reference may name: those of the conversation with an id.
+    for (const json::value& v : items) {
+      if (!v.is_object()) continue;
+      const json::value* id = v.get_object().if_contains("id");
+      if (id != nullptr && id->is_string()) by_id_.emplace(std::string(id->get_string()), &v);
+    }
+    // Paths name the client's own items; stored ones are named through previous_response_id.
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string path =
+          i < first_own ? std::string("previous_response_id")
+                        : (input->is_string() ? std::string("input") : Idx("input", i - first_own));
+      Item(items[i], path);
+    }
+    FlushModel();
+    FlushOutputs();
+    if (contents_.empty()) Fail("input", "no message, call or call output with content");
+
+    json::object body;
+    body["contents"] = std::move(contents_);
+    if (!system_parts_.empty()) {
+      json::object sys;
+      sys["parts"] = std::move(system_parts_);
+      body["systemInstruction"] = std::move(sys);
+    }
+    if (!decls_.empty()) {
+      json::object tool;
+      tool["functionDeclarations"] = std::move(decls_);
+      body["tools"] = json::array{std::move(tool)};
+    }
+    ToolChoice(in, body);
+    json::object gen = GenerationConfig(in, out.model);
+    if (!gen.empty()) body["generationConfig"] = std::move(gen);
+
+    json::object echo;
+    for (std::string_view k :
+         {"instructions", "tools", "tool_choice", "reasoning", "text", "temperature", "top_p",
+          "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id", "user",
+          "prompt_cache_key", "truncation", "service_tier"}) {
+      if (const json::value* v = in.if_contains(k)) echo[k] = *v;
+    }
+    echo["store"] = out.store;
+    out.echo = json::serialize(echo);
+    out.items = json::serialize(items);
+    out.body = json::serialize(body);
+    return out;
+  }
+
+ private:
+  // ---- contents -------------------------------------------------------------------
+
+  void Add(std::string_view role, json::array parts) {
+    if (parts.empty()) return;
+    if (!contents_.empty()) {
+      json::object& last = contents_.back().get_object();
+      if (last["role"].get_string() == role) {
+        json::array& lp = last["parts"].get_array();
+        for (json::value& p : parts) lp.push_back(std::move(p));
+        return;
+      }
+    }
+    json::object c;
+    c["role"] = role;
+    c["parts"] = std::move(parts);
+    contents_.push_back(std::move(c));
+  }
+
+  // The model turn being gathered: its parts, and the signatures its reasoning items carry.
+  void FlushModel() {
+    if (model_parts_.empty()) {
+      turn_signatures_.clear();
+      return;
+    }
+    std::vector<std::string> calls_sigs;
+    int first_call = -1;
+    int last_text = -1;
+    for (size_t i = 0; i < model_parts_.size(); ++i) {
+      const json::object& p = model_parts_[i].get_object();
+      if (p.contains("functionCall")) {
+        if (first_call < 0) first_call = static_cast<int>(i);
+        if (const json::value* s = p.if_contains("thoughtSignature")) {
+          calls_sigs.emplace_back(s->get_string());
+        }
+      } else if (p.contains("text")) {
+        last_text = static_cast<int>(i);
+      }
+    }
+    std::optional<std::string> spare;
+    for (std::string& s : turn_signatures_) {
+      if (std::find(calls_sigs.begin(), calls_sigs.end(), s) == calls_sigs.end()) {
+        spare = std::move(s);
+        break;
+      }
+    }
+    // Gemini 3 checks the first call of a turn (parallel calls carry one signature, on the
+    // first); a turn without calls carries its signature on the last part.
+    if (first_call >= 0) {
+      json::object& first = model_parts_[static_cast<size_t>(first_call)].get_object();
+      if (!first.contains("thoughtSignature")) {
+        if (spare) {
+          first["thoughtSignature"] = *spare;
+          spare.reset();
+        } else if (!opts_.fallback_thought_signature.empty()) {
+          first["thoughtSignature"] = opts_.fallback_thought_signature;
+        }
+      }
+    }
+    if (spare && last_text >= 0) {
+      json::object& text = model_parts_[static_cast<size_t>(last_text)].get_object();
+      if (!text.contains("thoughtSignature")) text["thoughtSignature"] = *spare;
+    }
+    Add("model", std::move(model_parts_));
+    model_parts_ = json::array();
+    turn_signatures_.clear();
+  }
+
+  void FlushOutputs() {
+    if (outputs_.empty()) return;
+    std::stable_sort(outputs_.begin(), outputs_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    json::array parts;
+    for (auto& [ordinal, part] : outputs_) parts.push_back(std::move(part));
+    outputs_.clear();
+    Add("user", std::move(parts));
+  }
+
+  void ToModel() { FlushOutputs(); }
+  void ToUser() { FlushModel(); }
+
+  void Item(const json::value& v, const std::string& path) {
+    const json::object& item = AsObject(v, path);
+    std::string_view type = "message";
+    if (const auto t = OptString(item, "type", path)) type = *t;
+    if (type == "message") {
+      Message(item, path);
+    } else if (type == "reasoning") {
+      ToModel();
+      if (const auto enc = OptString(item, "encrypted_content", path)) {
+        if (std::optional<std::string> sig = SignatureOfEncrypted(*enc)) {
+          turn_signatures_.push_back(std::move(*sig));
+        }
+      }
+    } else if (type == "function_call" || type == "custom_tool_call") {
+      ToModel();
+      Call(item, path, type == "custom_tool_call");
+    } else if (type == "function_call_output" || type == "custom_tool_call_output") {
+      ToUser();
+      Output(item, path);
+    } else if (type == "web_search_call") {
+      // A hosted tool's trace: nothing Gemini can take.
+    } else if (type == "item_reference") {
+      const std::string_view id = NeedString(item, "id", path);
+      const auto it = by_id_.find(id);
+      if (it == by_id_.end() || it->second == &v) {
+        Fail(Sub(path, "id"), "no item of this conversation has the id " + Quote(id));
+      }
+      const json::value* type_v = it->second->get_object().if_contains("type");
+      if (type_v != nullptr && type_v->is_string() && type_v->get_string() == "item_reference") {
+        Fail(Sub(path, "id"), "names another item_reference");
+      }
+      Item(*it->second, path);
+    } else {
+      Fail(Sub(path, "type"), "unsupported input item type " + Quote(type));
+    }
+  }
+
+  void Message(const json::object& m, const std::string& path) {
+    const std::string_view role = NeedString(m, "role", path);
+    const bool system = role == "system" || role == "developer";
+    if (!system && role != "user" && role != "assistant") {
+      Fail(Sub(path, "role"), "unknown role " + Quote(role));
+    }
+    json::array parts = Content(m, path, role == "user");
+    if (system) {
+      for (json::value& p : parts) {
+        if (!p.get_object().contains("text")) {
+          Fail(Sub(path, "content"), "system and developer messages may hold only text");
+        }
+        system_parts_.push_back(std::move(p));
+      }
+    } else if (role == "assistant") {
+      ToModel();
+      for (json::value& p : parts) model_parts_.push_back(std::move(p));
+    } else {
+      ToUser();
+      FlushOutputs();
+      Add("user", std::move(parts));
+    }
+  }
+
+  json::array Content(const json::object& m, const std::string& path, bool user) {
+    json::array out;
+    const std::string cpath = Sub(path, "content");
+    const json::value* c = Get(m, "content");
+    if (c == nullptr) Fail(cpath, "required");
+    if (c->is_string()) {
+      if (!c->get_string().empty()) out.push_back(TextPart(c->get_string()));
+      return out;
+    }
+    const json::array& parts = AsArray(*c, cpath);
+    for (size_t j = 0; j < parts.size(); ++j) {
+      const std::string ppath = Idx(cpath, j);
+      const json::object& p = AsObject(parts[j], ppath);
+      const std::string_view type = NeedString(p, "type", ppath);
+      if (type == "input_text" || type == "output_text" || type == "text" ||
+          type == "summary_text") {
+        const std::string_view t = NeedString(p, "text", ppath);
+        if (!t.empty()) out.push_back(TextPart(t));
+      } else if (type == "refusal") {
+        const std::string_view t = NeedString(p, "refusal", ppath);
+        if (!t.empty()) out.push_back(TextPart(t));
+      } else if (user && type == "input_image") {
+        Image(p, ppath, out);
+      } else if (user && type == "input_file") {
+        File(p, ppath, out);
+      } else {
+        Fail(Sub(ppath, "type"), "unsupported content part type " + Quote(type) +
+                                     (user ? std::string() : std::string(" in this message")));
+      }
+    }
+    return out;
+  }
+
+  static void Image(const json::object& p, const std::string& path, json::array& out) {
+    if (Get(p, "file_id") != nullptr && Get(p, "image_url") == nullptr) {
+      Fail(Sub(path, "file_id"), "file ids are not supported; send the image as a data: URL");
+    }
+    const json::value* u = Get(p, "image_url");
+    if (u == nullptr) Fail(Sub(path, "image_url"), "required");
+    const std::string upath = Sub(path, "image_url");
+    std::string_view url;
+    if (u->is_object()) {  // tolerated: the chat shape {"url": ...}
+      url = NeedString(u->get_object(), "url", upath);
+    } else {
+      url = AsString(*u, upath);
+    }
+    if (!StartsWithNoCase(url, "data:")) {
+      Fail(upath, "remote image URLs are not fetched by this proxy; send a base64 data: URL");
+    }
+    out.push_back(DataUrl(url, upath));
+  }
+
+  static void File(const json::object& p, const std::string& path, json::array& out) {
+    const auto data = OptString(p, "file_data", path);
+    if (!data) {
+      if (Get(p, "file_id") != nullptr) Fail(Sub(path, "file_id"), "file ids are not supported");
+      if (Get(p, "file_url") != nullptr) {
+        Fail(Sub(path, "file_url"), "remote files are not fetched by this proxy");
+      }
+      Fail(Sub(path, "file_data"), "required");
+    }
+    const std::string fpath = Sub(path, "file_data");
+    if (StartsWithNoCase(*data, "data:")) {
+      out.push_back(DataUrl(*data, fpath));
+      return;
+    }
+    if (!IsBase64(*data)) Fail(fpath, "expected a base64 data: URL or base64 data");
+    std::string mime;
+    if (const auto fname = OptString(p, "filename", path)) mime = MimeOfFilename(*fname);
+    if (mime.empty()) Fail(Sub(path, "filename"), "the file's type is unknown; send a data: URL");
+    out.push_back(Inline(std::move(mime), *data));
+  }
+
+  void Call(const json::object& item, const std::string& path, bool custom) {
+    const std::string_view call_id = NeedString(item, "call_id", path);
+    if (call_id.empty()) Fail(Sub(path, "call_id"), "must not be empty");
+    const std::string_view name = NeedString(item, "name", path);
+    if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+    json::object args;
+    if (custom) {
+      args["input"] = NeedString(item, "input", path);
+    } else if (const auto arguments = OptString(item, "arguments", path);
+               arguments && !arguments->empty()) {
+      std::string err;
+      std::optional<json::value> parsed = ParseJson(*arguments, &err);
+      if (!parsed) Fail(Sub(path, "arguments"), "not valid JSON: " + err);
+      if (!parsed->is_object()) {
+        Fail(Sub(path, "arguments"),
+             "expected a JSON object, got " + std::string(KindName(*parsed)));
+      }
+      args = std::move(parsed->get_object());
+    }
+    json::object fc;
+    fc["name"] = name;
+    fc["args"] = std::move(args);
+    json::object part;
+    part["functionCall"] = std::move(fc);
+    if (IdParts ids = SplitSignatureId(call_id); ids.signature) {
+      part["thoughtSignature"] = *ids.signature;
+    }
+    model_parts_.push_back(std::move(part));
+    calls_[std::string(call_id)] = CallInfo{std::string(name), next_ordinal_++};
+  }
+
+  void Output(const json::object& item, const std::string& path) {
+    const std::string_view call_id = NeedString(item, "call_id", path);
+    const auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+      Fail(Sub(path, "call_id"), "no earlier function_call has the call_id " + Quote(call_id));
+    }
+    const std::string opath = Sub(path, "output");
+    const json::value* o = Get(item, "output");
+    std::string text;
+    json::array media;
+    if (o == nullptr) {
+      // An output without a body: an empty result.
+    } else if (o->is_string()) {
+      text = o->get_string();
+    } else {
+      const json::array& parts = AsArray(*o, opath);
+      for (size_t j = 0; j < parts.size(); ++j) {
+        const std::string ppath = Idx(opath, j);
+        const json::object& p = AsObject(parts[j], ppath);
+        const std::string_view type = NeedString(p, "type", ppath);
+        if (type == "input_text" || type == "output_text" || type == "text") {
+          if (!text.empty()) text += "\n";
+          text += NeedString(p, "text", ppath);
+        } else if (type == "input_image") {
+          Image(p, ppath, media);
+        } else if (type == "input_file") {
+          File(p, ppath, media);
+        } else {
+          Fail(Sub(ppath, "type"), "unsupported output part type " + Quote(type));
+        }
+      }
+    }
+    json::object response;
+    response["output"] = text;
+    json::object fr;
+    fr["name"] = it->second.name;
+    fr["response"] = std::move(response);
+    if (!media.empty()) fr["parts"] = std::move(media);
+    json::object part;
+    part["functionResponse"] = std::move(fr);
+    outputs_.emplace_back(it->second.ordinal, std::move(part));
+  }
+
+  // ---- tools ----------------------------------------------------------------------
+
+  void Tools(const json::object& in, ResponsesRequest& out) {
+    const json::value* tv = Get(in, "tools");
+    if (tv == nullptr) return;
+    const json::array& tools = AsArray(*tv, "tools");
+    for (size_t i = 0; i < tools.size(); ++i) {
+      const std::string path = Idx("tools", i);
+      const json::object& t = AsObject(tools[i], path);
+      const std::string_view type = NeedString(t, "type", path);
+      if (type != "function" && type != "custom") continue;  // hosted tools: dropped
+      const std::string_view name = NeedString(t, "name", path);
+      if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+      json::object decl;
+      decl["name"] = name;
+      std::string description(OptString(t, "description", path).value_or(""));
+      if (type == "function") {
+        if (const json::value* params = Get(t, "parameters")) {
+          AsObject(*params, Sub(path, "parameters"));
+          decl["parametersJsonSchema"] = *params;
+        }
+      } else {
+        if (const json::value* fv = Get(t, "format")) {
+          const std::string fpath = Sub(path, "format");
+          const json::object& f = AsObject(*fv, fpath);
+          if (OptString(f, "type", fpath).value_or("text") == "grammar") {
+            const std::string_view syntax = OptString(f, "syntax", fpath).value_or("");
+            const std::string_view def = OptString(f, "definition", fpath).value_or("");
+            if (!def.empty()) {
+              if (!description.empty()) description += "\n\n";
+              description += "The input must match this ";
+              description += syntax.empty() ? std::string_view("grammar") : syntax;
+              description += " grammar:\n";
+              description += def;
+            }
+          }
+        }
+        json::object input;
+        input["type"] = "string";
+        json::object props;
+        props["input"] = std::move(input);
+        json::object schema;
+        schema["type"] = "object";
+        schema["properties"] = std::move(props);
+        decl["parametersJsonSchema"] = std::move(schema);
+        out.custom_tools.insert(std::string(name));
+      }
+      if (!description.empty()) decl["description"] = description;
+      declared_.insert(std::string(name));
+      decls_.push_back(std::move(decl));
+    }
+  }
+
+  void ToolChoice(const json::object& in, json::object& body) {
+    const json::value* tc = Get(in, "tool_choice");
+    if (tc == nullptr) return;
+    json::object fcc;
+    if (tc->is_string()) {
+      const std::string_view s = tc->get_string();
+      if (s == "none") {
+        fcc["mode"] = "NONE";
+      } else if (s == "auto") {
+        fcc["mode"] = "AUTO";
+      } else if (s == "required") {
+        fcc["mode"] = "ANY";
+      } else {
+        Fail("tool_choice", "expected none, auto, required or an object, got " + Quote(s));
+      }
+    } else if (tc->is_object()) {
+      const json::object& o = tc->get_object();
+      const std::string_view type = NeedString(o, "type", "tool_choice");
+      if (type == "function" || type == "custom") {
+        const std::string_view name = NeedString(o, "name", "tool_choice");
+        if (!declared_.contains(name)) {
+          Fail("tool_choice.name", "names no tool of the request: " + Quote(name));
+        }
+        fcc["mode"] = "ANY";
+        fcc["allowedFunctionNames"] = json::array{json::value(name)};
+      } else if (type == "allowed_tools") {
+        const std::string_view mode = OptString(o, "mode", "tool_choice").value_or("auto");
+        if (mode != "auto" && mode != "required") {
+          Fail("tool_choice.mode", "expected auto or required, got " + Quote(mode));
+        }
+        json::array names;
+        if (const json::value* tv = Get(o, "tools")) {
+          const json::array& a = AsArray(*tv, "tool_choice.tools");
+          for (size_t i = 0; i < a.size(); ++i) {
+            const json::object& t = AsObject(a[i], Idx("tool_choice.tools", i));
+            if (const auto n = OptString(t, "name", Idx("tool_choice.tools", i))) {
+              if (declared_.contains(*n)) names.push_back(json::value(*n));
+            }
+          }
+        }
+        if (names.empty()) return;  // only hosted tools allowed: nothing to constrain
+        fcc["mode"] = mode == "required" ? "ANY" : "VALIDATED";
+        fcc["allowedFunctionNames"] = std::move(names);
+      } else {
+        return;  // a hosted tool (web_search, file_search, ...): dropped with the tool
+      }
+    } else {
+      WrongType("tool_choice", "a string or an object", *tc);
+    }
+    if (decls_.empty() && body.if_contains("tools") == nullptr &&
+        fcc["mode"].get_string() != "NONE") {
+      return;  // no function tools left to choose among
+    }
+    json::object cfg;
+    cfg["functionCallingConfig"] = std::move(fcc);
+    body["toolConfig"] = std::move(cfg);
+  }
+
+  // ---- generationConfig ------------------------------------------------------------
+
+  static void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
+                         std::string_view gemini_key) {
+    const json::value* v = Get(in, key);
+    if (v == nullptr) return;
+    if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
+    gen[gemini_key] = *v;
+  }
+
+  static json::object GenerationConfig(const json::object& in, std::string_view model) {
+    json::object gen;
+    if (const json::value* m = Get(in, "max_output_tokens")) {
+      const std::optional<int64_t> i = AsInt(*m);
+      if (!i) WrongType("max_output_tokens", "an integer", *m);
+      if (*i < 1 || *i > INT32_MAX) Fail("max_output_tokens", "must be at least 1");
+      gen["maxOutputTokens"] = *i;
+    }
+    CopyNumber(in, "temperature", gen, "temperature");
+    CopyNumber(in, "top_p", gen, "topP");
+
+    if (const json::value* rv = Get(in, "reasoning")) {
+      const json::object& r = AsObject(*rv, "reasoning");
+      json::object thinking;
+      bool off = false;
+      if (const auto effort = OptString(r, "effort", "reasoning")) {
+        static const std::pair<std::string_view, int64_t> kBudgets[] = {
+            {"none", 0},      {"minimal", 512}, {"low", 1024},
+            {"medium", 8192}, {"high", 24576},  {"xhigh", 24576}};
+        const auto* it = std::find_if(std::begin(kBudgets), std::end(kBudgets),
+                                      [&](const auto& b) { return b.first == *effort; });
+        if (it == std::end(kBudgets)) {
+          Fail("reasoning.effort",
+               "expected none, minimal, low, medium, high or xhigh, got " + Quote(*effort));
+        }
+        off = it->second == 0;
+        if (IsGemini3(model)) {
+          thinking["thinkingLevel"] = it->second <= 1024 ? "low" : "high";
+        } else {
+          thinking["thinkingBudget"] = it->second;
+        }
+      }
+      std::optional<std::string_view> summary = OptString(r, "summary", "reasoning");
+      if (!summary) summary = OptString(r, "generate_summary", "reasoning");
+      if (summary) {
+        if (*summary != "auto" && *summary != "concise" && *summary != "detailed") {
+          Fail("reasoning.summary", "expected auto, concise or detailed, got " + Quote(*summary));
+        }
+        if (!off) thinking["includeThoughts"] = true;
+      }
+      if (!thinking.empty()) gen["thinkingConfig"] = std::move(thinking);
+    }
+
+    if (const json::value* tv = Get(in, "text")) {
+      const json::object& t = AsObject(*tv, "text");
+      if (const json::value* fv = Get(t, "format")) {
+        const json::object& f = AsObject(*fv, "text.format");
+        const std::string_view type = NeedString(f, "type", "text.format");
+        if (type == "json_object") {
+          gen["responseMimeType"] = "application/json";
+        } else if (type == "json_schema") {
+          gen["responseMimeType"] = "application/json";
+          if (const json::value* schema = Get(f, "schema")) {
+            AsObject(*schema, "text.format.schema");
+            gen["responseJsonSchema"] = *schema;
+          }
+        } else if (type != "text") {
+          Fail("text.format.type", "expected text, json_object or json_schema, got " + Quote(type));
+        }
+      }
+    }
+    return gen;
+  }
+
+  const ResponsesOptions& opts_;
+  json::array contents_;
+  json::array system_parts_;
+  json::array model_parts_;
+  std::vector<std::string> turn_signatures_;
+  std::vector<std::pair<size_t, json::object>> outputs_;
+  std::map<std::string, CallInfo, std::less<>> calls_;
+  std::set<std::string, std::less<>> declared_;
+  std::map<std::string, const json::value*, std::less<>> by_id_;
+  json::array decls_;
+  size_t next_ordinal_ = 0;
+};
+
+}  // namespace
+
+ResponsesRequestResult TranslateResponsesRequest(std::string_view openai_json,
+                                                 const ResponsesOptions& options) {
+  try {
+    Translator t(options);
+    return t.Run(openai_json);
+  } catch (const Reject& r) {
+    if (r.path.empty()) return TranslateError{r.status, r.what, ""};
+    return TranslateError{r.status, r.path + ": " + r.what, r.path};
+  } catch (const std::exception& e) {
+    return TranslateError{400, std::string("request could not be translated: ") + e.what(), ""};
+  } catch (...) {
+    return TranslateError{400, "request could not be translated", ""};
+  }
+}
+
+}  // namespace gkm

@@ -1,0 +1,102 @@
+// ResponsesStreamTranslator: Gemini's `streamGenerateContent?alt=sse` byte stream → the
+// OpenAI Responses event stream (WIRE-AGENTS E4).
+//
+// Feed() takes the upstream bytes as they arrive, split anywhere, and returns the bytes to
+// send now. Every event is `event: <type>\ndata: <json>\n\n` with `type` and
+// `sequence_number` (from 0) in the data. The first call (Feed, Finish or Error) opens with
+// response.created then response.in_progress (the response object with status in_progress
+// and no output). Then, per output item as in responses_response.h, in order:
+//   reasoning: output_item.added {summary []}, reasoning_summary_part.added,
+//              reasoning_summary_text.delta…, reasoning_summary_text.done,
+//              reasoning_summary_part.done, output_item.done (+ encrypted_content);
+//   message:   output_item.added {content []}, content_part.added, output_text.delta…,
+//              output_text.done, content_part.done, output_item.done;
+//   function_call: output_item.added {arguments ""}, function_call_arguments.delta,
+//              function_call_arguments.done, output_item.done;
+//   custom_tool_call: output_item.added {input ""}, custom_tool_call_input.delta,
+//              custom_tool_call_input.done, output_item.done.
+// An item is done before the next one is added. Finish() ends with response.completed (or
+// response.incomplete, as OpenAI does for MAX_TOKENS and filtered output) carrying the full
+// response object of responses_response.h.
+//
+// Errors: an upstream `{"error":…}` event, data that is not JSON, an event over the
+// SseReader's bound or a call to Error() produce an `error` event {code, message, param,
+// error {type, code, message, param}} (openai-node raises on the `error` member) then
+// response.failed {response {status failed, error {code, message}}} (what Codex reads); after them
+// the translator is done. Codes: 429 rate_limit_exceeded, 400 invalid_prompt, others server_error.
+//
+// Pure given the context's id generator; never throws. Not thread-safe: one per stream.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "translate/responses_response.h"
+#include "translate/sse_reader.h"
+
+namespace gkm {
+
+class ResponsesStreamTranslator {
+ public:
+  explicit ResponsesStreamTranslator(ResponsesContext ctx);
+  ResponsesStreamTranslator(const ResponsesStreamTranslator&) = delete;
+  ResponsesStreamTranslator& operator=(const ResponsesStreamTranslator&) = delete;
+
+  std::string Feed(std::string_view upstream_bytes);
+  // The upstream stream ended normally.
+  std::string Finish();
+  // Something failed after the stream began; `status` picks the code.
+  std::string Error(std::string_view message, int status = 502);
+
+  // One whole Gemini answer (not SSE) in place of Feed() and Finish(): what
+  // TranslateResponsesResponse uses. False when it is not a readable answer or an error.
+  bool Whole(std::string_view gemini_json, std::string* error);
+
+  bool done() const { return done_; }
+  bool failed() const { return failed_; }
+  const GeminiUsage& usage() const { return usage_; }
+  // After Finish(): the response object, its output array and its status.
+  std::string FinalResponse() const;
+  std::string OutputItems() const;
+  const std::string& status() const { return status_; }
+
+ private:
+  enum class Open { kNone, kReasoning, kMessage };
+
+  void Begin(std::string& out);
+  void Event(const boost::json::object& ev, std::string& out);
+  void Part(const boost::json::object& part, std::string& out);
+  void Call(const boost::json::object& part, std::string& out);
+  void OpenReasoning(std::string& out);
+  void OpenMessage(std::string& out);
+  void CloseOpen(std::string& out);
+  void SignatureItem(const std::string& signature, std::string& out);
+  void Emit(std::string_view type, boost::json::object data, std::string& out);
+  boost::json::object ResponseObject(std::string_view status) const;
+  std::string End(std::string& out);
+  std::string Fail(int status, std::string_view message, std::string out);
+  std::string Encrypted(const std::string& signature) const;
+
+  ResponsesContext ctx_;
+  boost::json::object echo_;
+  SseReader reader_;
+  bool begun_ = false;
+  bool done_ = false;
+  bool failed_ = false;
+  int64_t seq_ = 0;
+  GeminiUsage usage_;
+  boost::json::array output_;  // finished items
+  Open open_ = Open::kNone;
+  std::string open_id_;
+  std::string open_text_;
+  std::string open_sig_;       // the signature the open reasoning item will carry
+  std::string pending_sig_;    // a signature on a non-call part not yet carried
+  bool carried_sig_ = false;   // some reasoning item carries a signature already
+  std::string finish_reason_;  // Gemini's
+  bool blocked_ = false;
+  std::string status_ = "in_progress";
+  std::string incomplete_reason_;
+};
+
+}  // namespace gkm

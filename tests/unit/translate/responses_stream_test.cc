@@ -1,0 +1,233 @@
+#include "translate/responses_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fixture_util.h"
+
+namespace gkm {
+namespace {
+
+namespace json = boost::json;
+using testing_util::FixtureDir;
+using testing_util::FixtureNames;
+using testing_util::JsonEq;
+using testing_util::LoadFixture;
+
+PrefixedIdGenerator Counter() {
+  auto n = std::make_shared<int>(0);
+  return [n](std::string_view prefix) { return std::string(prefix) + std::to_string((*n)++); };
+}
+
+ResponsesContext ContextFrom(const json::object& fx) {
+  ResponsesContext ctx;
+  ctx.id = "resp_test";
+  ctx.created_at = 1767000000;
+  ctx.model = "gemini-2.5-flash";
+  ctx.new_id = Counter();
+  if (const json::value* cv = fx.if_contains("context")) {
+    const json::object& c = cv->as_object();
+    if (const json::value* v = c.if_contains("include_encrypted"))
+      ctx.include_encrypted = v->as_bool();
+    if (const json::value* v = c.if_contains("custom_tools")) {
+      for (const json::value& n : v->as_array())
+        ctx.custom_tools.insert(std::string(n.as_string()));
+    }
+  }
+  return ctx;
+}
+
+// Feeds `bytes` cut at `cuts` to a fresh translator, then finishes it.
+std::string Translate(const json::object& fx, const std::string& bytes,
+                      const std::vector<size_t>& cuts) {
+  ResponsesStreamTranslator t(ContextFrom(fx));
+  std::string out;
+  size_t pos = 0;
+  for (size_t cut : cuts) {
+    if (cut <= pos || cut >= bytes.size()) continue;
+    out += t.Feed(std::string_view(bytes).substr(pos, cut - pos));
+    pos = cut;
+  }
+  out += t.Feed(std::string_view(bytes).substr(pos));
+  out += t.Finish();
+  EXPECT_TRUE(t.done());
+  return out;
+}
+
+// The frames `event: T\ndata: J\n\n` as [{"event":T,"data":J}]; a frame of any other form
+// fails the test.
+json::array Frames(const std::string& out) {
+  json::array frames;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const size_t end = out.find("\n\n", pos);
+    EXPECT_NE(end, std::string::npos) << "unterminated frame at " << pos;
+    if (end == std::string::npos) break;
+    const std::string frame = out.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t nl = frame.find('\n');
+    EXPECT_TRUE(frame.starts_with("event: ") && nl != std::string::npos) << frame;
+    if (nl == std::string::npos) continue;
+    const std::string type = frame.substr(7, nl - 7);
+    EXPECT_TRUE(frame.substr(nl + 1).starts_with("data: ")) << frame;
+    json::value data = json::parse(frame.substr(nl + 7));
+    EXPECT_EQ(data.at("type"), type.c_str());
+    json::object f;
+    f["event"] = type;
+    f["data"] = std::move(data);
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+// The rules of E4 every stream obeys, whatever it carries.
+void CheckSequence(const json::array& frames) {
+  ASSERT_GE(frames.size(), 3u);
+  EXPECT_EQ(frames[0].at("event"), "response.created");
+  EXPECT_EQ(frames[1].at("event"), "response.in_progress");
+  const std::string last(frames.back().at("event").as_string());
+  EXPECT_TRUE(last == "response.completed" || last == "response.incomplete" ||
+              last == "response.failed")
+      << last;
+  std::map<int64_t, std::string> open;  // output_index → item id, added and not yet done
+  std::map<int64_t, bool> closed;
+  json::array done_items;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const json::object& d = frames[i].at("data").as_object();
+    EXPECT_EQ(d.at("sequence_number").as_int64(), static_cast<int64_t>(i));
+    const std::string type(frames[i].at("event").as_string());
+    if (!d.contains("output_index")) continue;
+    const int64_t index = d.at("output_index").as_int64();
+    if (type == "response.output_item.added") {
+      EXPECT_FALSE(open.contains(index) || closed.contains(index)) << "added twice: " << index;
+      EXPECT_TRUE(open.empty()) << "an item added before the previous one is done";
+      EXPECT_EQ(index, static_cast<int64_t>(done_items.size()));
+      open[index] = std::string(d.at("item").at("id").as_string());
+      continue;
+    }
+    ASSERT_TRUE(open.contains(index)) << type << " before its item was added (" << index << ")";
+    if (d.contains("item_id")) {
+      EXPECT_EQ(d.at("item_id"), open[index].c_str()) << type;
+    }
+    if (type == "response.output_item.done") {
+      EXPECT_EQ(d.at("item").at("id"), open[index].c_str());
+      done_items.push_back(d.at("item"));
+      open.erase(index);
+      closed[index] = true;
+    }
+  }
+  const json::object& fin = frames.back().at("data").as_object();
+  if (last != "response.failed") {
+    EXPECT_TRUE(open.empty()) << "items never done";  // a failed stream may leave one open
+    EXPECT_TRUE(JsonEq(fin.at("response").at("output"), done_items));
+  } else {
+    ASSERT_GE(frames.size(), 4u);
+    EXPECT_EQ(frames[frames.size() - 2].at("event"), "error");
+    EXPECT_EQ(fin.at("response").at("status"), "failed");
+  }
+}
+
+class ResponsesStreamFixture : public testing::TestWithParam<std::string> {};
+
+// Each fixture: {"events": [Gemini event objects, or raw strings], "separator"?,
+// "context"?, "expected": the frames}. The stream is checked against the rules of E4, then
+// fed whole, byte by byte and cut in two at every offset: the output never changes.
+// GKM_UPDATE_GOLDEN=1 writes the frames produced into "expected" (review them!).
+TEST_P(ResponsesStreamFixture, TranslatesWhateverTheSplits) {
+  json::value fxv = LoadFixture("responses_stream", GetParam());
+  json::object& fx = fxv.as_object();
+  const std::string sep =
+      fx.contains("separator") ? std::string(fx.at("separator").as_string()) : "\r\n\r\n";
+  std::string bytes;
+  for (const json::value& e : fx.at("events").as_array()) {
+    bytes += "data: " + (e.is_string() ? std::string(e.as_string()) : json::serialize(e)) + sep;
+  }
+  const std::string whole = Translate(fx, bytes, {});
+  const json::array frames = Frames(whole);
+  CheckSequence(frames);
+  if (std::getenv("GKM_UPDATE_GOLDEN") != nullptr) {
+    fx["expected"] = frames;
+    std::ofstream(FixtureDir("responses_stream") + "/" + GetParam() + ".json")
+        << json::serialize(fx);
+  } else {
+    EXPECT_TRUE(JsonEq(frames, fx.at("expected")));
+  }
+  std::vector<size_t> every;
+  for (size_t i = 1; i < bytes.size(); ++i) every.push_back(i);
+  EXPECT_EQ(Translate(fx, bytes, every), whole) << "byte by byte";
+  for (size_t i = 1; i < bytes.size(); ++i) {
+    ASSERT_EQ(Translate(fx, bytes, {i}), whole) << "cut at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ResponsesStreamFixture,
+                         testing::ValuesIn(FixtureNames("responses_stream")),
+                         [](const auto& info) { return testing_util::TestName(info.param); });
+
+TEST(ResponsesStream, ErrorMethodSendsErrorThenResponseFailed) {
+  ResponsesContext ctx;
+  ctx.id = "resp_1";
+  ctx.new_id = Counter();
+  ResponsesStreamTranslator t(ctx);
+  std::string out =
+      t.Feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}\n\n");
+  out += t.Error("the upstream stream broke off", 502);
+  EXPECT_TRUE(t.done());
+  EXPECT_TRUE(t.failed());
+  EXPECT_EQ(t.Finish(), "");
+  const json::array frames = Frames(out);
+  ASSERT_GE(frames.size(), 4u);
+  const json::object& err = frames[frames.size() - 2].at("data").as_object();
+  EXPECT_EQ(err.at("type"), "error");
+  EXPECT_EQ(err.at("code"), "server_error");
+  EXPECT_EQ(err.at("message"), "the upstream stream broke off");
+  const json::object& failed = frames.back().at("data").as_object();
+  EXPECT_EQ(failed.at("type"), "response.failed");
+  EXPECT_EQ(failed.at("response").at("id"), "resp_1");
+  EXPECT_EQ(failed.at("response").at("error").at("code"), "server_error");
+}
+
+TEST(ResponsesStream, RateLimitMidStreamIsTheCodeCodexWaitsOn) {
+  ResponsesContext ctx;
+  ctx.new_id = Counter();
+  ResponsesStreamTranslator t(ctx);
+  const json::array frames = Frames(t.Error("try again in 12s.", 429));
+  EXPECT_EQ(frames.back().at("data").at("response").at("error").at("code"), "rate_limit_exceeded");
+}
+
+TEST(ResponsesStream, OversizedEventIsAnErrorNotUnboundedMemory) {
+  ResponsesContext ctx;
+  ctx.new_id = Counter();
+  ResponsesStreamTranslator t(ctx);
+  std::string out;
+  const std::string big(1 << 20, 'x');
+  for (int i = 0; i < 80 && !t.done(); ++i) out += t.Feed("data: " + big);
+  EXPECT_TRUE(t.failed());
+  EXPECT_NE(out.find("upstream event too large"), std::string::npos);
+}
+
+TEST(ResponsesStream, HostileEventsNeverCrash) {
+  for (const char* ev :
+       {"data: {\"candidates\":5}\n\n", "data: {\"candidates\":[5]}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":7}]}}]}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":1,\"thought\":\"x\"}]}}]}\n\n",
+        "data: {\"error\":5}\n\n", "data: [1,2]\n\n", "data: {\"usageMetadata\":[]}\n\n"}) {
+    ResponsesContext ctx;
+    ctx.new_id = Counter();
+    ResponsesStreamTranslator t(ctx);
+    std::string out = t.Feed(ev);
+    out += t.Finish();
+    EXPECT_TRUE(t.done()) << ev;
+    CheckSequence(Frames(out));
+  }
+}
+
+}  // namespace
+}  // namespace gkm
