@@ -880,9 +880,11 @@ export async function startMock(opts = {}) {
     });
     if (!streamed) return sendJson(res, entry, 200, answer(parts, true));
     const calls = parts.filter((p) => p.functionCall);
-    const chunks = parts.filter((p) => !p.functionCall).map((p) => answer([p], false));
-    chunks.push(answer(calls, true));
-    if (!calls.length) chunks[chunks.length - 1] = answer([parts[parts.length - 1]], true);
+    const rest = parts.filter((p) => !p.functionCall);
+    // The calls come last, with STOP; without calls the last part carries STOP itself.
+    const chunks = calls.length
+      ? [...rest.map((p) => answer([p], false)), answer(calls, true)]
+      : rest.map((p, i) => answer([p], i === rest.length - 1));
     const headers = { ...googleHeaders(hopHeaders), 'content-type': sse ? 'text/event-stream' : JSON_CT };
     const out = startStream(res, entry, 200, headers);
     let sent = '';

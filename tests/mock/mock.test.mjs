@@ -1000,3 +1000,15 @@ test('toolcall: streamed as thought, text, then the calls with STOP', async () =
     assert.ok(m.signatures.has(events[2].candidates[0].content.parts[0].thoughtSignature));
   }
 });
+
+test('toolcall without calls: streamed once each, the last part with STOP and the signature', async () => {
+  mock.queue(K1, '*', { type: 'toolcall', thought: 'Hmm.', text: 'Done.' });
+  const r = await fetch(`${mock.url}/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse`, {
+    method: 'POST', headers: { 'x-goog-api-key': K1, 'content-type': 'application/json', 'accept-encoding': 'identity' }, body: JSON.stringify(GEN),
+  });
+  const events = (await r.text()).split(/\r\n\r\n/).filter(Boolean).map((e) => JSON.parse(e.replace(/^data: /, '')));
+  assert.deepEqual(events.map((e) => e.candidates[0].content.parts[0].text), ['Hmm.', 'Done.']);
+  assert.equal(events[1].candidates[0].finishReason, 'STOP');
+  assert.equal(events[0].candidates[0].finishReason, undefined);
+  assert.ok(mock.signatures.has(events[1].candidates[0].content.parts[0].thoughtSignature));
+});
