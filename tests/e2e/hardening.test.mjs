@@ -89,6 +89,12 @@ test('an upstream that gzips anyway: the suspended 403 naming the key retires it
 
 test('a 50 MB body posted to /healthz is answered without being buffered', T, async () => {
   const { p } = await setup();
+  // Warm up first (allocator caches, the log and store buffers), so that what follows
+  // measures the body alone.
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await p.request('GET', '/healthz')).status, 200);
+    assert.equal((await p.generate('gemini-2.5-flash')).status, 200);
+  }
   const before = rssKb(p.proc.pid);
   const size = 50 << 20;
   const got = await new Promise((resolve) => {
@@ -114,7 +120,8 @@ test('a 50 MB body posted to /healthz is answered without being buffered', T, as
   assert.equal(firstStatus(got), 200, got.slice(0, 200));
   assert.match(got, /"status":"ok"/);
   const grown = rssKb(p.proc.pid) - before;
-  assert.ok(grown < 8 * 1024, `RSS grew by ${grown} kB for a body nobody reads`);
+  // Buffering the body would add its 50 MB; 16 MB leaves room for allocator noise.
+  assert.ok(grown < 16 * 1024, `RSS grew by ${grown} kB for a body nobody reads`);
   assert.equal((await p.request('GET', '/healthz')).status, 200, 'still serving');
 });
 
