@@ -158,7 +158,10 @@ bool IsNativePath(std::string_view path) {
          path.starts_with("/v1alpha/") || path.starts_with("/upload/");
 }
 
-// Half-closes and reads what the client still sends, for up to 2 s or 16 MiB.
+// Half-closes and reads what the client still sends, for up to 2 s or 128 MiB, into one
+// scratch buffer. Closing with unread bytes makes the kernel send a reset, and a reset can
+// discard our answer before the client reads it: a client still uploading a body we did
+// not want (a 50 MB POST to /healthz) must be let finish.
 asio::awaitable<void> DrainInput(tcp::socket& socket, Deadline& deadline,
                                  beast::flat_buffer& buffer) {
   boost::system::error_code ec;
@@ -167,7 +170,7 @@ asio::awaitable<void> DrainInput(tcp::socket& socket, Deadline& deadline,
   deadline.Arm(std::chrono::seconds(2));
   size_t total = 0;
   char scratch[16384];
-  while (total < (16u << 20) && !deadline.expired()) {
+  while (total < (128u << 20) && !deadline.expired()) {
     auto [rec, n] = co_await socket.async_read_some(asio::buffer(scratch), as_tuple(use_awaitable));
     if (rec) break;
     total += n;
