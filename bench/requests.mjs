@@ -1,6 +1,8 @@
 // Sends a fixed number of requests to the proxy and checks every answer.
 //
-//   node bench/requests.mjs --port P --token T --shape native|openai|openai-stream --count N
+//   node bench/requests.mjs --port P --token T --shape SHAPE --count N
+//
+// SHAPE: native, openai, openai-stream, anthropic, anthropic-stream, responses, responses-stream.
 //
 // Four kept-alive connections, one request in flight on each; the bodies are the ones
 // bench/wrk/request.lua sends. Exit code 1 (with the reason on stderr) when an answer is not
@@ -42,6 +44,26 @@ const shapes = {
     body: '{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"Hello"}]}',
   },
 };
+const anthropicBody = (stream) =>
+  `{"model":"gemini-2.5-flash","max_tokens":1024,${stream ? '"stream":true,' : ''}` +
+  '"system":[{"type":"text","text":"You are terse."}],"messages":[{"role":"user","content":"Hello"}]}';
+const responsesBody = (stream) =>
+  `{"model":"gemini-2.5-flash","store":false,${stream ? '"stream":true,' : ''}` +
+  '"instructions":"You are terse.",' +
+  '"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Hello"}]}]}';
+for (const stream of [false, true]) {
+  const tail = stream ? '-stream' : '';
+  shapes[`anthropic${tail}`] = {
+    path: '/v1/messages',
+    auth: (t) => ({ 'x-api-key': t, 'anthropic-version': '2023-06-01' }),
+    body: anthropicBody(stream),
+  };
+  shapes[`responses${tail}`] = {
+    path: '/v1/responses',
+    auth: (t) => ({ authorization: `Bearer ${t}` }),
+    body: responsesBody(stream),
+  };
+}
 
 const o = parse(process.argv.slice(2));
 const shape = shapes[o.shape];

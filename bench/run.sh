@@ -7,8 +7,9 @@
 # on failure or Ctrl-C), and writes BENCHMARKS.md and bench/results.json at the repository
 # root; raw wrk outputs and logs stay in bench/out/ (ignored by git). Sections:
 #   throughput  wrk against the stand-in directly, through nginx proxy_pass, through the proxy
-#               with --threads 1 and with the default, for four cases (native generateContent,
-#               native SSE stream, OpenAI chat, OpenAI chat stream)
+#               with --threads 1 and with the default, for eight cases (native generateContent,
+#               native SSE stream, OpenAI chat, OpenAI chat stream, Anthropic Messages and
+#               OpenAI Responses, each non-stream and stream)
 #   memory      RSS per open stream with 1,000 and 10,000 streams held open (slow mock)
 #   keys        p50 and pick cost with 10, 10,000 and 100,000 keys, 99 % exhausted; time to
 #               healthy with 100,000 keys
@@ -17,7 +18,8 @@
 # Tunables (environment): BENCH_ROUNDS (5), BENCH_DURATION (8 s), BENCH_WARMUP (2 s),
 # BENCH_CONNECTIONS (32), BENCH_STREAMS ("1000 10000"), BENCH_KEY_COUNTS ("10 10000 100000"),
 # BENCH_SECTIONS ("throughput durability keys memory instructions"), BENCH_PORT_BASE (random),
-# BENCH_INS_LOW / BENCH_INS_HIGH (500 / 2500 requests per callgrind run),
+# BENCH_INS_LOW / BENCH_INS_HIGH (500 / 2500 requests per callgrind run), BENCH_INS_SHAPES
+# ("native openai openai-stream anthropic responses"; also anthropic-stream, responses-stream),
 # BENCH_KEEP_TMP=1 keeps the temp dir.
 #
 # CPU pinning (taskset), so that the server under test has a core of its own: on 2 cores the
@@ -54,6 +56,8 @@ MODEL=gemini-2.5-flash
 GEN_PATH="/v1beta/models/$MODEL:generateContent"
 SSE_PATH="/v1beta/models/$MODEL:streamGenerateContent?alt=sse"
 CHAT_PATH="/v1/chat/completions"
+MESSAGES_PATH="/v1/messages"
+RESPONSES_PATH="/v1/responses"
 MEM_EVENTS=13          # slow mock: first event at once, then one every MEM_INTERVAL_MS ...
 MEM_INTERVAL_MS=5000   # ... so a stream stays open 60 s unless the client closes it
 
@@ -337,6 +341,10 @@ if has_section throughput; then
     "native-stream native $SSE_PATH direct,nginx,gkm-1,gkm-default"
     "openai-chat openai $CHAT_PATH gkm-1,gkm-default"
     "openai-chat-stream openai-stream $CHAT_PATH gkm-1,gkm-default"
+    "anthropic-messages anthropic $MESSAGES_PATH gkm-1,gkm-default"
+    "anthropic-messages-stream anthropic-stream $MESSAGES_PATH gkm-1,gkm-default"
+    "responses responses $RESPONSES_PATH gkm-1,gkm-default"
+    "responses-stream responses-stream $RESPONSES_PATH gkm-1,gkm-default"
   )
   for ((r = 1; r <= ROUNDS; r++)); do
     log "throughput: round $r of $ROUNDS"
@@ -577,7 +585,8 @@ if has_section instructions; then
     report add section=note "text=Instructions per request: valgrind is missing (scripts/install-deps.sh --bench installs it)."
   else
     lo=${BENCH_INS_LOW:-500} hi=${BENCH_INS_HIGH:-2500}
-    for shape in native openai openai-stream; do
+    read -r -a ins_shapes <<<"${BENCH_INS_SHAPES:-native openai openai-stream anthropic responses}"
+    for shape in "${ins_shapes[@]}"; do
       log "instructions: $shape, $lo and $hi requests under callgrind"
       a="$(count_instructions "$shape" "$lo")"
       b="$(count_instructions "$shape" "$hi")"

@@ -72,6 +72,7 @@ std::string ResponsesStreamTranslator::Encrypted(const std::string& signature) c
 
 json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) const {
   json::object r;
+  r.reserve(26 + echo_.size());
   r["id"] = ctx_.id;
   r["object"] = "response";
   r["created_at"] = ctx_.created_at;
@@ -113,14 +114,23 @@ json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) 
 }
 
 void ResponsesStreamTranslator::Emit(std::string_view type, json::object data, std::string& out) {
-  json::object ev;
-  ev["type"] = type;
-  ev["sequence_number"] = seq_++;
-  for (auto& kv : data) ev[kv.key()] = std::move(kv.value());
+  const int64_t seq = seq_++;
+  if (quiet_) return;  // a whole answer: only the final response object is wanted
+  // {"type":…,"sequence_number":…, then the data's members: written in place rather than
+  // built as one more object (the event types are fixed ASCII names, nothing to escape).
   out += "event: ";
   out += type;
-  out += "\ndata: ";
-  out += json::serialize(ev);
+  out += "\ndata: {\"type\":\"";
+  out += type;
+  out += "\",\"sequence_number\":";
+  out += std::to_string(seq);
+  if (data.empty()) {
+    out += '}';
+  } else {
+    out += ',';
+    const std::string members = json::serialize(data);
+    out.append(members, 1, std::string::npos);  // without its opening brace
+  }
   out += "\n\n";
 }
 
@@ -196,6 +206,7 @@ bool ResponsesStreamTranslator::Whole(std::string_view gemini_json, std::string*
     return false;
   }
   begun_ = true;  // no created events for a whole answer
+  quiet_ = true;  // nor any other: the caller takes FinalResponse()
   Event(o, out);
   End(out);
   return !failed_;
@@ -509,9 +520,12 @@ std::string ResponsesStreamTranslator::End(std::string& out) {
   status_ = incomplete_reason_.empty() ? "completed" : "incomplete";
   CloseOpen(out);
   if (!pending_sig_.empty() && ctx_.include_encrypted) SignatureItem(pending_sig_, out);
-  json::object fin;
-  fin["response"] = ResponseObject(status_);
-  Emit(status_ == "completed" ? "response.completed" : "response.incomplete", std::move(fin), out);
+  if (!quiet_) {
+    json::object fin;
+    fin["response"] = ResponseObject(status_);
+    Emit(status_ == "completed" ? "response.completed" : "response.incomplete", std::move(fin),
+         out);
+  }
   done_ = true;
   return std::move(out);
 }

@@ -84,6 +84,7 @@ class ResponsesStreamTranslator {
   bool begun_ = false;
   bool done_ = false;
   bool failed_ = false;
+  bool quiet_ = false;  // Whole(): events are counted but not written
   int64_t seq_ = 0;
   GeminiUsage usage_;
   boost::json::array output_;  // finished items
