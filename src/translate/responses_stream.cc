@@ -114,8 +114,15 @@ json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) 
 }
 
 void ResponsesStreamTranslator::Emit(std::string_view type, json::object data, std::string& out) {
-  const int64_t seq = seq_++;
-  if (quiet_) return;  // a whole answer: only the final response object is wanted
+  if (quiet_) {  // a whole answer: only the final response object is wanted
+    ++seq_;
+    return;
+  }
+  EmitMembers(type, data.empty() ? std::string_view() : json::serialize(data), out);
+}
+
+void ResponsesStreamTranslator::EmitMembers(std::string_view type, std::string_view members,
+                                            std::string& out) {
   // {"type":…,"sequence_number":…, then the data's members: written in place rather than
   // built as one more object (the event types are fixed ASCII names, nothing to escape).
   out += "event: ";
@@ -123,13 +130,12 @@ void ResponsesStreamTranslator::Emit(std::string_view type, json::object data, s
   out += "\ndata: {\"type\":\"";
   out += type;
   out += "\",\"sequence_number\":";
-  out += std::to_string(seq);
-  if (data.empty()) {
+  out += std::to_string(seq_++);
+  if (members.size() < 2) {
     out += '}';
   } else {
     out += ',';
-    const std::string members = json::serialize(data);
-    out.append(members, 1, std::string::npos);  // without its opening brace
+    out += members.substr(1);  // without its opening brace
   }
   out += "\n\n";
 }
@@ -139,8 +145,9 @@ void ResponsesStreamTranslator::Begin(std::string& out) {
   begun_ = true;
   json::object created;
   created["response"] = ResponseObject("in_progress");
-  Emit("response.created", created, out);
-  Emit("response.in_progress", std::move(created), out);
+  const std::string members = json::serialize(created);  // the same for both events
+  EmitMembers("response.created", members, out);
+  EmitMembers("response.in_progress", members, out);
 }
 
 std::string ResponsesStreamTranslator::Feed(std::string_view upstream_bytes) {

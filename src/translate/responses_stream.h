@@ -73,6 +73,8 @@ class ResponsesStreamTranslator {
   void CloseOpen(std::string& out);
   void SignatureItem(const std::string& signature, std::string& out);
   void Emit(std::string_view type, boost::json::object data, std::string& out);
+  // One event from its data's members already serialized as an object ("{…}").
+  void EmitMembers(std::string_view type, std::string_view members, std::string& out);
   boost::json::object ResponseObject(std::string_view status) const;
   std::string End(std::string& out);
   std::string Fail(int status, std::string_view message, std::string out);
