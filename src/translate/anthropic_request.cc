@@ -11,6 +11,7 @@
 
 #include "common/names.h"
 #include "translate/chat_request.h"  // kMaxItems
+#include "translate/field_reader.h"
 #include "translate/json_util.h"
 #include "translate/thought_signature.h"
 
@@ -22,111 +23,11 @@ using namespace translate_internal;  // NOLINT(build/namespaces): this module's 
 
 constexpr std::string_view kBillingHeader = "x-anthropic-billing-header:";
 
-// Thrown inside this file only; the entry points turn it into a TranslateError.
-struct Reject {
-  std::string path;
-  std::string what;
-  int status = 400;
-};
-
-[[noreturn]] void Fail(std::string path, std::string what, int status = 400) {
-  throw Reject{std::move(path), std::move(what), status};
-}
-
-std::string Sub(const std::string& path, std::string_view key) {
-  if (path.empty()) return std::string(key);
-  return path + "." + std::string(key);
-}
-
-std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-[[noreturn]] void WrongType(const std::string& path, std::string_view expected,
-                            const json::value& got) {
-  Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
-}
-
-// A field that is absent or null reads as absent.
-const json::value* Get(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return nullptr;
-  return v;
-}
-
-const json::object& AsObject(const json::value& v, const std::string& path) {
-  if (!v.is_object()) WrongType(path, "an object", v);
-  return v.get_object();
-}
-
-const json::array& AsArray(const json::value& v, const std::string& path) {
-  if (!v.is_array()) WrongType(path, "an array", v);
-  const json::array& a = v.get_array();
-  if (a.size() > kMaxItems) {
-    Fail(path,
-         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
-  }
-  return a;
-}
-
-std::string_view AsString(const json::value& v, const std::string& path) {
-  if (!v.is_string()) WrongType(path, "a string", v);
-  return v.get_string();
-}
-
-std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
-                                          const std::string& path) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  return AsString(*v, Sub(path, key));
-}
-
-std::string_view ReqString(const json::object& o, std::string_view key, const std::string& path) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) Fail(Sub(path, key), "required");
-  return AsString(*v, Sub(path, key));
-}
-
-std::optional<int64_t> OptInt(const json::object& o, std::string_view key, const std::string& path,
-                              int64_t min, int64_t max) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  const std::optional<int64_t> i = AsInt(*v);
-  const std::string p = Sub(path, key);
-  if (!i) WrongType(p, "an integer", *v);
-  if (*i < min || *i > max) {
-    Fail(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                std::to_string(*i));
-  }
-  return i;
-}
-
-void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
-                std::string_view gemini_key) {
-  const json::value* v = Get(in, key);
-  if (v == nullptr) return;
-  if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
-  gen[gemini_key] = *v;
-}
-
 std::string CheckModel(std::string_view model) {
   if (model.starts_with("models/")) model.remove_prefix(7);
   // Not a name Gemini could serve: Anthropic's answer for an unknown model is a 404.
   if (std::string problem = ModelNameProblem(model); !problem.empty()) Fail("model", problem, 404);
   return std::string(model);
-}
-
-json::object TextPart(std::string_view text) {
-  json::object p;
-  p["text"] = text;
-  return p;
-}
-
-json::object Inline(std::string_view mime, std::string_view data) {
-  json::object in;
-  in["mimeType"] = mime == "image/jpg" ? std::string_view("image/jpeg") : mime;
-  in["data"] = data;
-  json::object p;
-  p["inlineData"] = std::move(in);
-  return p;
 }
 
 // Server-side blocks: results of tools Anthropic runs itself, which Gemini never ran.

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/names.h"
+#include "translate/field_reader.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -15,91 +16,6 @@ namespace {
 
 namespace json = boost::json;
 using namespace translate_internal;  // NOLINT(build/namespaces): this file's own helpers
-
-// Thrown inside this file only; TranslateChatRequest turns it into a TranslateError.
-struct Reject {
-  std::string path;
-  std::string what;
-};
-
-[[noreturn]] void Fail(std::string path, std::string what) {
-  throw Reject{std::move(path), std::move(what)};
-}
-
-std::string Sub(const std::string& path, std::string_view key) {
-  if (path.empty()) return std::string(key);
-  return path + "." + std::string(key);
-}
-
-std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-[[noreturn]] void WrongType(const std::string& path, std::string_view expected,
-                            const json::value& got) {
-  Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
-}
-
-// A field that is absent or null reads as absent.
-const json::value* Get(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return nullptr;
-  return v;
-}
-
-const json::object& AsObject(const json::value& v, const std::string& path) {
-  if (!v.is_object()) WrongType(path, "an object", v);
-  return v.get_object();
-}
-
-const json::array& AsArray(const json::value& v, const std::string& path) {
-  if (!v.is_array()) WrongType(path, "an array", v);
-  const json::array& a = v.get_array();
-  if (a.size() > kMaxItems) {
-    Fail(path,
-         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
-  }
-  return a;
-}
-
-std::string_view AsString(const json::value& v, const std::string& path) {
-  if (!v.is_string()) WrongType(path, "a string", v);
-  return v.get_string();
-}
-
-std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
-                                          const std::string& path) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  return AsString(*v, Sub(path, key));
-}
-
-std::optional<bool> OptBool(const json::object& o, std::string_view key) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_bool()) WrongType(std::string(key), "a boolean", *v);
-  return v->get_bool();
-}
-
-std::optional<int64_t> OptInt(const json::object& o, std::string_view key, int64_t min,
-                              int64_t max) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  const std::optional<int64_t> i = AsInt(*v);
-  if (!i) WrongType(std::string(key), "an integer", *v);
-  if (*i < min || *i > max) {
-    Fail(std::string(key), "must be between " + std::to_string(min) + " and " +
-                               std::to_string(max) + ", got " + std::to_string(*i));
-  }
-  return i;
-}
-
-// Copies a number parameter into generationConfig after checking its type.
-void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
-                std::string_view gemini_key) {
-  const json::value* v = Get(in, key);
-  if (v == nullptr) return;
-  if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
-  gen[gemini_key] = *v;
-}
 
 // The model as it goes into the upstream URL: "models/" dropped, a safe alphabet only.
 std::string CheckModel(std::string_view model) {

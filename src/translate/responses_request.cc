@@ -11,6 +11,7 @@
 
 #include "common/names.h"
 #include "translate/chat_request.h"
+#include "translate/field_reader.h"
 #include "translate/json_util.h"
 #include "translate/thought_signature.h"
 
@@ -21,91 +22,6 @@ namespace json = boost::json;
 using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
 
 constexpr std::string_view kSignaturePrefix = "gs1.";
-
-// Thrown inside this file only; TranslateResponsesRequest turns it into a TranslateError.
-struct Reject {
-  std::string path;
-  std::string what;
-  int status = 400;
-};
-
-[[noreturn]] void Fail(std::string path, std::string what, int status = 400) {
-  throw Reject{std::move(path), std::move(what), status};
-}
-
-std::string Sub(const std::string& path, std::string_view key) {
-  if (path.empty()) return std::string(key);
-  return path + "." + std::string(key);
-}
-
-std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-[[noreturn]] void WrongType(const std::string& path, std::string_view expected,
-                            const json::value& got) {
-  Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
-}
-
-const json::value* Get(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return nullptr;
-  return v;
-}
-
-const json::object& AsObject(const json::value& v, const std::string& path) {
-  if (!v.is_object()) WrongType(path, "an object", v);
-  return v.get_object();
-}
-
-const json::array& AsArray(const json::value& v, const std::string& path) {
-  if (!v.is_array()) WrongType(path, "an array", v);
-  const json::array& a = v.get_array();
-  if (a.size() > kMaxItems) {
-    Fail(path,
-         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
-  }
-  return a;
-}
-
-std::string_view AsString(const json::value& v, const std::string& path) {
-  if (!v.is_string()) WrongType(path, "a string", v);
-  return v.get_string();
-}
-
-std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
-                                          const std::string& path) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  return AsString(*v, Sub(path, key));
-}
-
-std::string_view NeedString(const json::object& o, std::string_view key, const std::string& path) {
-  const auto s = OptString(o, key, path);
-  if (!s) Fail(Sub(path, key), "required");
-  return *s;
-}
-
-std::optional<bool> OptBool(const json::object& o, std::string_view key) {
-  const json::value* v = Get(o, key);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_bool()) WrongType(std::string(key), "a boolean", *v);
-  return v->get_bool();
-}
-
-json::object TextPart(std::string_view text) {
-  json::object p;
-  p["text"] = text;
-  return p;
-}
-
-json::object Inline(std::string mime, std::string_view data) {
-  if (mime == "image/jpg") mime = "image/jpeg";
-  json::object in;
-  in["mimeType"] = std::move(mime);
-  in["data"] = data;
-  json::object p;
-  p["inlineData"] = std::move(in);
-  return p;
-}
 
 // data:<mime>[;param]*;base64,<data>
 json::object DataUrl(std::string_view url, const std::string& path) {
@@ -386,7 +302,7 @@ class Translator {
     } else if (type == "web_search_call") {
       // A hosted tool's trace: nothing Gemini can take.
     } else if (type == "item_reference") {
-      const std::string_view id = NeedString(item, "id", path);
+      const std::string_view id = ReqString(item, "id", path);
       const auto it = by_id_.find(id);
       if (it == by_id_.end() || it->second == &v) {
         Fail(Sub(path, "id"), "no item of this conversation has the id " + Quote(id));
@@ -402,7 +318,7 @@ class Translator {
   }
 
   void Message(const json::object& m, const std::string& path) {
-    const std::string_view role = NeedString(m, "role", path);
+    const std::string_view role = ReqString(m, "role", path);
     const bool system = role == "system" || role == "developer";
     if (!system && role != "user" && role != "assistant") {
       Fail(Sub(path, "role"), "unknown role " + Quote(role));
@@ -438,13 +354,13 @@ class Translator {
     for (size_t j = 0; j < parts.size(); ++j) {
       const std::string ppath = Idx(cpath, j);
       const json::object& p = AsObject(parts[j], ppath);
-      const std::string_view type = NeedString(p, "type", ppath);
+      const std::string_view type = ReqString(p, "type", ppath);
       if (type == "input_text" || type == "output_text" || type == "text" ||
           type == "summary_text") {
-        const std::string_view t = NeedString(p, "text", ppath);
+        const std::string_view t = ReqString(p, "text", ppath);
         if (!t.empty()) out.push_back(TextPart(t));
       } else if (type == "refusal") {
-        const std::string_view t = NeedString(p, "refusal", ppath);
+        const std::string_view t = ReqString(p, "refusal", ppath);
         if (!t.empty()) out.push_back(TextPart(t));
       } else if (user && type == "input_image") {
         Image(p, ppath, out);
@@ -467,7 +383,7 @@ class Translator {
     const std::string upath = Sub(path, "image_url");
     std::string_view url;
     if (u->is_object()) {  // tolerated: the chat shape {"url": ...}
-      url = NeedString(u->get_object(), "url", upath);
+      url = ReqString(u->get_object(), "url", upath);
     } else {
       url = AsString(*u, upath);
     }
@@ -499,13 +415,13 @@ class Translator {
   }
 
   void Call(const json::object& item, const std::string& path, bool custom) {
-    const std::string_view call_id = NeedString(item, "call_id", path);
+    const std::string_view call_id = ReqString(item, "call_id", path);
     if (call_id.empty()) Fail(Sub(path, "call_id"), "must not be empty");
-    const std::string_view name = NeedString(item, "name", path);
+    const std::string_view name = ReqString(item, "name", path);
     if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
     json::object args;
     if (custom) {
-      args["input"] = NeedString(item, "input", path);
+      args["input"] = ReqString(item, "input", path);
     } else if (const auto arguments = OptString(item, "arguments", path);
                arguments && !arguments->empty()) {
       std::string err;
@@ -530,7 +446,7 @@ class Translator {
   }
 
   void Output(const json::object& item, const std::string& path) {
-    const std::string_view call_id = NeedString(item, "call_id", path);
+    const std::string_view call_id = ReqString(item, "call_id", path);
     const auto it = calls_.find(call_id);
     if (it == calls_.end()) {
       Fail(Sub(path, "call_id"), "no earlier function_call has the call_id " + Quote(call_id));
@@ -548,10 +464,10 @@ class Translator {
       for (size_t j = 0; j < parts.size(); ++j) {
         const std::string ppath = Idx(opath, j);
         const json::object& p = AsObject(parts[j], ppath);
-        const std::string_view type = NeedString(p, "type", ppath);
+        const std::string_view type = ReqString(p, "type", ppath);
         if (type == "input_text" || type == "output_text" || type == "text") {
           if (!text.empty()) text += "\n";
-          text += NeedString(p, "text", ppath);
+          text += ReqString(p, "text", ppath);
         } else if (type == "input_image") {
           Image(p, ppath, media);
         } else if (type == "input_file") {
@@ -581,9 +497,9 @@ class Translator {
     for (size_t i = 0; i < tools.size(); ++i) {
       const std::string path = Idx("tools", i);
       const json::object& t = AsObject(tools[i], path);
-      const std::string_view type = NeedString(t, "type", path);
+      const std::string_view type = ReqString(t, "type", path);
       if (type != "function" && type != "custom") continue;  // hosted tools: dropped
-      const std::string_view name = NeedString(t, "name", path);
+      const std::string_view name = ReqString(t, "name", path);
       if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
       json::object decl;
       decl["name"] = name;
@@ -642,9 +558,9 @@ class Translator {
       }
     } else if (tc->is_object()) {
       const json::object& o = tc->get_object();
-      const std::string_view type = NeedString(o, "type", "tool_choice");
+      const std::string_view type = ReqString(o, "type", "tool_choice");
       if (type == "function" || type == "custom") {
-        const std::string_view name = NeedString(o, "name", "tool_choice");
+        const std::string_view name = ReqString(o, "name", "tool_choice");
         if (!declared_.contains(name)) {
           Fail("tool_choice.name", "names no tool of the request: " + Quote(name));
         }
@@ -740,7 +656,7 @@ class Translator {
       const json::object& t = AsObject(*tv, "text");
       if (const json::value* fv = Get(t, "format")) {
         const json::object& f = AsObject(*fv, "text.format");
-        const std::string_view type = NeedString(f, "type", "text.format");
+        const std::string_view type = ReqString(f, "type", "text.format");
         if (type == "json_object") {
           gen["responseMimeType"] = "application/json";
         } else if (type == "json_schema") {

@@ -1,0 +1,140 @@
+// The request translators' field readers (chat, Anthropic, Responses): typed access to a
+// client's JSON that fails with the field's path ("messages[2].content"), so that every bad
+// input becomes a 400 naming the field (SPEC 8). Internal to translate/.
+//
+// A reader that finds a wrong type, a missing required field or too many items throws
+// Reject; each translator's entry point turns it into its TranslateError.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "translate/chat_request.h"  // kMaxItems
+#include "translate/json_util.h"
+
+namespace gkm::translate_internal {
+
+struct Reject {
+  std::string path;
+  std::string what;
+  int status = 400;
+};
+
+[[noreturn]] inline void Fail(std::string path, std::string what, int status = 400) {
+  throw Reject{std::move(path), std::move(what), status};
+}
+
+inline std::string Sub(const std::string& path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return path + "." + std::string(key);
+}
+
+inline std::string Idx(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+[[noreturn]] inline void WrongType(const std::string& path, std::string_view expected,
+                                   const json::value& got) {
+  Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
+}
+
+// A field that is absent or null reads as absent.
+inline const json::value* Get(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return nullptr;
+  return v;
+}
+
+inline const json::object& AsObject(const json::value& v, const std::string& path) {
+  if (!v.is_object()) WrongType(path, "an object", v);
+  return v.get_object();
+}
+
+// An array of at most kMaxItems items.
+inline const json::array& AsArray(const json::value& v, const std::string& path) {
+  if (!v.is_array()) WrongType(path, "an array", v);
+  const json::array& a = v.get_array();
+  if (a.size() > kMaxItems) {
+    Fail(path,
+         "more than " + std::to_string(kMaxItems) + " items (" + std::to_string(a.size()) + ")");
+  }
+  return a;
+}
+
+inline std::string_view AsString(const json::value& v, const std::string& path) {
+  if (!v.is_string()) WrongType(path, "a string", v);
+  return v.get_string();
+}
+
+inline std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
+                                                 const std::string& path) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  return AsString(*v, Sub(path, key));
+}
+
+inline std::string_view ReqString(const json::object& o, std::string_view key,
+                                  const std::string& path) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) Fail(Sub(path, key), "required");
+  return AsString(*v, Sub(path, key));
+}
+
+inline std::optional<bool> OptBool(const json::object& o, std::string_view key) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_bool()) WrongType(std::string(key), "a boolean", *v);
+  return v->get_bool();
+}
+
+// An integer in [min, max].
+inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key,
+                                     const std::string& path, int64_t min, int64_t max) {
+  const json::value* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  const std::optional<int64_t> i = AsInt(*v);
+  const std::string p = Sub(path, key);
+  if (!i) WrongType(p, "an integer", *v);
+  if (*i < min || *i > max) {
+    Fail(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                std::to_string(*i));
+  }
+  return i;
+}
+
+inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key, int64_t min,
+                                     int64_t max) {
+  return OptInt(o, key, std::string(), min, max);
+}
+
+// Copies a number parameter into generationConfig after checking its type.
+inline void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
+                       std::string_view gemini_key) {
+  const json::value* v = Get(in, key);
+  if (v == nullptr) return;
+  if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
+  gen[gemini_key] = *v;
+}
+
+// Gemini parts.
+inline json::object TextPart(std::string_view text) {
+  json::object p;
+  p["text"] = text;
+  return p;
+}
+
+// Inline data; "image/jpg", which clients send, is Gemini's "image/jpeg".
+inline json::object Inline(std::string_view mime, std::string_view data) {
+  json::object in;
+  in["mimeType"] = mime == "image/jpg" ? std::string_view("image/jpeg") : mime;
+  in["data"] = data;
+  json::object p;
+  p["inlineData"] = std::move(in);
+  return p;
+}
+
+}  // namespace gkm::translate_internal
