@@ -151,19 +151,7 @@ class Translator {
 
   // Appends a content, merging it into the previous one when the role is the same.
   void Add(std::string_view role, json::array parts) {
-    if (parts.empty()) return;
-    if (!contents_.empty()) {
-      json::object& last = contents_.back().get_object();
-      if (last["role"].get_string() == role) {
-        json::array& lp = last["parts"].get_array();
-        for (json::value& p : parts) lp.push_back(std::move(p));
-        return;
-      }
-    }
-    json::object c;
-    c["role"] = role;
-    c["parts"] = std::move(parts);
-    contents_.push_back(std::move(c));
+    AppendContent(contents_, role, std::move(parts));
   }
 
   // The blocks of a content: a string is one text block.

@@ -141,18 +141,7 @@ class RequestTranslator {
 
   // Appends a content, merging it into the previous one when the role is the same.
   void Add(std::string_view role, json::array parts) {
-    if (!contents_.empty()) {
-      json::object& last = contents_.back().get_object();
-      if (last["role"].get_string() == role) {
-        json::array& lp = last["parts"].get_array();
-        for (json::value& p : parts) lp.push_back(std::move(p));
-        return;
-      }
-    }
-    json::object c;
-    c["role"] = role;
-    c["parts"] = std::move(parts);
-    contents_.push_back(std::move(c));
+    AppendContent(contents_, role, std::move(parts));
   }
 
   static json::object TextPart(std::string_view text) {
@@ -277,24 +266,6 @@ class RequestTranslator {
     json::object p;
     p["inlineData"] = std::move(in);
     return p;
-  }
-
-  // data:<mime>[;param]*;base64,<data>
-  static json::object DataUrl(std::string_view url, const std::string& path) {
-    const size_t comma = url.find(',');
-    if (comma == std::string_view::npos) Fail(path, "malformed data: URL (no comma)");
-    const std::string meta = Lower(url.substr(5, comma - 5));
-    if (!meta.ends_with(";base64")) Fail(path, "only base64 data: URLs are supported");
-    std::string mime = meta.substr(0, meta.find(';'));
-    while (!mime.empty() && mime.back() == ' ') mime.pop_back();
-    while (!mime.empty() && mime.front() == ' ') mime.erase(0, 1);
-    if (mime.empty() || mime.find('/') == std::string::npos) {
-      Fail(path, "data: URL without a media type");
-    }
-    const std::string_view data = url.substr(comma + 1);
-    if (data.empty()) Fail(path, "empty data: URL");
-    if (!IsBase64(data)) Fail(path, "invalid base64 data");
-    return Inline(std::move(mime), data);
   }
 
   void Image(std::string_view url, const std::string& path, json::array& out) {
