@@ -337,50 +337,47 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
 }
 
 void ResponsesStreamTranslator::OpenReasoning(std::string& out) {
-  CloseOpen(out);
-  open_ = Open::kReasoning;
-  open_id_ = ctx_.new_id("rs_");
-  open_text_.clear();
-  open_sig_.clear();
-  const int64_t index = static_cast<int64_t>(output_.size());
   json::object item;
-  item["id"] = open_id_;
   item["type"] = "reasoning";
   item["summary"] = json::array();
-  json::object added;
-  added["output_index"] = index;
-  added["item"] = std::move(item);
-  Emit("response.output_item.added", std::move(added), out);
-  json::object part;
-  part["item_id"] = open_id_;
-  part["output_index"] = index;
-  part["summary_index"] = 0;
-  part["part"] = SummaryText("");
-  Emit("response.reasoning_summary_part.added", std::move(part), out);
+  OpenItem(Open::kReasoning, "rs_", std::move(item), "response.reasoning_summary_part.added",
+           "summary_index", SummaryText(""), out);
 }
 
 void ResponsesStreamTranslator::OpenMessage(std::string& out) {
-  CloseOpen(out);
-  open_ = Open::kMessage;
-  open_id_ = ctx_.new_id("msg_");
-  open_text_.clear();
-  const int64_t index = static_cast<int64_t>(output_.size());
   json::object item;
-  item["id"] = open_id_;
   item["type"] = "message";
   item["status"] = "in_progress";
   item["role"] = "assistant";
   item["content"] = json::array();
+  OpenItem(Open::kMessage, "msg_", std::move(item), "response.content_part.added", "content_index",
+           OutputText(""), out);
+}
+
+void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix, json::object item,
+                                         std::string_view part_event, std::string_view index_name,
+                                         json::object first_part, std::string& out) {
+  CloseOpen(out);
+  open_ = kind;
+  open_id_ = ctx_.new_id(id_prefix);
+  open_text_.clear();
+  open_sig_.clear();
+  const int64_t index = static_cast<int64_t>(output_.size());
   json::object added;
   added["output_index"] = index;
-  added["item"] = std::move(item);
+  // The id first, as OpenAI writes it.
+  json::object with_id;
+  with_id.reserve(item.size() + 1);
+  with_id["id"] = open_id_;
+  for (auto& kv : item) with_id[kv.key()] = std::move(kv.value());
+  added["item"] = std::move(with_id);
   Emit("response.output_item.added", std::move(added), out);
   json::object part;
   part["item_id"] = open_id_;
   part["output_index"] = index;
-  part["content_index"] = 0;
-  part["part"] = OutputText("");
-  Emit("response.content_part.added", std::move(part), out);
+  part[index_name] = 0;
+  part["part"] = std::move(first_part);
+  Emit(part_event, std::move(part), out);
 }
 
 void ResponsesStreamTranslator::CloseOpen(std::string& out) {

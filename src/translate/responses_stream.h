@@ -70,6 +70,10 @@ class ResponsesStreamTranslator {
   void Call(const boost::json::object& part, std::string& out);
   void OpenReasoning(std::string& out);
   void OpenMessage(std::string& out);
+  // Closes what is open, opens an output item (its id made here) and its first part.
+  void OpenItem(Open kind, std::string_view id_prefix, boost::json::object item,
+                std::string_view part_event, std::string_view index_name,
+                boost::json::object first_part, std::string& out);
   void CloseOpen(std::string& out);
   void SignatureItem(const std::string& signature, std::string& out);
   void Emit(std::string_view type, boost::json::object data, std::string& out);
