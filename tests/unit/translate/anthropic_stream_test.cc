@@ -13,9 +13,12 @@ namespace gkm {
 namespace {
 
 namespace json = boost::json;
+using testing_util::FeedCut;
 using testing_util::FixtureNames;
 using testing_util::JsonEq;
 using testing_util::LoadFixture;
+using testing_util::NamedFrames;
+using testing_util::StreamBytes;
 
 AnthropicContext Ctx() {
   AnthropicContext ctx;
@@ -26,53 +29,12 @@ AnthropicContext Ctx() {
   return ctx;
 }
 
-// Feeds `bytes` cut at `cuts` (ascending offsets) to a fresh translator, then finishes it.
 std::string Translate(const std::string& bytes, const std::vector<size_t>& cuts) {
   AnthropicStreamTranslator t(Ctx());
-  std::string out;
-  size_t pos = 0;
-  for (size_t cut : cuts) {
-    if (cut <= pos || cut >= bytes.size()) continue;
-    out += t.Feed(std::string_view(bytes).substr(pos, cut - pos));
-    pos = cut;
-  }
-  out += t.Feed(std::string_view(bytes).substr(pos));
-  out += t.Finish();
-  EXPECT_TRUE(t.done());
-  EXPECT_EQ(t.Feed("data: {}\n\n"), "");  // nothing after the end
-  EXPECT_EQ(t.Finish(), "");
-  return out;
+  return FeedCut(t, bytes, cuts);
 }
 
-// The events of an output as [{"event": name, "data": JSON}], checking the framing: each
-// event is "event: <name>\ndata: <one line of JSON>\n\n" and its data's type is its name.
-json::array Events(const std::string& out) {
-  json::array events;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    const size_t end = out.find("\n\n", pos);
-    EXPECT_NE(end, std::string::npos) << "unterminated event in " << out;
-    if (end == std::string::npos) break;
-    const std::string_view ev = std::string_view(out).substr(pos, end - pos);
-    EXPECT_TRUE(ev.starts_with("event: ")) << ev;
-    const size_t nl = ev.find('\n');
-    EXPECT_NE(nl, std::string_view::npos) << ev;
-    if (nl == std::string_view::npos) break;
-    const std::string_view name = ev.substr(7, nl - 7);
-    const std::string_view data_line = ev.substr(nl + 1);
-    EXPECT_TRUE(data_line.starts_with("data: ")) << ev;
-    const std::string_view data = data_line.substr(6);
-    EXPECT_EQ(data.find('\n'), std::string_view::npos) << "one line per event";
-    json::value v = json::parse(data);
-    EXPECT_EQ(v.at("type").as_string(), name);
-    json::object e;
-    e["event"] = name;
-    e["data"] = std::move(v);
-    events.push_back(std::move(e));
-    pos = end + 2;
-  }
-  return events;
-}
+json::array Events(const std::string& out) { return NamedFrames(out); }
 
 class AnthropicStreamFixture : public testing::TestWithParam<std::string> {};
 
@@ -83,16 +45,7 @@ class AnthropicStreamFixture : public testing::TestWithParam<std::string> {};
 TEST_P(AnthropicStreamFixture, TranslatesWhateverTheSplits) {
   const json::value fxv = LoadFixture("anthropic_stream", GetParam());
   const json::object& fx = fxv.as_object();
-  std::string bytes;
-  if (const json::value* raw = fx.if_contains("raw")) {
-    bytes = raw->as_string();
-  } else {
-    const std::string sep =
-        fx.contains("separator") ? std::string(fx.at("separator").as_string()) : "\r\n\r\n";
-    for (const json::value& e : fx.at("events").as_array()) {
-      bytes += "data: " + (e.is_string() ? std::string(e.as_string()) : json::serialize(e)) + sep;
-    }
-  }
+  const std::string bytes = StreamBytes(fx);
   const std::string whole = Translate(bytes, {});
   EXPECT_TRUE(JsonEq(Events(whole), fx.at("expected"))) << "fed whole";
 

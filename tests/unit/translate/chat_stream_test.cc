@@ -36,17 +36,7 @@ StreamRun Translate(const std::string& bytes, const std::vector<size_t>& cuts, b
     run.remembered[std::string(id)] = std::string(sig);
   };
   ChatStreamTranslator t(std::move(ctx), include_usage);
-  size_t pos = 0;
-  for (size_t cut : cuts) {
-    if (cut <= pos || cut >= bytes.size()) continue;
-    run.output += t.Feed(std::string_view(bytes).substr(pos, cut - pos));
-    pos = cut;
-  }
-  run.output += t.Feed(std::string_view(bytes).substr(pos));
-  run.output += t.Finish();
-  EXPECT_TRUE(t.done());
-  EXPECT_EQ(t.Feed("data: {}\n\n"), "");  // nothing after the end
-  EXPECT_EQ(t.Finish(), "");
+  run.output = testing_util::FeedCut(t, bytes, cuts);
   return run;
 }
 
@@ -82,16 +72,7 @@ class StreamFixture : public testing::TestWithParam<std::string> {};
 TEST_P(StreamFixture, TranslatesWhateverTheSplits) {
   const json::value fxv = LoadFixture("stream", GetParam());
   const json::object& fx = fxv.as_object();
-  std::string bytes;
-  if (const json::value* raw = fx.if_contains("raw")) {
-    bytes = raw->as_string();
-  } else {
-    const std::string sep =
-        fx.contains("separator") ? std::string(fx.at("separator").as_string()) : "\r\n\r\n";
-    for (const json::value& e : fx.at("events").as_array()) {
-      bytes += "data: " + (e.is_string() ? std::string(e.as_string()) : json::serialize(e)) + sep;
-    }
-  }
+  const std::string bytes = testing_util::StreamBytes(fx);
   const bool include_usage = fx.contains("include_usage") && fx.at("include_usage").as_bool();
   const json::value& expected = fx.at("expected");
 

@@ -1,4 +1,5 @@
-// Shared by the translate tests: fixture files and structural JSON comparison.
+// Shared by the translate tests: fixture files, structural JSON comparison and the stream
+// translators' harness (fixture bytes, feeding cut streams, reading named SSE frames).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gkm::testing_util {
@@ -80,6 +82,69 @@ inline ::testing::AssertionResult JsonTextEq(const std::string& actual,
   json::value v = json::parse(actual, ec);
   if (ec) return ::testing::AssertionFailure() << "not JSON: " << actual;
   return JsonEq(v, expected);
+}
+
+// The SSE bytes of a stream fixture: its "raw" text, or its "events" (Gemini event objects,
+// or raw data strings) each as one `data:` line, followed by "separator" (default \r\n\r\n).
+inline std::string StreamBytes(const json::object& fx) {
+  if (const json::value* raw = fx.if_contains("raw")) return std::string(raw->as_string());
+  const std::string sep =
+      fx.contains("separator") ? std::string(fx.at("separator").as_string()) : "\r\n\r\n";
+  std::string bytes;
+  for (const json::value& e : fx.at("events").as_array()) {
+    bytes += "data: " + (e.is_string() ? std::string(e.as_string()) : json::serialize(e)) + sep;
+  }
+  return bytes;
+}
+
+// Feeds `bytes` cut at `cuts` (ascending offsets) to the translator, then finishes it;
+// what it wrote, which must be the end of it (done(), nothing more after).
+template <class Translator>
+std::string FeedCut(Translator& t, const std::string& bytes, const std::vector<size_t>& cuts) {
+  std::string out;
+  size_t pos = 0;
+  for (size_t cut : cuts) {
+    if (cut <= pos || cut >= bytes.size()) continue;
+    out += t.Feed(std::string_view(bytes).substr(pos, cut - pos));
+    pos = cut;
+  }
+  out += t.Feed(std::string_view(bytes).substr(pos));
+  out += t.Finish();
+  EXPECT_TRUE(t.done());
+  EXPECT_EQ(t.Feed("data: {}\n\n"), "");  // nothing after the end
+  EXPECT_EQ(t.Finish(), "");
+  return out;
+}
+
+// Named SSE frames (Anthropic's and Responses' streams) as [{"event": name, "data": JSON}],
+// checking the framing: each is "event: <name>\ndata: <one line of JSON>\n\n" and its
+// data's type is its name.
+inline json::array NamedFrames(const std::string& out) {
+  json::array frames;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const size_t end = out.find("\n\n", pos);
+    EXPECT_NE(end, std::string::npos) << "unterminated frame in " << out;
+    if (end == std::string::npos) break;
+    const std::string_view ev = std::string_view(out).substr(pos, end - pos);
+    pos = end + 2;
+    EXPECT_TRUE(ev.starts_with("event: ")) << ev;
+    const size_t nl = ev.find('\n');
+    EXPECT_NE(nl, std::string_view::npos) << ev;
+    if (nl == std::string_view::npos) continue;
+    const std::string_view name = ev.substr(7, nl - 7);
+    const std::string_view data_line = ev.substr(nl + 1);
+    EXPECT_TRUE(data_line.starts_with("data: ")) << ev;
+    const std::string_view data = data_line.substr(6);
+    EXPECT_EQ(data.find('\n'), std::string_view::npos) << "one line per frame";
+    json::value v = json::parse(data);
+    EXPECT_EQ(v.at("type").as_string(), name);
+    json::object f;
+    f["event"] = name;
+    f["data"] = std::move(v);
+    frames.push_back(std::move(f));
+  }
+  return frames;
 }
 
 inline std::string TestName(std::string name) {

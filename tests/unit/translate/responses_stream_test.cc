@@ -44,48 +44,13 @@ ResponsesContext ContextFrom(const json::object& fx) {
   return ctx;
 }
 
-// Feeds `bytes` cut at `cuts` to a fresh translator, then finishes it.
 std::string Translate(const json::object& fx, const std::string& bytes,
                       const std::vector<size_t>& cuts) {
   ResponsesStreamTranslator t(ContextFrom(fx));
-  std::string out;
-  size_t pos = 0;
-  for (size_t cut : cuts) {
-    if (cut <= pos || cut >= bytes.size()) continue;
-    out += t.Feed(std::string_view(bytes).substr(pos, cut - pos));
-    pos = cut;
-  }
-  out += t.Feed(std::string_view(bytes).substr(pos));
-  out += t.Finish();
-  EXPECT_TRUE(t.done());
-  return out;
+  return testing_util::FeedCut(t, bytes, cuts);
 }
 
-// The frames `event: T\ndata: J\n\n` as [{"event":T,"data":J}]; a frame of any other form
-// fails the test.
-json::array Frames(const std::string& out) {
-  json::array frames;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    const size_t end = out.find("\n\n", pos);
-    EXPECT_NE(end, std::string::npos) << "unterminated frame at " << pos;
-    if (end == std::string::npos) break;
-    const std::string frame = out.substr(pos, end - pos);
-    pos = end + 2;
-    const size_t nl = frame.find('\n');
-    EXPECT_TRUE(frame.starts_with("event: ") && nl != std::string::npos) << frame;
-    if (nl == std::string::npos) continue;
-    const std::string type = frame.substr(7, nl - 7);
-    EXPECT_TRUE(frame.substr(nl + 1).starts_with("data: ")) << frame;
-    json::value data = json::parse(frame.substr(nl + 7));
-    EXPECT_EQ(data.at("type"), type.c_str());
-    json::object f;
-    f["event"] = type;
-    f["data"] = std::move(data);
-    frames.push_back(std::move(f));
-  }
-  return frames;
-}
+json::array Frames(const std::string& out) { return testing_util::NamedFrames(out); }
 
 // The rules of E4 every stream obeys, whatever it carries.
 void CheckSequence(const json::array& frames) {
@@ -143,12 +108,7 @@ class ResponsesStreamFixture : public testing::TestWithParam<std::string> {};
 TEST_P(ResponsesStreamFixture, TranslatesWhateverTheSplits) {
   json::value fxv = LoadFixture("responses_stream", GetParam());
   json::object& fx = fxv.as_object();
-  const std::string sep =
-      fx.contains("separator") ? std::string(fx.at("separator").as_string()) : "\r\n\r\n";
-  std::string bytes;
-  for (const json::value& e : fx.at("events").as_array()) {
-    bytes += "data: " + (e.is_string() ? std::string(e.as_string()) : json::serialize(e)) + sep;
-  }
+  const std::string bytes = testing_util::StreamBytes(fx);
   const std::string whole = Translate(fx, bytes, {});
   const json::array frames = Frames(whole);
   CheckSequence(frames);
