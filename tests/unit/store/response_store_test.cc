@@ -8,34 +8,21 @@
 #include <string>
 
 #include "store/sqlite_store.h"
+#include "support/temp_dir.h"
 
 namespace gkm {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ResponseStoreTest : public testing::Test {
+class ResponseStoreTest : public testing_util::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(testing::TempDir()) /
-           ("gkm_responses_" + std::string(info->name()) + "_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    fs::remove_all(dir_);
-    ASSERT_TRUE(fs::create_directories(dir_));
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   std::unique_ptr<ResponseStore> Open() {
     std::string error;
     auto s = ResponseStore::Open(dir_.string(), &error);
     EXPECT_NE(s, nullptr) << error;
     return s;
   }
-  fs::path dir_;
 };
 
 constexpr int64_t kNow = 1767000000000;

@@ -13,6 +13,8 @@
 #include <string>
 #include <tuple>
 
+#include "support/temp_dir.h"
+
 namespace gkm {
 namespace {
 
@@ -20,22 +22,8 @@ namespace fs = std::filesystem;
 
 // Each test gets its own directory, so tests never see each other's database, even when
 // run in parallel (ctest -j) from several processes.
-class SqliteStoreTest : public testing::Test {
+class SqliteStoreTest : public testing_util::TempDirTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(testing::TempDir()) /
-           ("gkm_store_" + std::string(info->name()) + "_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    fs::remove_all(dir_);
-    ASSERT_TRUE(fs::create_directories(dir_));
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   std::unique_ptr<SqliteStore> OpenStore() {
     std::string error;
     auto store = SqliteStore::Open(dir_.string(), &error);
@@ -44,8 +32,6 @@ class SqliteStoreTest : public testing::Test {
   }
 
   fs::path db_path() const { return dir_ / "gemini-key-manager.db"; }
-
-  fs::path dir_;
 };
 
 UsageDelta Usage(std::string key, std::string model, std::string day, int64_t n) {
@@ -376,8 +362,7 @@ TEST_F(SqliteStoreTest, FailedWriteRollsBackTheWholeBatch) {
   EXPECT_TRUE(store->Load("2025-01-01").states.empty());
 
   // The store stays usable after a failed write.
-  ASSERT_EQ(sqlite3_exec(other, "DROP TRIGGER fail_cursor", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "DROP TRIGGER fail_cursor", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(other);
   error.clear();
   ASSERT_TRUE(store->Write(bad, &error)) << error;
@@ -489,7 +474,6 @@ TEST_F(SqliteStoreTest, ABindingTableWithoutExpiryIsMigrated) {
   ASSERT_TRUE(store->Write(b, &error)) << error;
   EXPECT_EQ(store->Load("d").bindings.at(0).expires_ms, 7);
 }
-
 
 }  // namespace
 }  // namespace gkm
