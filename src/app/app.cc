@@ -206,6 +206,8 @@ int RunApp(int argc, char** argv) {
   svc.config = &cfg;
   svc.pool = &pool;
   svc.affinity = &affinity;
+  MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
+  svc.sessions = &sessions;
   svc.metrics = &metrics;
   svc.tokens = tokens;
   if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {

@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_pool.h"
+#include "keypool/sessions.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -59,6 +60,7 @@ struct Services {
   const Config* config = nullptr;
   KeyPool* pool = nullptr;
   Affinity* affinity = nullptr;
+  SessionStore* sessions = nullptr;  // soft session affinity; null: none
   Metrics* metrics = nullptr;
   std::vector<std::string> tokens;
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
