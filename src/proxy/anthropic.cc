@@ -105,6 +105,8 @@ struct AnthropicRelay {
   }
   bool Done() const { return translator.done(); }
   TokenUsage Usage() const { return TokensOf(translator.usage()); }
+  // Sent while Gemini is silent (thinking before its first chunk, or between chunks).
+  std::string Ping() const { return AnthropicPingEvent(); }
   std::string End() { return translator.done() ? std::string() : translator.Finish(); }
   std::optional<std::string> Broken() {
     if (translator.done()) return std::string();

@@ -74,6 +74,9 @@ struct Services {
   // text starting with "error: ".
   std::function<std::string()> reload;
   bool fault_injection = false;  // GKM_FAULT_INJECTION=1 (tests only): see FaultPoint
+  // A stream that has keepalive events (Anthropic's ping) sends one after this long without
+  // upstream bytes (relay.h). GKM_TEST_PING_MS=<ms> (tests only) shortens it.
+  std::chrono::milliseconds ping_every{15000};
 };
 
 // The client side of one connection: its socket, the socket's deadline and the time each
