@@ -48,9 +48,13 @@ void IdlePing::Start(const asio::any_io_executor& executor) {
 
 void IdlePing::Waiting() { st_->waiting = true; }
 
-asio::awaitable<void> IdlePing::Arrived() {
+bool IdlePing::Arrived() {
   st_->waiting = false;
   st_->last = SteadyClock::now();
+  return st_->writing;
+}
+
+asio::awaitable<void> IdlePing::Quiet() {
   while (st_->writing) {
     st_->arrived_waits = true;
     st_->quiet->expires_at(SteadyClock::time_point::max());

@@ -6,8 +6,8 @@
 // RelayStream (relay.h) makes one per stream whose Relay offers a Ping(): Start() spawns one
 // coroutine on the request's I/O thread (no other thread ever touches it). That coroutine
 // writes only while the relay waits for upstream bytes (between Waiting() and Arrived()),
-// and Arrived() waits for a ping being written to finish, so that its writes and the
-// relay's never overlap. The destructor stops it without waiting: the coroutine shares its
+// and the relay waits (Quiet()) for a ping being written to finish, so that its writes and
+// the relay's never overlap. The destructor stops it without waiting: the coroutine shares its
 // state, wakes once more, sees that it is stopped and touches nothing else. Only a stream
 // that uses it pays for it (a timer wait per `every` of silence, a clock read per piece).
 #pragma once
@@ -34,8 +34,11 @@ class IdlePing {
   // The relay waits for upstream bytes now: pings may go out.
   void Waiting();
   // Upstream bytes (or the end) came: no more pings until the next Waiting(), and the
-  // silence counts from now. Returns once no ping is being written.
-  boost::asio::awaitable<void> Arrived();
+  // silence counts from now. True when a ping is being written: co_await Quiet() then,
+  // before writing to the client (no coroutine frame for the common case).
+  bool Arrived();
+  // Returns once no ping is being written.
+  boost::asio::awaitable<void> Quiet();
 
   // Pings written so far (for logs and tests).
   uint64_t sent() const;

@@ -61,7 +61,9 @@ boost::asio::awaitable<RelayEnd> RelayStream(Answer& a, Request& req, Services& 
   while (out.ok() && !a.parser->is_done() && !relay.Done()) {
     if constexpr (kPings) ping->Waiting();
     auto [ec, got] = co_await ReadSome(a, buf.get(), kChunk, svc.config->upstream_timeout);
-    if constexpr (kPings) co_await ping->Arrived();  // no ping is being written after this
+    if constexpr (kPings) {
+      if (ping->Arrived()) co_await ping->Quiet();  // no ping is being written after this
+    }
     if (ec) {
       end.upstream_ok = false;
       break;
