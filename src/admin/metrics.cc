@@ -102,6 +102,15 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
   out += "# HELP gkm_upstream_duration_seconds Time from sending to upstream to its status line.\n";
   out += "# TYPE gkm_upstream_duration_seconds histogram\n";
   upstream_duration_.Render(out, "gkm_upstream_duration_seconds", "");
+  out += "# HELP gkm_session_affinity_total Requests of named sessions by the key that served: ";
+  out += "the session's last (hit), another (moved), none known (miss).\n";
+  out += "# TYPE gkm_session_affinity_total counter\n";
+  for (auto [result, name] :
+       {std::pair{SessionResult::kHit, "hit"}, std::pair{SessionResult::kMoved, "moved"},
+        std::pair{SessionResult::kMiss, "miss"}}) {
+    out += "gkm_session_affinity_total{result=\"" + std::string(name) + "\"} " +
+           std::to_string(sessions_[static_cast<size_t>(result)].load()) + "\n";
+  }
   out += "# HELP gkm_inflight_requests Client requests being served.\n";
   out += "# TYPE gkm_inflight_requests gauge\n";
   out += "gkm_inflight_requests " + std::to_string(inflight_.load()) + "\n";

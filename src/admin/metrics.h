@@ -18,9 +18,8 @@ namespace gkm {
 
 class Histogram {
  public:
-  static constexpr std::array<double, 16> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                     0.5,   1,    2.5,   5,    10,  30,
-                                                     60,    120,  300,   600};
+  static constexpr std::array<double, 16> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                     2.5,   5,    10,    30,   60,  120,  300, 600};
   void Observe(double seconds);
   // Appends the _bucket, _sum and _count lines of `name` with `labels` ("" or `a="b"`).
   void Render(std::string& out, std::string_view name, std::string_view labels) const;
@@ -31,10 +30,18 @@ class Histogram {
   std::atomic<uint64_t> sum_micros_{0};
 };
 
+// How soft session affinity served a request of a named session (keypool/sessions.h): by the
+// key that served the session last (hit), by another because that one could not (moved), or
+// with no key known for the session (miss).
+enum class SessionResult : uint8_t { kHit, kMoved, kMiss };
+
 class Metrics {
  public:
   void RequestDone(const std::string& route, int code, double seconds);
   void UpstreamAttempt(Outcome outcome, double seconds);
+  void SessionServed(SessionResult result) {
+    sessions_[static_cast<size_t>(result)].fetch_add(1, std::memory_order_relaxed);
+  }
   void InflightAdd(int delta) { inflight_.fetch_add(delta, std::memory_order_relaxed); }
 
   // The whole exposition. per_key: also per-key series from the pool view.
@@ -46,6 +53,7 @@ class Metrics {
   std::map<std::string, std::unique_ptr<Histogram>> request_duration_;
   std::array<std::atomic<uint64_t>, 6> attempts_{};
   Histogram upstream_duration_;
+  std::array<std::atomic<uint64_t>, 3> sessions_{};
   std::atomic<int64_t> inflight_{0};
 };
 

@@ -206,11 +206,21 @@ int RunApp(int argc, char** argv) {
   svc.config = &cfg;
   svc.pool = &pool;
   svc.affinity = &affinity;
+  MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
+  svc.sessions = &sessions;
   svc.metrics = &metrics;
   svc.tokens = tokens;
   if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {
     svc.fault_injection = true;
     spdlog::warn("GKM_FAULT_INJECTION=1: requests may ask for injected faults (tests only)");
+  }
+  if (const char* p = std::getenv("GKM_TEST_PING_MS"); p && *p) {
+    int64_t ms = std::strtoll(p, nullptr, 10);
+    if (ms > 0) {
+      svc.ping_every = std::chrono::milliseconds(ms);
+      spdlog::warn("GKM_TEST_PING_MS={}: stream pings after {} ms of upstream silence (tests only)",
+                   ms, ms);
+    }
   }
   svc.request_flush = [&] { return flusher.RequestFlush(); };
   svc.flushed = [&](uint64_t ticket) { return flusher.Flushed(ticket); };

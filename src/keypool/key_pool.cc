@@ -380,38 +380,71 @@ std::optional<NoKey> KeyPool::Unavailable(std::string_view model, TimePoint now)
   return NothingUsable(m, now, false);
 }
 
-PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, uint64_t request,
-                             TimePoint now) {
-  std::lock_guard lock(mu_);
+KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view model,
+                                      uint64_t request, TimePoint now) {
+  ById r;
   auto it = slot_by_id_.find(key_id);
   if (it == slot_by_id_.end() || slots_[it->second].removed) {
-    return NoKey{NoKey::Why::kAffinityUnusable, Millis(0),
-                 "the key that created this resource is no longer in the key pool"};
+    r.problem = ById::Problem::kGone;
+    return r;
   }
-  uint32_t slot = it->second;
-  Slot& s = slots_[slot];
+  r.slot = it->second;
+  Slot& s = slots_[r.slot];
   if (s.invalid) {
-    return NoKey{NoKey::Why::kAffinityUnusable, Millis(0),
-                 "the key that created this resource is invalid (" + s.reason + ")"};
+    r.problem = ById::Problem::kInvalid;
+    return r;
   }
   KeyModel* km = nullptr;
-  if (ModelPool* m = FindLocked(model)) {
-    RejoinDue(*m, now);
-    km = &m->keys[slot];
+  if ((r.model = FindLocked(model)) != nullptr) {
+    RejoinDue(*r.model, now);
+    km = &r.model->keys[r.slot];
     if (km->state != State::kOk) {
-      return NoKey{NoKey::Why::kAffinityUnusable, Until(now, km->until),
-                   "the key that created this resource is " +
-                       std::string(StateName(static_cast<int>(km->state))) + " for model " +
-                       m->name + " (" + km->reason + ")"};
+      r.problem = ById::Problem::kState;
+      return r;
     }
   }
   if ((km && km->last_request == request) || s.last_request == request) {
-    return NoKey{NoKey::Why::kTried, Millis(0),
-                 "the key that created this resource failed for this request"};
+    r.problem = ById::Problem::kTried;
+    return r;
   }
   if (km) km->last_request = request;
   s.last_request = request;
-  return PickedKey{slot, s.key};
+  return r;
+}
+
+PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, uint64_t request,
+                             TimePoint now) {
+  std::lock_guard lock(mu_);
+  ById r = TakeByIdLocked(key_id, model, request, now);
+  switch (r.problem) {
+    case ById::Problem::kNone:
+      return PickedKey{r.slot, slots_[r.slot].key};
+    case ById::Problem::kGone:
+      return NoKey{NoKey::Why::kAffinityUnusable, Millis(0),
+                   "the key that created this resource is no longer in the key pool"};
+    case ById::Problem::kInvalid:
+      return NoKey{NoKey::Why::kAffinityUnusable, Millis(0),
+                   "the key that created this resource is invalid (" + slots_[r.slot].reason + ")"};
+    case ById::Problem::kState: {
+      const KeyModel& km = r.model->keys[r.slot];
+      return NoKey{NoKey::Why::kAffinityUnusable, Until(now, km.until),
+                   "the key that created this resource is " +
+                       std::string(StateName(static_cast<int>(km.state))) + " for model " +
+                       r.model->name + " (" + km.reason + ")"};
+    }
+    case ById::Problem::kTried:
+      break;
+  }
+  return NoKey{NoKey::Why::kTried, Millis(0),
+               "the key that created this resource failed for this request"};
+}
+
+std::optional<PickedKey> KeyPool::PickPreferred(std::string_view key_id, std::string_view model,
+                                                uint64_t request, TimePoint now) {
+  std::lock_guard lock(mu_);
+  ById r = TakeByIdLocked(key_id, model, request, now);
+  if (r.problem != ById::Problem::kNone) return std::nullopt;
+  return PickedKey{r.slot, slots_[r.slot].key};
 }
 
 NoKey KeyPool::NothingUsable(ModelPool* m, TimePoint now, bool tried_some) {

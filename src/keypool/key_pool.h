@@ -134,6 +134,11 @@ class KeyPool {
   // The key with this id, if it is usable for `model` (key affinity, SPEC 3.3).
   PickResult PickById(std::string_view key_id, std::string_view model, uint64_t request,
                       TimePoint now);
+  // The same check for a preference rather than a binding (soft session affinity,
+  // keypool/sessions.h): the key if it may serve `model` for `request` now, else nullopt —
+  // the caller then picks by round robin. Neither moves the round robin's cursor.
+  std::optional<PickedKey> PickPreferred(std::string_view key_id, std::string_view model,
+                                         uint64_t request, TimePoint now);
 
   // The outcome of one attempt with `slot` for `model`. `status` is the HTTP status, or 0
   // when no answer came.
@@ -237,6 +242,15 @@ class KeyPool {
   using ModelMap =
       std::unordered_map<std::string, std::unique_ptr<ModelPool>, StringHash, std::equal_to<>>;
 
+  // A pick by key id: the slot (stamped with `request`) or why it may not serve.
+  struct ById {
+    enum class Problem : uint8_t { kNone, kGone, kInvalid, kState, kTried };
+    Problem problem = Problem::kNone;
+    uint32_t slot = 0;
+    ModelPool* model = nullptr;  // tracked model, if any
+  };
+  ById TakeByIdLocked(std::string_view key_id, std::string_view model, uint64_t request,
+                      TimePoint now);
   // The tracked model, or null (no allocation).
   ModelPool* FindLocked(std::string_view model);
   // Starts tracking `model`, making room if needed; null when there is none (or the name

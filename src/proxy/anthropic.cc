@@ -105,6 +105,8 @@ struct AnthropicRelay {
   }
   bool Done() const { return translator.done(); }
   TokenUsage Usage() const { return TokensOf(translator.usage()); }
+  // Sent while Gemini is silent (thinking before its first chunk, or between chunks).
+  std::string Ping() const { return AnthropicPingEvent(); }
   std::string End() { return translator.done() ? std::string() : translator.Finish(); }
   std::optional<std::string> Broken() {
     if (translator.done()) return std::string();
@@ -132,6 +134,10 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
 
   UpstreamCall call = ModelPost(
       ar.model, ar.stream ? ":streamGenerateContent?alt=sse" : ":generateContent", ar.body);
+  // Claude Code names its session in a header (and inside metadata.user_id too); other
+  // clients may set only metadata.user_id.
+  std::string_view session_header = req.msg.Find("x-claude-code-session-id").value_or("");
+  call.session = session_header.empty() ? std::string_view(ar.session) : session_header;
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
     co_return co_await SendNoAnswer(client, *none, keep_alive);

@@ -129,6 +129,16 @@ asio::awaitable<void> AwaitDurable(Services& svc) {
   }
 }
 
+// The credential the client presented, to tell the sessions of different client tokens
+// apart; "" when the proxy takes no tokens. Authentication has passed already.
+std::string ClientCredential(const Request& req, const Services& svc) {
+  if (svc.tokens.empty()) return {};
+  for (std::string_view name : {"authorization", "x-api-key", "x-goog-api-key"}) {
+    if (auto v = req.msg.Find(name); v && !v->empty()) return std::string(*v);
+  }
+  return QueryParam(req.query, "key").value_or("");
+}
+
 // The outcome of a call whose client left: abandoned, nothing reported, nobody to answer.
 NoAnswer ClientLeft(const Request& req) {
   spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
@@ -223,6 +233,13 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
   // several calls (embeddings in batches, model list pages) gets the full budget for each.
   size_t attempts = 0;
   ClientWatch watch(req.client_watch, req.client_socket);
+  // Soft session affinity: the key that served this session last, tried first.
+  std::optional<SessionId> session;
+  std::optional<std::string> preferred;
+  if (!call.session.empty() && svc.sessions && !call.bound_key) {
+    session = SessionIdOf(ClientCredential(req, svc), call.session, call.model);
+    preferred = svc.sessions->Find(*session, NowMs());
+  }
 
   for (;;) {
     // Phase: pick.
@@ -232,7 +249,12 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
                    "gave up after " + std::to_string(attempts) + " attempts"};
     } else if (call.bound_key) {
       pick = svc.pool->PickById(*call.bound_key, call.model, request_no, NowMs());
+    } else if (std::optional<PickedKey> p;
+               preferred && attempts == 0 &&
+               (p = svc.pool->PickPreferred(*preferred, call.model, request_no, NowMs()))) {
+      pick = std::move(*p);
     } else {
+      // Also when the session's key cannot serve: a preference never fails a request.
       pick = svc.pool->Pick(call.model, request_no, NowMs());
     }
     if (auto* nk = std::get_if<NoKey>(&pick)) {
@@ -322,6 +344,14 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     svc.metrics->UpstreamAttempt(a.verdict.outcome, SecondsSince(t0));
     if (!Retryable(a.verdict.outcome)) {
       watch.Stop();
+      if (session && a.status < 400) {
+        // The session goes on with the key that served it (the same one, or a new one when
+        // the last could not serve).
+        svc.metrics->SessionServed(!preferred               ? SessionResult::kMiss
+                                   : *preferred == key.id() ? SessionResult::kHit
+                                                            : SessionResult::kMoved);
+        svc.sessions->Bind(*session, key.id(), NowMs());
+      }
       if (state_changed) co_await AwaitDurable(svc);
       co_return std::move(a);
     }

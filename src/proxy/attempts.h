@@ -1,6 +1,6 @@
 // Attempts: the part of the request path shared by every route that calls Gemini —
-// pick a key (affinity first), forward, judge the status line and the error body, and
-// retry on another key while nothing has reached the client (SPEC 4.1, 4.2).
+// pick a key (affinity first, then a session's last key), forward, judge the status line and the
+// error body, and retry on another key while nothing has reached the client (SPEC 4.1, 4.2).
 //
 // CallUpstream() returns either the answer the client is to get (a success, or an error
 // that is the request's own fault), with the connection positioned at the start of the
@@ -36,6 +36,10 @@ struct UpstreamCall {
   bool bearer = false;                   // the key as Authorization: Bearer (Google's OpenAI layer)
   std::optional<std::string> bound_key;  // key affinity: only this key id may serve
   std::string bound_name;                // the resource that binds it, for messages
+  // Soft session affinity (keypool/sessions.h): the client's name for its session, or
+  // empty. The first attempt prefers the key that served the session last, if the pool
+  // finds it usable; a success records the key that served. Ignored with bound_key.
+  std::string_view session;
 };
 
 struct Answer {

@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_pool.h"
+#include "keypool/sessions.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -59,6 +60,7 @@ struct Services {
   const Config* config = nullptr;
   KeyPool* pool = nullptr;
   Affinity* affinity = nullptr;
+  SessionStore* sessions = nullptr;  // soft session affinity; null: none
   Metrics* metrics = nullptr;
   std::vector<std::string> tokens;
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
@@ -72,6 +74,9 @@ struct Services {
   // text starting with "error: ".
   std::function<std::string()> reload;
   bool fault_injection = false;  // GKM_FAULT_INJECTION=1 (tests only): see FaultPoint
+  // A stream that has keepalive events (Anthropic's ping) sends one after this long without
+  // upstream bytes (relay.h). GKM_TEST_PING_MS=<ms> (tests only) shortens it.
+  std::chrono::milliseconds ping_every{15000};
 };
 
 // The client side of one connection: its socket, the socket's deadline and the time each

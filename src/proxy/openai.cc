@@ -178,6 +178,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
 
   UpstreamCall call = ModelPost(
       chat.model, chat.stream ? ":streamGenerateContent?alt=sse" : ":generateContent", chat.body);
+  call.session = chat.session;
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
     co_return co_await SendNoAnswer(client, *none, keep_alive);

@@ -15,16 +15,23 @@
 //   std::string End()                             bytes that end a complete answer
 //   std::optional<std::string> Broken()           bytes that end a broken one, or nullopt
 //                                                 to close the connection instead
+// and optionally
+//   std::string Ping() const                      a keepalive event, written whenever the
+//                                                 upstream is silent for svc.ping_every
+//                                                 (idle_ping.h); a Relay without one costs
+//                                                 nothing for it
 #pragma once
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "proxy/attempts.h"
+#include "proxy/idle_ping.h"
 #include "proxy/stream_writer.h"
 
 namespace gkm {
@@ -41,12 +48,22 @@ boost::asio::awaitable<RelayEnd> RelayStream(Answer& a, Request& req, Services& 
   constexpr size_t kChunk = 8192;  // relay buffer per stream
   // The head goes at once, unless body bytes are already here to go out with it.
   if (a.conn->buffer().size() == 0) co_await out.Start();
+  constexpr bool kPings = requires { relay.Ping(); };
+  std::optional<IdlePing> ping;
+  if constexpr (kPings) {
+    ping.emplace(out, relay.Ping(), svc.ping_every);
+    ping->Start(co_await boost::asio::this_coro::executor);
+  }
   auto buf = std::make_unique<char[]>(kChunk);
   RelayEnd end;
   bool finished = false;
   std::string last;  // the final piece, sent along with the end of the body
   while (out.ok() && !a.parser->is_done() && !relay.Done()) {
+    if constexpr (kPings) ping->Waiting();
     auto [ec, got] = co_await ReadSome(a, buf.get(), kChunk, svc.config->upstream_timeout);
+    if constexpr (kPings) {
+      if (ping->Arrived()) co_await ping->Quiet();  // no ping is being written after this
+    }
     if (ec) {
       end.upstream_ok = false;
       break;
@@ -64,6 +81,7 @@ boost::asio::awaitable<RelayEnd> RelayStream(Answer& a, Request& req, Services& 
     co_await out.Write(piece);
     FaultPoint(svc, req, "relay");
   }
+  ping.reset();  // the relay alone writes from here on
   if (!finished) {
     if (!a.parser->is_done()) a.conn.reset();  // not reusable in the middle of a body
     FinishAnswer(a, req, svc, up, relay.Usage());

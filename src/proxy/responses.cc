@@ -237,6 +237,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   call.body = rr.body;
   call.content_type = "application/json";
   call.model = rr.model;
+  call.session = rr.session;
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
     if (none->client_gone) co_return PackResult(kClientGone, false);

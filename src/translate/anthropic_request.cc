@@ -99,6 +99,10 @@ class Translator {
       if (!s->is_bool()) WrongType("stream", "a boolean", *s);
       out.stream = s->get_bool();
     }
+    if (const json::value* md = Get(in, "metadata")) {
+      const json::object& o = AsObject(*md, "metadata");
+      if (const json::value* u = Get(o, "user_id")) out.session = AsString(*u, "metadata.user_id");
+    }
     out.body = json::serialize(body);
     return out;
   }

@@ -70,6 +70,9 @@ struct AnthropicRequest {
   std::string model;    // the Gemini model, without "models/"
   bool stream = false;  // use :streamGenerateContent?alt=sse
   std::string body;     // the generateContent (or countTokens) JSON
+  // metadata.user_id (Claude Code's holds `..._session_<uuid>`): the client's session, for
+  // soft session affinity (keypool/sessions.h); empty when absent. Not sent to Google.
+  std::string session;
 };
 
 using AnthropicRequestResult = std::variant<AnthropicRequest, TranslateError>;

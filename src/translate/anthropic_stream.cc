@@ -111,7 +111,13 @@ void AnthropicStreamTranslator::Start(std::string& out) {
   json::object ev = Typed("message_start");
   ev["message"] = std::move(message);
   Append(out, "message_start", ev);
+  out += AnthropicPingEvent();
+}
+
+std::string AnthropicPingEvent() {
+  std::string out;
   Append(out, "ping", Typed("ping"));
+  return out;
 }
 
 std::string AnthropicStreamTranslator::Fail(int status, std::string_view message) {

@@ -16,6 +16,9 @@
 //      stop), content_block_stop;
 //   3. on Finish(): the open block's stop, message_delta {stop_reason, stop_sequence: null}
 //      with the usage of the last usageMetadata seen, message_stop.
+// A `ping` event alone is AnthropicPingEvent(); the route sends more of them while the
+// upstream is silent (proxy/idle_ping.h), before message_start too (the SDK skips pings
+// wherever they come; Anthropic documents that pings may come at any point).
 // Errors: an upstream event `{"error":{...}}`, data that is not JSON, an event larger than
 // the SseReader's bound, or a call to Error(), produce one `error` event
 // {"type":"error","error":{"type","message"}} (its type by status as anthropic_error.h);
@@ -37,6 +40,9 @@ namespace gkm {
 namespace translate_internal {
 class BlockBuilder;
 }
+
+// `event: ping\ndata: {"type":"ping"}\n\n`.
+std::string AnthropicPingEvent();
 
 class AnthropicStreamTranslator {
  public:

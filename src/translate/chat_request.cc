@@ -87,6 +87,9 @@ class RequestTranslator {
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
     if (const auto s = OptBool(in, "stream")) out.stream = *s;
+    if (const json::value* k = Get(in, "prompt_cache_key")) {
+      out.session = AsString(*k, "prompt_cache_key");
+    }
     if (const json::value* so = Get(in, "stream_options")) {
       const json::object& o = AsObject(*so, "stream_options");
       if (const json::value* iu = Get(o, "include_usage")) {

@@ -104,6 +104,9 @@ struct ChatRequest {
   bool include_usage = false;  // stream_options.include_usage
   int candidate_count = 1;     // n
   std::string body;            // the generateContent JSON
+  // prompt_cache_key: the client's session, for soft session affinity (keypool/sessions.h);
+  // empty when absent. Not sent to Google.
+  std::string session;
 };
 
 // First pass with fetch_image_urls: fetch these (distinct, in order of appearance), then

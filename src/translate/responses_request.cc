@@ -88,6 +88,9 @@ class Translator {
     }
     if (const auto s = OptBool(in, "stream")) out.stream = *s;
     if (const auto s = OptBool(in, "store")) out.store = *s;
+    if (const json::value* k = Get(in, "prompt_cache_key")) {
+      out.session = AsString(*k, "prompt_cache_key");
+    }
     if (const json::value* inc = Get(in, "include")) {
       const json::array& a = AsArray(*inc, "include");
       for (size_t i = 0; i < a.size(); ++i) {

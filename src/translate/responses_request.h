@@ -75,6 +75,9 @@ struct ResponsesRequest {
   bool store = true;
   bool include_encrypted = false;  // include has "reasoning.encrypted_content"
   std::string previous_response_id;
+  // prompt_cache_key: the client's session, for soft session affinity (keypool/sessions.h);
+  // empty when absent. Not sent to Google.
+  std::string session;
   std::set<std::string, std::less<>> custom_tools;  // names of the request's custom tools
   std::string body;                                 // the generateContent JSON
   std::string items;  // the conversation so far as a JSON array of items (previous + input)

@@ -38,7 +38,9 @@
 //   'location'          400 FAILED_PRECONDITION "User location is not supported for the API use."
 //   'notfound'          404 NOT_FOUND model not found
 //   'filedenied'        403 PERMISSION_DENIED about a File (not about the key)
-//   {type:'slowstream', events:N, intervalMs:M}   stream N events M ms apart (non-stream: answer after N*M ms)
+//   {type:'slowstream', events:N, intervalMs:M, firstDelayMs:F}   stream N events M ms apart, the
+//                       first F ms (default 0) after the head, as a thinking model stays silent
+//                       before its first chunk (non-stream: answer after F + N*M ms)
 //   {type:'cutstream', events:N, intervalMs:M}    stream N events, then destroy the connection mid-body
 //   {type:'delay', ms:M}                          answer ok after M ms
 //   {type:'error', status, statusText, message, details}  any Gemini-shaped error
@@ -848,7 +850,9 @@ export async function startMock(opts = {}) {
       await out.write(text);
     };
     const n = cutAfter !== null ? cutAfter : total;
+    const firstDelayMs = b.firstDelayMs ?? 0;
     for (let i = 0; i < n; i++) {
+      if (i === 0 && firstDelayMs > 0) await sleep(firstDelayMs);
       if (i > 0 && intervalMs > 0) await sleep(intervalMs);
       if (res.destroyed) { entry.responseBody = sent; entry.aborted = true; return; }
       const chunk = streamChunk(model, pieces, i);
@@ -1189,7 +1193,7 @@ export async function startMock(opts = {}) {
         }
         if (b.type === 'toolcall') return toolCallAnswer(res, entry, model, sse, b, method === 'streamGenerateContent', arrayForm);
         if (method === 'streamGenerateContent') return stream(res, entry, model, sse, b);
-        if (b.type === 'slowstream') await sleep((b.events ?? streamEvents) * (b.intervalMs ?? streamIntervalMs));
+        if (b.type === 'slowstream') await sleep((b.firstDelayMs ?? 0) + (b.events ?? streamEvents) * (b.intervalMs ?? streamIntervalMs));
         if (res.destroyed) return undefined;
         return sendJson(res, entry, 200, okGenerate(model));
       }

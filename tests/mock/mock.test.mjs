@@ -276,6 +276,22 @@ test('JSON-array stream form and its error form', async () => {
   assert.equal(e2.json.error.code, 429, 'SSE errors are a plain JSON error');
 });
 
+test('slowstream with firstDelayMs sends the head at once and the first event after the delay', async () => {
+  mock.setKey(K1, '*', { type: 'slowstream', events: 2, intervalMs: 50, firstDelayMs: 400 });
+  const t0 = Date.now();
+  const r = await fetch(mock.url + '/v1beta/models/m:streamGenerateContent?alt=sse', {
+    method: 'POST', headers: { 'x-goog-api-key': K1 }, body: JSON.stringify(GEN),
+  });
+  const tHead = Date.now();
+  const text = await r.text();
+  const ev = mock.requests[0].events;
+  assert.equal(r.status, 200);
+  assert.ok(tHead - t0 < 300, `head after ${tHead - t0} ms`);
+  assert.equal(ev.length, 2);
+  assert.ok(ev[0] - t0 >= 390, `first event ${ev[0] - t0} ms after the request`);
+  assert.equal((text.match(/^data: /gm) ?? []).length, 2);
+});
+
 test('slowstream sends events over time; cutstream breaks the connection mid-body', async () => {
   mock.setKey(K1, '*', { type: 'slowstream', events: 4, intervalMs: 150 });
   const t0 = Date.now();

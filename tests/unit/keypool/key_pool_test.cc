@@ -237,6 +237,41 @@ TEST(KeyPool, AffinityPicksTheCreatingKeyOrSaysWhy) {
   EXPECT_NE(std::get<NoKey>(r).message.find("exhausted"), std::string::npos);
 }
 
+TEST(KeyPool, PreferredKeyServesOnlyWhileUsableAndLeavesTheRoundRobinAlone) {
+  KeyPool pool(MakeKeys(3), LosAngeles());
+  std::string id2 = KeyIdOf("test-key-2");
+  // Round robin order without preferences.
+  std::vector<uint32_t> plain;
+  for (int i = 0; i < 3; ++i) plain.push_back(MustPick(pool, "m", pool.NewRequest(), kNoon));
+  // Preferred picks in between do not move the cursor: the cycle continues where it was.
+  for (int i = 0; i < 5; ++i) {
+    auto p = pool.PickPreferred(id2, "m", pool.NewRequest(), kNoon);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->slot, 2u);
+    EXPECT_EQ(p->key->id(), id2);
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(MustPick(pool, "m", pool.NewRequest(), kNoon), plain[i]);
+
+  // Not twice in one request: a preferred key that failed is not preferred again.
+  uint64_t req = pool.NewRequest();
+  ASSERT_TRUE(pool.PickPreferred(id2, "m", req, kNoon).has_value());
+  EXPECT_FALSE(pool.PickPreferred(id2, "m", req, kNoon).has_value());
+  EXPECT_NE(MustPick(pool, "m", req, kNoon), 2u) << "round robin skips the tried key";
+
+  // Cooling for the model: no preference for it, another model is unaffected.
+  pool.Report(2, "m", 429, V(Outcome::kCooling, "per-minute", 10s), {}, kNoon);
+  EXPECT_FALSE(pool.PickPreferred(id2, "m", pool.NewRequest(), kNoon).has_value());
+  EXPECT_TRUE(pool.PickPreferred(id2, "other", pool.NewRequest(), kNoon).has_value());
+  // (A cooldown lasts at least to the next minute.)
+  EXPECT_TRUE(pool.PickPreferred(id2, "m", pool.NewRequest(), kNoon + 61s).has_value())
+      << "usable again once the cooldown passed";
+
+  // Invalid, or unknown: nothing.
+  pool.Report(2, "m", 400, V(Outcome::kInvalid, "API_KEY_INVALID"), {}, kNoon + 61s);
+  EXPECT_FALSE(pool.PickPreferred(id2, "m", pool.NewRequest(), kNoon + 61s).has_value());
+  EXPECT_FALSE(pool.PickPreferred("no-such-id", "m", pool.NewRequest(), kNoon).has_value());
+}
+
 // SPEC 4.1: a pick costs about the same however many keys are unusable. Counts steps
 // (ring probes plus heap pops), not time.
 uint64_t StepsPerPick(size_t keys, double unusable_share) {

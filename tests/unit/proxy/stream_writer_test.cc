@@ -1,7 +1,9 @@
+// StreamWriter, and IdlePing (proxy/idle_ping.h), which writes through one.
 #include "proxy/stream_writer.h"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +11,11 @@
 #include <functional>
 #include <string>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/idle_ping.h"
 #include "support/loopback.h"
 
 namespace gkm {
@@ -74,6 +81,42 @@ TEST(StreamWriter, KnownLengthIsSentWithoutFraming) {
     EXPECT_TRUE(co_await out.End("defg"));
   });
   EXPECT_EQ(got, std::string(kHead) + "Content-Length: 7\r\n\r\nabcdefg");
+}
+
+asio::awaitable<void> Sleep(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+TEST(IdlePing, PingsOnlyWhileTheRelayWaitsAndOnlyAfterTheSilence) {
+  uint64_t idle = 0, waiting = 0, after = 0;
+  std::string got = Capture(std::nullopt, [&](StreamWriter& out) -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await out.Start());
+    IdlePing ping(out, "P", std::chrono::milliseconds(20));
+    ping.Start(co_await asio::this_coro::executor);
+    co_await Sleep(std::chrono::milliseconds(120));  // the relay is busy: no upstream silence
+    idle = ping.sent();
+    ping.Waiting();
+    co_await Sleep(std::chrono::milliseconds(130));
+    if (ping.Arrived()) co_await ping.Quiet();
+    waiting = ping.sent();
+    EXPECT_TRUE(co_await out.Write("data"));
+    co_await Sleep(std::chrono::milliseconds(120));
+    after = ping.sent();
+    ping.Waiting();
+    if (ping.Arrived()) co_await ping.Quiet();  // bytes at once: the silence starts again
+    EXPECT_EQ(ping.sent(), after);
+    EXPECT_TRUE(co_await out.End());
+  });
+  EXPECT_EQ(idle, 0u);
+  EXPECT_GE(waiting, 3u);
+  EXPECT_LE(waiting, 7u);
+  EXPECT_EQ(after, waiting) << "no pings once the upstream spoke";
+  std::string pings;
+  for (uint64_t i = 0; i < waiting; ++i) pings += "1\r\nP\r\n";
+  EXPECT_EQ(got, std::string(kHead) + "Transfer-Encoding: chunked\r\n\r\n" + pings +
+                     "4\r\ndata\r\n0\r\n\r\n");
 }
 
 }  // namespace

@@ -92,6 +92,9 @@ TEST(AnthropicRequest, WrongTypesAre400NamingTheField) {
       {R"({"model":"m","tool_choice":"auto","messages":[{"role":"user","content":"x"}]})",
        "tool_choice"},
       {R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})", "stream"},
+      {R"({"model":"m","metadata":"s","messages":[{"role":"user","content":"x"}]})", "metadata"},
+      {R"({"model":"m","metadata":{"user_id":5},"messages":[{"role":"user","content":"x"}]})",
+       "metadata.user_id"},
       {R"({"model":"m","stop_sequences":[1],"messages":[{"role":"user","content":"x"}]})",
        "stop_sequences[0]"},
       {R"({"model":"m","thinking":{"type":"enabled","budget_tokens":"many"},"messages":[{"role":"user","content":"x"}]})",
@@ -105,6 +108,25 @@ TEST(AnthropicRequest, WrongTypesAre400NamingTheField) {
     ASSERT_NE(e, nullptr) << c.body;
     EXPECT_EQ(e->status, 400) << c.body;
     EXPECT_EQ(e->param, c.param) << c.body << " → " << e->message;
+  }
+}
+
+TEST(AnthropicRequest, MetadataUserIdIsTheSessionAndNotSentToGoogle) {
+  const AnthropicRequestResult r = TranslateAnthropicRequest(
+      R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],
+          "metadata":{"user_id":"user_ab12_account__session_5f0c"}})");
+  const auto* out = std::get_if<AnthropicRequest>(&r);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->session, "user_ab12_account__session_5f0c");
+  EXPECT_EQ(out->body.find("session_5f0c"), std::string::npos) << out->body;
+  for (
+      const char* body :
+      {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]})",
+       R"({"model":"m","max_tokens":5,"metadata":{},"messages":[{"role":"user","content":"x"}]})",
+       R"({"model":"m","max_tokens":5,"metadata":{"user_id":null},"messages":[{"role":"user","content":"x"}]})"}) {
+    const AnthropicRequestResult none = TranslateAnthropicRequest(body);
+    ASSERT_TRUE(std::holds_alternative<AnthropicRequest>(none)) << body;
+    EXPECT_EQ(std::get<AnthropicRequest>(none).session, "") << body;
   }
 }
 

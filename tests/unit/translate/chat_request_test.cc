@@ -128,6 +128,21 @@ TEST(ChatRequest, SignatureLookupSeesTheToolCallId) {
   EXPECT_EQ(asked, std::vector<std::string>{"call_x"});
 }
 
+TEST(ChatRequest, PromptCacheKeyIsTheSessionAndNotSentToGoogle) {
+  auto r = TranslateChatRequest(
+      R"({"model":"m","messages":[{"role":"user","content":"q"}],"prompt_cache_key":"s-42"})", {});
+  const auto* out = std::get_if<ChatRequest>(&r);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->session, "s-42");
+  EXPECT_EQ(out->body.find("s-42"), std::string::npos) << out->body;
+  r = TranslateChatRequest(
+      R"({"model":"m","messages":[{"role":"user","content":"q"}],"prompt_cache_key":["s"]})", {});
+  const auto* e = std::get_if<TranslateError>(&r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(e->param, "prompt_cache_key");
+}
+
 TEST(ChatRequest, ErrorsBeforeFetchRequests) {
   ChatOptions o;
   o.fetch_image_urls = true;

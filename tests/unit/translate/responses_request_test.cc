@@ -114,6 +114,24 @@ TEST(ResponsesRequest, EchoRepeatsTheRequestFieldsForTheResponseObject) {
       "store":false,"metadata":{"a":"b"},"tools":[]})")));
 }
 
+TEST(ResponsesRequest, PromptCacheKeyIsTheSessionAndNotSentToGoogle) {
+  auto r = TranslateResponsesRequest(
+      R"({"model":"gemini-2.5-flash","input":"hi","prompt_cache_key":"codex-7f3a"})", {});
+  const auto* out = std::get_if<ResponsesRequest>(&r);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->session, "codex-7f3a");
+  EXPECT_EQ(out->body.find("codex-7f3a"), std::string::npos) << out->body;
+  r = TranslateResponsesRequest(R"({"model":"gemini-2.5-flash","input":"hi"})", {});
+  ASSERT_TRUE(std::holds_alternative<ResponsesRequest>(r));
+  EXPECT_EQ(std::get<ResponsesRequest>(r).session, "");
+  r = TranslateResponsesRequest(R"({"model":"gemini-2.5-flash","input":"hi","prompt_cache_key":7})",
+                                {});
+  const auto* e = std::get_if<TranslateError>(&r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(e->param, "prompt_cache_key");
+}
+
 TEST(ResponsesRequest, StoredItemsThatAreNotAnArrayAreA400NotACrash) {
   ResponsesOptions o;
   o.previous_items = "{}";
