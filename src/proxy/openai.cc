@@ -14,6 +14,7 @@
 #include "proxy/signature_cache.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
+#include "translate/anthropic_error.h"
 #include "translate/chat_request.h"
 #include "translate/chat_response.h"
 #include "translate/chat_stream.h"
@@ -152,6 +153,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   const Config& cfg = *svc.config;
   ChatOptions options;
   options.fetch_image_urls = cfg.fetch_image_urls;
+  options.aliases = &cfg.model_aliases;
   if (SignatureCache* cache = svc.signatures) {
     options.signature_lookup = [cache](std::string_view id) { return cache->Get(id); };
   }
@@ -185,7 +187,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
 
-  ResponseContext ctx = MakeContext(chat.model, svc);
+  ResponseContext ctx = MakeContext(chat.client_model, svc);
   if (!chat.stream) {
     std::string body;
     if (!co_await ReadBody(a, body, kAnswerLimit, cfg.upstream_timeout)) {
@@ -233,7 +235,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
 asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services& svc,
                                      UpstreamPool& up, bool keep_alive) {
   const Config& cfg = *svc.config;
-  auto translated = TranslateEmbeddingsRequest(req.msg.body());
+  auto translated = TranslateEmbeddingsRequest(req.msg.body(), &cfg.model_aliases);
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     {
       auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
@@ -263,7 +265,7 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
     }
     answers.push_back(std::move(answer));
   }
-  auto response = TranslateEmbeddingsResponse(answers, er.model, er.encoding_format,
+  auto response = TranslateEmbeddingsResponse(answers, er.client_model, er.encoding_format,
                                               er.prompt_tokens_estimate, er.count);
   if (auto* err = std::get_if<TranslateError>(&response)) {
     {
@@ -310,8 +312,41 @@ asio::awaitable<Fetch> GetThroughPool(Request& req, const std::string& target, S
   co_return f;
 }
 
+// The models routes answer in Anthropic's shape, errors too, for a client that sends
+// anthropic-version (Anthropic's SDK, Claude Code's model discovery).
+struct ModelsAnswerer {
+  ClientConn& client;
+  bool keep_alive;
+  ModelsShape shape;
+  bool anthropic() const { return shape == ModelsShape::kAnthropic; }
+  std::string Error(int status, std::string_view message) const {
+    return anthropic() ? AnthropicErrorBody(status, message) : OpenAiErrorBody(status, message);
+  }
+  std::string Error(const TranslateError& e) const {
+    return anthropic() ? AnthropicErrorBody(e) : OpenAiErrorBody(e);
+  }
+  std::string Upstream(int status, std::string_view body) const {
+    return anthropic() ? TranslateGeminiErrorToAnthropic(status, body)
+                       : TranslateGeminiError(status, body);
+  }
+  asio::awaitable<int> Json(int status, std::string body) const {
+    auto answer = JsonAnswer(status, std::move(body), keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  }
+  asio::awaitable<int> None(const NoAnswer& none) const {
+    if (none.client_gone) co_return PackResult(kClientGone, false);
+    auto answer = NoAnswerResponse(none, anthropic() ? ErrorShape::kAnthropic : ErrorShape::kOpenAi,
+                                   keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  }
+};
+
 asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
                                  UpstreamPool& up, bool keep_alive) {
+  const ModelAliases& aliases = svc.config->model_aliases;
+  const ModelsAnswerer shaped{
+      client, keep_alive,
+      AnthropicModelsRequest(req) ? ModelsShape::kAnthropic : ModelsShape::kOpenAi};
   if (route == OpenAiRoute::kModel) {
     std::string_view path = StripOpenAiPrefix(req.path);
     std::string id(path.substr(std::string_view("/v1/models/").size()));
@@ -319,32 +354,25 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     bool safe = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
     });
-    if (!safe) {
-      {
-        auto answer = JsonAnswer(404, OpenAiErrorBody(404, "no such model"), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
+    if (!safe) co_return co_await shaped.Json(404, shaped.Error(404, "no such model"));
+    // An alias is answered as listed, without asking Google; another vendor's name that
+    // no alias maps is refused as a request naming it would be.
+    if (std::optional<std::string> to = aliases.Map(id)) {
+      co_return co_await shaped.Json(200, AliasModel(ModelAlias{id, *to}, shaped.shape));
     }
-    std::string target = "/v1beta/models/" + id;
-    Fetch f = co_await GetThroughPool(req, target, svc, up);
-    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
-    if (f.status >= 400) {
-      {
-        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
+    if (ModelChoice choice = aliases.Resolve(id); !choice.ok()) {
+      co_return co_await shaped.Json(404,
+                                     shaped.Error(TranslateError{404, choice.refusal, "model"}));
     }
-    auto model = TranslateModel(f.body);
+    Fetch f = co_await GetThroughPool(req, "/v1beta/models/" + id, svc, up);
+    if (f.none) co_return co_await shaped.None(*f.none);
+    if (f.status >= 400)
+      co_return co_await shaped.Json(f.status, shaped.Upstream(f.status, f.body));
+    auto model = TranslateModel(f.body, shaped.shape);
     if (auto* err = std::get_if<TranslateError>(&model)) {
-      {
-        auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
+      co_return co_await shaped.Json(err->status, shaped.Error(*err));
     }
-    {
-      auto answer = JsonAnswer(200, std::move(std::get<std::string>(model)), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
-    };
+    co_return co_await shaped.Json(200, std::move(std::get<std::string>(model)));
   }
   std::vector<std::string> pages;
   std::string token;
@@ -352,13 +380,9 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     std::string target = "/v1beta/models?pageSize=1000";
     if (!token.empty()) target += "&pageToken=" + token;
     Fetch f = co_await GetThroughPool(req, target, svc, up);
-    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
-    if (f.status >= 400) {
-      {
-        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
-    }
+    if (f.none) co_return co_await shaped.None(*f.none);
+    if (f.status >= 400)
+      co_return co_await shaped.Json(f.status, shaped.Upstream(f.status, f.body));
     token = NextPageToken(f.body);
     pages.push_back(std::move(f.body));
     if (token.empty()) break;
@@ -369,17 +393,11 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     });
     if (!safe) break;
   }
-  auto list = TranslateModelsList(pages);
+  auto list = TranslateModelsList(pages, aliases.Literals(), shaped.shape);
   if (auto* err = std::get_if<TranslateError>(&list)) {
-    {
-      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
-    };
+    co_return co_await shaped.Json(err->status, shaped.Error(*err));
   }
-  {
-    auto answer = JsonAnswer(200, std::move(std::get<std::string>(list)), keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
-  };
+  co_return co_await shaped.Json(200, std::move(std::get<std::string>(list)));
 }
 
 // --openai-mode google: Google's own OpenAI layer, as it is, with a pool key as Bearer.
@@ -388,6 +406,7 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
   std::string_view rest = StripOpenAiPrefix(req.path);
   rest.remove_prefix(3);  // "/v1"
   std::string model = "-";
+  NativeOptions options;
   if (!req.msg.body().empty()) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(req.msg.body(), ec);
@@ -398,11 +417,21 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
           auto answer = JsonAnswer(400, OpenAiErrorBody(400, checked.problem, "model"), keep_alive);
           co_return co_await Send(client, answer, keep_alive);
         }
-        model = std::move(checked.name);
+        ModelChoice choice = svc.config->model_aliases.Resolve(checked.name);
+        if (!choice.ok()) {
+          auto answer = JsonAnswer(
+              404, OpenAiErrorBody(TranslateError{404, std::move(choice.refusal), "model"}),
+              keep_alive);
+          co_return co_await Send(client, answer, keep_alive);
+        }
+        if (choice.model != checked.name) {  // an alias: Google gets the Gemini name
+          v.as_object()["model"] = choice.model;
+          options.body = boost::json::serialize(v);
+        }
+        model = std::move(choice.model);
       }
     }
   }
-  NativeOptions options;
   options.target_path = "/v1beta/openai" + std::string(rest);
   options.model = model;
   options.openai_errors = true;
@@ -410,6 +439,14 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
 }
 
 }  // namespace
+
+bool AnthropicModelsRequest(const Request& req) {
+  if (!req.msg.Find("anthropic-version")) return false;
+  std::string_view path = req.path;
+  return req.msg.method() == http::verb::get &&
+         (path == "/v1/models" || (path.starts_with("/v1/models/") && path.size() > 11 &&
+                                   path.find(':') == std::string_view::npos));
+}
 
 OpenAiRoute OpenAiRouteOf(const Request& req) {
   std::string_view path = req.path;

@@ -51,7 +51,7 @@ struct Server::Worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<UpstreamPool> upstream;
   ClientWatchList watches{ctx.get_executor()};  // clients waiting for Google, swept
-  std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+  std::unordered_set<Session*> sessions;        // touched only on this worker's thread
   std::thread thread;
 };
 
@@ -397,7 +397,9 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   const bool openai_shape = kind == Route::kOpenAi || req.path.starts_with("/openai/");
   // A body the route will not read is not waited for: the answer closes the connection.
   const bool keep = keep_alive && (!head.has_body() || UsesBody(kind));
-  const bool anthropic = kind == Route::kAnthropic;
+  // Anthropic's clients (x-api-key, Anthropic's error shape) also list models.
+  const bool anthropic =
+      kind == Route::kAnthropic || (kind == Route::kOpenAi && AnthropicModelsRequest(req));
   auto error = [&](int code, const std::string& message, bool keep_conn) {
     return JsonResponse(code,
                         anthropic      ? AnthropicErrorBody(code, message)
@@ -451,8 +453,7 @@ std::optional<Server::Response> Server::AnswerToBadBody(boost::system::error_cod
                                  " s for more of the request body"),
         false);
   }
-  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
-                      false);
+  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()), false);
 }
 
 asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
@@ -467,11 +468,11 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     case Route::kHealth: {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      return SendAnswer(client,
-                        JsonResponse(draining ? 503 : 200,
-                                     draining ? R"({"status":"draining"})" : R"({"status":"ok"})",
-                                     keep),
-                        keep);
+      return SendAnswer(
+          client,
+          JsonResponse(draining ? 503 : 200,
+                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep),
+          keep);
     }
     case Route::kMetrics: {
       req.route = "metrics";
@@ -497,7 +498,8 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       break;
   }
   return SendAnswer(
-      client, JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false),
+      client,
+      JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false),
       false);
 }
 
