@@ -312,41 +312,42 @@ asio::awaitable<Fetch> GetThroughPool(Request& req, const std::string& target, S
   co_return f;
 }
 
+// What a models route answers: a status and a JSON body in the route's shape, or no answer
+// from the pool.
+struct ModelsReply {
+  int status = 200;
+  std::string body;
+  std::optional<NoAnswer> none;
+};
+
 // The models routes answer in Anthropic's shape, errors too, for a client that sends
 // anthropic-version (Anthropic's SDK, Claude Code's model discovery).
-struct ModelsAnswerer {
-  ClientConn& client;
-  bool keep_alive;
+struct ModelsShaper {
   ModelsShape shape;
   bool anthropic() const { return shape == ModelsShape::kAnthropic; }
-  std::string Error(int status, std::string_view message) const {
-    return anthropic() ? AnthropicErrorBody(status, message) : OpenAiErrorBody(status, message);
+  ModelsReply Error(int status, std::string_view message) const {
+    return {status,
+            anthropic() ? AnthropicErrorBody(status, message) : OpenAiErrorBody(status, message),
+            {}};
   }
-  std::string Error(const TranslateError& e) const {
-    return anthropic() ? AnthropicErrorBody(e) : OpenAiErrorBody(e);
+  ModelsReply Error(const TranslateError& e) const {
+    return {e.status, anthropic() ? AnthropicErrorBody(e) : OpenAiErrorBody(e), {}};
   }
-  std::string Upstream(int status, std::string_view body) const {
-    return anthropic() ? TranslateGeminiErrorToAnthropic(status, body)
-                       : TranslateGeminiError(status, body);
+  ModelsReply Upstream(const Fetch& f) const {
+    return {f.status,
+            anthropic() ? TranslateGeminiErrorToAnthropic(f.status, f.body)
+                        : TranslateGeminiError(f.status, f.body),
+            {}};
   }
-  asio::awaitable<int> Json(int status, std::string body) const {
-    auto answer = JsonAnswer(status, std::move(body), keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
-  }
-  asio::awaitable<int> None(const NoAnswer& none) const {
-    if (none.client_gone) co_return PackResult(kClientGone, false);
-    auto answer = NoAnswerResponse(none, anthropic() ? ErrorShape::kAnthropic : ErrorShape::kOpenAi,
-                                   keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
+  ModelsReply Translated(std::variant<std::string, TranslateError> t) const {
+    if (auto* err = std::get_if<TranslateError>(&t)) return Error(*err);
+    return {200, std::move(std::get<std::string>(t)), {}};
   }
 };
 
-asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
-                                 UpstreamPool& up, bool keep_alive) {
+asio::awaitable<ModelsReply> ModelsAnswer(Request& req, OpenAiRoute route, Services& svc,
+                                          UpstreamPool& up, ModelsShaper shaped) {
   const ModelAliases& aliases = svc.config->model_aliases;
-  const ModelsAnswerer shaped{
-      client, keep_alive,
-      AnthropicModelsRequest(req) ? ModelsShape::kAnthropic : ModelsShape::kOpenAi};
   if (route == OpenAiRoute::kModel) {
     std::string_view path = StripOpenAiPrefix(req.path);
     std::string id(path.substr(std::string_view("/v1/models/").size()));
@@ -354,25 +355,20 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     bool safe = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
     });
-    if (!safe) co_return co_await shaped.Json(404, shaped.Error(404, "no such model"));
+    if (!safe) co_return shaped.Error(404, "no such model");
     // An alias is answered as listed, without asking Google; another vendor's name that
     // no alias maps is refused as a request naming it would be.
     if (std::optional<std::string> to = aliases.Map(id)) {
-      co_return co_await shaped.Json(200, AliasModel(ModelAlias{id, *to}, shaped.shape));
+      co_return ModelsReply{200, AliasModel(ModelAlias{id, *to}, shaped.shape), {}};
     }
     if (ModelChoice choice = aliases.Resolve(id); !choice.ok()) {
-      co_return co_await shaped.Json(404,
-                                     shaped.Error(TranslateError{404, choice.refusal, "model"}));
+      co_return shaped.Error(TranslateError{404, choice.refusal, "model"});
     }
-    Fetch f = co_await GetThroughPool(req, "/v1beta/models/" + id, svc, up);
-    if (f.none) co_return co_await shaped.None(*f.none);
-    if (f.status >= 400)
-      co_return co_await shaped.Json(f.status, shaped.Upstream(f.status, f.body));
-    auto model = TranslateModel(f.body, shaped.shape);
-    if (auto* err = std::get_if<TranslateError>(&model)) {
-      co_return co_await shaped.Json(err->status, shaped.Error(*err));
-    }
-    co_return co_await shaped.Json(200, std::move(std::get<std::string>(model)));
+    const std::string target = "/v1beta/models/" + id;
+    Fetch f = co_await GetThroughPool(req, target, svc, up);
+    if (f.none) co_return ModelsReply{0, {}, std::move(f.none)};
+    if (f.status >= 400) co_return shaped.Upstream(f);
+    co_return shaped.Translated(TranslateModel(f.body, shaped.shape));
   }
   std::vector<std::string> pages;
   std::string token;
@@ -380,9 +376,8 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     std::string target = "/v1beta/models?pageSize=1000";
     if (!token.empty()) target += "&pageToken=" + token;
     Fetch f = co_await GetThroughPool(req, target, svc, up);
-    if (f.none) co_return co_await shaped.None(*f.none);
-    if (f.status >= 400)
-      co_return co_await shaped.Json(f.status, shaped.Upstream(f.status, f.body));
+    if (f.none) co_return ModelsReply{0, {}, std::move(f.none)};
+    if (f.status >= 400) co_return shaped.Upstream(f);
     token = NextPageToken(f.body);
     pages.push_back(std::move(f.body));
     if (token.empty()) break;
@@ -393,11 +388,22 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     });
     if (!safe) break;
   }
-  auto list = TranslateModelsList(pages, aliases.Literals(), shaped.shape);
-  if (auto* err = std::get_if<TranslateError>(&list)) {
-    co_return co_await shaped.Json(err->status, shaped.Error(*err));
+  co_return shaped.Translated(TranslateModelsList(pages, aliases.Literals(), shaped.shape));
+}
+
+asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
+                                 UpstreamPool& up, bool keep_alive) {
+  const ModelsShaper shaped{AnthropicModelsRequest(req) ? ModelsShape::kAnthropic
+                                                        : ModelsShape::kOpenAi};
+  ModelsReply reply = co_await ModelsAnswer(req, route, svc, up, shaped);
+  if (reply.none) {
+    if (reply.none->client_gone) co_return PackResult(kClientGone, false);
+    auto answer = NoAnswerResponse(
+        *reply.none, shaped.anthropic() ? ErrorShape::kAnthropic : ErrorShape::kOpenAi, keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
   }
-  co_return co_await shaped.Json(200, std::move(std::get<std::string>(list)));
+  auto answer = JsonAnswer(reply.status, std::move(reply.body), keep_alive);
+  co_return co_await Send(client, answer, keep_alive);
 }
 
 // --openai-mode google: Google's own OpenAI layer, as it is, with a pool key as Bearer.
