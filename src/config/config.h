@@ -26,7 +26,7 @@ struct ListenAddress {
 
 struct UpstreamUrl {
   bool tls = true;
-  std::string host;  // "generativelanguage.googleapis.com"
+  std::string host;       // "generativelanguage.googleapis.com"
   uint16_t port = 443;
   std::string base_path;  // "" or "/prefix" (no trailing slash)
 };
@@ -72,15 +72,9 @@ struct Config {
   std::chrono::seconds shutdown_grace{30};
 };
 
-struct ShowHelp {
-  std::string text;
-};
-struct ShowVersion {
-  std::string text;
-};
-struct ConfigError {
-  std::string message;
-};  // one line, names the flag or file and the value
+struct ShowHelp { std::string text; };
+struct ShowVersion { std::string text; };
+struct ConfigError { std::string message; };  // one line, names the flag or file and the value
 
 using ConfigResult = std::variant<Config, ShowHelp, ShowVersion, ConfigError>;
 

@@ -51,7 +51,7 @@ struct Server::Worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<UpstreamPool> upstream;
   ClientWatchList watches{ctx.get_executor()};  // clients waiting for Google, swept
-  std::unordered_set<Session*> sessions;        // touched only on this worker's thread
+  std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   std::thread thread;
 };
 
@@ -453,7 +453,8 @@ std::optional<Server::Response> Server::AnswerToBadBody(boost::system::error_cod
                                  " s for more of the request body"),
         false);
   }
-  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()), false);
+  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
+                      false);
 }
 
 asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
