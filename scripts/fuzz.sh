@@ -35,7 +35,7 @@ build_obj() {  # source → object, rebuilt when the source or a header it may u
 build_obj "$root/src/common/boost_json.cc"
 for src in "$root"/src/translate/*.cc "$root/src/upstream/answer_parser.cc" \
            "$root/src/common/http_parse.cc" "$root/src/common/request_parser.cc" \
-           "$root/src/common/names.cc" "$root/src/proxy/wire.cc" \
+           "$root/src/common/names.cc" "$root/src/common/model_aliases.cc" "$root/src/proxy/wire.cc" \
            "$root/src/upstream/content_coding.cc"; do
   build_obj "$src"
 done

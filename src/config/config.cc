@@ -102,6 +102,12 @@ std::string EnvName(std::string_view flag) {
   return out;
 }
 
+// A repeatable flag's environment variable holds a list: GKM_TOKENS, GKM_MODEL_ALIASES.
+std::string ListEnvName(std::string_view flag) {
+  std::string name = EnvName(flag);
+  return name + (name.ends_with('S') ? "ES" : "S");
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -331,6 +337,17 @@ Problem SetTokens(const std::vector<std::string>& values, Config& c) {
   return std::nullopt;
 }
 
+Problem SetModelAliases(const std::vector<std::string>& values, Config& c) {
+  ModelAliases aliases;
+  for (const std::string& v : values) {
+    if (std::string problem = aliases.Add(Trim(v)); !problem.empty()) {
+      return Quote(v) + ": " + problem;
+    }
+  }
+  c.model_aliases = std::move(aliases);
+  return std::nullopt;
+}
+
 Problem SetAdminToken(std::string_view v, Config& c) {
   if (auto p = CheckSecret(v)) return p;
   c.admin_token = std::string(v);
@@ -426,6 +443,11 @@ const Option kOptions[] = {
     {"upstream-ca", "FILE", Kind::kString, "none",
      "extra CA certificates (PEM) to trust for the upstream; system CAs are always trusted",
      &SetPath<&Config::upstream_ca>},
+    {"model-alias", "FROM=TO", Kind::kList, "none",
+     "model name clients send (claude-sonnet-4-5, gpt-5-codex) served by a Gemini model; "
+     "'*' in FROM matches any run of characters; exact names before globs, then the first "
+     "glob given; repeatable (env: comma separated; TOML: array)",
+     nullptr, &SetModelAliases},
     {"metrics-per-key", "", Kind::kSwitch, "false",
      "export metrics per key (a switch; env and TOML: true or false)",
      &SetSwitch<&Config::metrics_per_key>},
@@ -501,8 +523,7 @@ std::string HelpText() {
     if (!o.metavar.empty()) head += " " + std::string(o.metavar);
     head += head.size() + 2 <= kColumn ? std::string(kColumn - head.size(), ' ')
                                        : "\n" + std::string(kColumn, ' ');
-    std::string env = EnvName(o.flag);
-    if (o.kind == Kind::kList) env += "S";
+    std::string env = o.kind == Kind::kList ? ListEnvName(o.flag) : EnvName(o.flag);
     out += head + Wrap(o.help, kColumn) + "\n";
     out += std::string(kColumn, ' ') +
            Wrap("env " + env + (o.in_file ? ", toml " + TomlKey(o.flag) : "") +
@@ -598,7 +619,8 @@ Layer ReadEnvironment(const std::map<std::string, std::string>& env) {
   Layer layer;
   for (const Option& o : kOptions) {
     std::vector<std::string> names = {EnvName(o.flag)};
-    if (o.kind == Kind::kList) names.insert(names.begin(), names[0] + "S");  // GKM_TOKENS first
+    if (o.kind == Kind::kList)
+      names.insert(names.begin(), ListEnvName(o.flag));  // GKM_TOKENS first
     for (const std::string& name : names) {
       auto it = env.find(name);
       // Empty counts as unset, as with "GKM_REDIS=" in a compose file; no setting accepts

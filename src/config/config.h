@@ -15,6 +15,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/model_aliases.h"
+
 namespace gkm {
 
 struct ListenAddress {
@@ -57,6 +59,8 @@ struct Config {
   uint64_t log_max_size = 10485760;
   uint32_t log_max_files = 5;
   std::optional<std::string> upstream_ca;
+  // --model-alias FROM=TO: the model names agents send, as Gemini models (SPEC 2.1).
+  ModelAliases model_aliases;
   bool metrics_per_key = false;
   // OpenAI routes: fetch remote image URLs (else they are refused with a 400).
   bool fetch_image_urls = false;

@@ -125,7 +125,8 @@ AnthropicContext MakeContext(const std::string& model) {
 asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& svc,
                                    UpstreamPool& up, bool keep_alive) {
   req.route = "anthropic.messages";
-  AnthropicRequestResult translated = TranslateAnthropicRequest(req.msg.body());
+  AnthropicRequestResult translated =
+      TranslateAnthropicRequest(req.msg.body(), &svc.config->model_aliases);
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     co_return co_await SendError(client, req, err->status, err->message, keep_alive);
   }
@@ -145,7 +146,7 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
 
-  AnthropicContext ctx = MakeContext(ar.model);
+  AnthropicContext ctx = MakeContext(ar.client_model);
   if (!ar.stream) {
     std::string body;
     if (!co_await ReadBody(a, body, kAnswerLimit, svc.config->upstream_timeout)) {
@@ -230,7 +231,8 @@ class CountCache {
 asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services& svc,
                                       UpstreamPool& up, bool keep_alive) {
   req.route = "anthropic.count_tokens";
-  AnthropicRequestResult translated = TranslateAnthropicCountTokens(req.msg.body());
+  AnthropicRequestResult translated =
+      TranslateAnthropicCountTokens(req.msg.body(), &svc.config->model_aliases);
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     co_return co_await SendError(client, req, err->status, err->message, keep_alive);
   }

@@ -108,7 +108,6 @@ struct PassThrough {
 asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc, UpstreamPool& up,
                                  bool keep_alive, NativeOptions options) {
   const Config& cfg = *svc.config;
-  const std::string& path = options.target_path.empty() ? req.path : options.target_path;
   if (options.model.empty()) {
     PathModel model = ModelOfPath(req.path);
     req.route = RouteOfPath(req.path);
@@ -117,17 +116,32 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
       bool sent = co_await SendResponse(client, res);
       co_return PackResult(400, sent && keep_alive);
     }
+    // --model-alias: the path names the Gemini model upstream; another vendor's model that
+    // no alias maps is refused before any key is used.
+    if (model.name != "-" && !model.name.starts_with("tunedModels/")) {
+      ModelChoice choice = cfg.model_aliases.Resolve(model.name);
+      if (!choice.ok()) {
+        auto res = JsonResponse(404, GeminiErrorBody(404, choice.refusal), keep_alive);
+        bool sent = co_await SendResponse(client, res);
+        co_return PackResult(404, sent && keep_alive);
+      }
+      if (choice.model != model.name && options.target_path.empty()) {
+        options.target_path = WithPathModel(req.path, choice.model);
+        model.name = std::move(choice.model);
+      }
+    }
     req.model = std::move(model.name);
   } else {
     req.model = options.model;
   }
+  const std::string& path = options.target_path.empty() ? req.path : options.target_path;
   std::string query = StripKeyParam(req.query);
 
   UpstreamCall call;
   call.method = req.msg.method();
   call.target = path + (query.empty() ? "" : "?" + query);
   call.client_headers = &req.msg.fields();
-  call.body = req.msg.body();
+  call.body = options.body ? std::string_view(*options.body) : req.msg.body();
   call.model = req.model;
   call.bearer = path.find("/openai/") != std::string::npos;
   // Key affinity: a request that names a file, cache or upload session goes with its key.

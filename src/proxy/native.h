@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <string>
 
 #include "proxy/exchange.h"
@@ -16,9 +17,10 @@ namespace gkm {
 
 // Variations for routes that relay like a native request (--openai-mode google).
 struct NativeOptions {
-  std::string target_path;     // upstream path instead of the request's own
-  std::string model;           // accounting model instead of the one in the path
-  bool openai_errors = false;  // the proxy's own errors in OpenAI's shape
+  std::string target_path;          // upstream path instead of the request's own
+  std::string model;                // accounting model instead of the one in the path
+  std::optional<std::string> body;  // upstream body instead of the request's own
+  bool openai_errors = false;       // the proxy's own errors in OpenAI's shape
 };
 
 // Serves one native request. Returns PackResult(status sent, keep-alive).

@@ -14,6 +14,7 @@
 #include "proxy/signature_cache.h"
 #include "proxy/stream_writer.h"
 #include "proxy/wire.h"
+#include "translate/anthropic_error.h"
 #include "translate/chat_request.h"
 #include "translate/chat_response.h"
 #include "translate/chat_stream.h"
@@ -152,6 +153,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   const Config& cfg = *svc.config;
   ChatOptions options;
   options.fetch_image_urls = cfg.fetch_image_urls;
+  options.aliases = &cfg.model_aliases;
   if (SignatureCache* cache = svc.signatures) {
     options.signature_lookup = [cache](std::string_view id) { return cache->Get(id); };
   }
@@ -186,7 +188,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
 
-  ResponseContext ctx = MakeContext(chat.model, svc);
+  ResponseContext ctx = MakeContext(chat.client_model, svc);
   if (!chat.stream) {
     std::string body;
     if (!co_await ReadBody(a, body, kAnswerLimit, cfg.upstream_timeout)) {
@@ -234,7 +236,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
 asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services& svc,
                                      UpstreamPool& up, bool keep_alive) {
   const Config& cfg = *svc.config;
-  auto translated = TranslateEmbeddingsRequest(req.msg.body());
+  auto translated = TranslateEmbeddingsRequest(req.msg.body(), &cfg.model_aliases);
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     {
       auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
@@ -264,7 +266,7 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
     }
     answers.push_back(std::move(answer));
   }
-  auto response = TranslateEmbeddingsResponse(answers, er.model, er.encoding_format,
+  auto response = TranslateEmbeddingsResponse(answers, er.client_model, er.encoding_format,
                                               er.prompt_tokens_estimate, er.count);
   if (auto* err = std::get_if<TranslateError>(&response)) {
     {
@@ -311,8 +313,42 @@ asio::awaitable<Fetch> GetThroughPool(Request& req, const std::string& target, S
   co_return f;
 }
 
-asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
-                                 UpstreamPool& up, bool keep_alive) {
+// What a models route answers: a status and a JSON body in the route's shape, or no answer
+// from the pool.
+struct ModelsReply {
+  int status = 200;
+  std::string body;
+  std::optional<NoAnswer> none;
+};
+
+// The models routes answer in Anthropic's shape, errors too, for a client that sends
+// anthropic-version (Anthropic's SDK, Claude Code's model discovery).
+struct ModelsShaper {
+  ModelsShape shape;
+  bool anthropic() const { return shape == ModelsShape::kAnthropic; }
+  ModelsReply Error(int status, std::string_view message) const {
+    return {status,
+            anthropic() ? AnthropicErrorBody(status, message) : OpenAiErrorBody(status, message),
+            {}};
+  }
+  ModelsReply Error(const TranslateError& e) const {
+    return {e.status, anthropic() ? AnthropicErrorBody(e) : OpenAiErrorBody(e), {}};
+  }
+  ModelsReply Upstream(const Fetch& f) const {
+    return {f.status,
+            anthropic() ? TranslateGeminiErrorToAnthropic(f.status, f.body)
+                        : TranslateGeminiError(f.status, f.body),
+            {}};
+  }
+  ModelsReply Translated(std::variant<std::string, TranslateError> t) const {
+    if (auto* err = std::get_if<TranslateError>(&t)) return Error(*err);
+    return {200, std::move(std::get<std::string>(t)), {}};
+  }
+};
+
+asio::awaitable<ModelsReply> ModelsAnswer(Request& req, OpenAiRoute route, Services& svc,
+                                          UpstreamPool& up, ModelsShaper shaped) {
+  const ModelAliases& aliases = svc.config->model_aliases;
   if (route == OpenAiRoute::kModel) {
     std::string_view path = StripOpenAiPrefix(req.path);
     std::string id(path.substr(std::string_view("/v1/models/").size()));
@@ -320,32 +356,20 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     bool safe = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
     });
-    if (!safe) {
-      {
-        auto answer = JsonAnswer(404, OpenAiErrorBody(404, "no such model"), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
+    if (!safe) co_return shaped.Error(404, "no such model");
+    // An alias is answered as listed, without asking Google; another vendor's name that
+    // no alias maps is refused as a request naming it would be.
+    if (std::optional<std::string> to = aliases.Map(id)) {
+      co_return ModelsReply{200, AliasModel(ModelAlias{id, *to}, shaped.shape), {}};
     }
-    std::string target = "/v1beta/models/" + id;
+    if (ModelChoice choice = aliases.Resolve(id); !choice.ok()) {
+      co_return shaped.Error(TranslateError{404, choice.refusal, "model"});
+    }
+    const std::string target = "/v1beta/models/" + id;
     Fetch f = co_await GetThroughPool(req, target, svc, up);
-    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
-    if (f.status >= 400) {
-      {
-        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
-    }
-    auto model = TranslateModel(f.body);
-    if (auto* err = std::get_if<TranslateError>(&model)) {
-      {
-        auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
-    }
-    {
-      auto answer = JsonAnswer(200, std::move(std::get<std::string>(model)), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
-    };
+    if (f.none) co_return ModelsReply{0, {}, std::move(f.none)};
+    if (f.status >= 400) co_return shaped.Upstream(f);
+    co_return shaped.Translated(TranslateModel(f.body, shaped.shape));
   }
   std::vector<std::string> pages;
   std::string token;
@@ -353,13 +377,8 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     std::string target = "/v1beta/models?pageSize=1000";
     if (!token.empty()) target += "&pageToken=" + token;
     Fetch f = co_await GetThroughPool(req, target, svc, up);
-    if (f.none) co_return co_await SendNoAnswer(client, *f.none, keep_alive);
-    if (f.status >= 400) {
-      {
-        auto answer = JsonAnswer(f.status, TranslateGeminiError(f.status, f.body), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
-      };
-    }
+    if (f.none) co_return ModelsReply{0, {}, std::move(f.none)};
+    if (f.status >= 400) co_return shaped.Upstream(f);
     token = NextPageToken(f.body);
     pages.push_back(std::move(f.body));
     if (token.empty()) break;
@@ -370,17 +389,22 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     });
     if (!safe) break;
   }
-  auto list = TranslateModelsList(pages);
-  if (auto* err = std::get_if<TranslateError>(&list)) {
-    {
-      auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
-    };
-  }
-  {
-    auto answer = JsonAnswer(200, std::move(std::get<std::string>(list)), keep_alive);
+  co_return shaped.Translated(TranslateModelsList(pages, aliases.Literals(), shaped.shape));
+}
+
+asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& client, Services& svc,
+                                 UpstreamPool& up, bool keep_alive) {
+  const ModelsShaper shaped{AnthropicModelsRequest(req) ? ModelsShape::kAnthropic
+                                                        : ModelsShape::kOpenAi};
+  ModelsReply reply = co_await ModelsAnswer(req, route, svc, up, shaped);
+  if (reply.none) {
+    if (reply.none->client_gone) co_return PackResult(kClientGone, false);
+    auto answer = NoAnswerResponse(
+        *reply.none, shaped.anthropic() ? ErrorShape::kAnthropic : ErrorShape::kOpenAi, keep_alive);
     co_return co_await Send(client, answer, keep_alive);
-  };
+  }
+  auto answer = JsonAnswer(reply.status, std::move(reply.body), keep_alive);
+  co_return co_await Send(client, answer, keep_alive);
 }
 
 // --openai-mode google: Google's own OpenAI layer, as it is, with a pool key as Bearer.
@@ -389,6 +413,7 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
   std::string_view rest = StripOpenAiPrefix(req.path);
   rest.remove_prefix(3);  // "/v1"
   std::string model = "-";
+  NativeOptions options;
   if (!req.msg.body().empty()) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(req.msg.body(), ec);
@@ -399,11 +424,21 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
           auto answer = JsonAnswer(400, OpenAiErrorBody(400, checked.problem, "model"), keep_alive);
           co_return co_await Send(client, answer, keep_alive);
         }
-        model = std::move(checked.name);
+        ModelChoice choice = svc.config->model_aliases.Resolve(checked.name);
+        if (!choice.ok()) {
+          auto answer = JsonAnswer(
+              404, OpenAiErrorBody(TranslateError{404, std::move(choice.refusal), "model"}),
+              keep_alive);
+          co_return co_await Send(client, answer, keep_alive);
+        }
+        if (choice.model != checked.name) {  // an alias: Google gets the Gemini name
+          v.as_object()["model"] = choice.model;
+          options.body = boost::json::serialize(v);
+        }
+        model = std::move(choice.model);
       }
     }
   }
-  NativeOptions options;
   options.target_path = "/v1beta/openai" + std::string(rest);
   options.model = model;
   options.openai_errors = true;
@@ -411,6 +446,14 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
 }
 
 }  // namespace
+
+bool AnthropicModelsRequest(const Request& req) {
+  if (!req.msg.Find("anthropic-version")) return false;
+  std::string_view path = req.path;
+  return req.msg.method() == http::verb::get &&
+         (path == "/v1/models" || (path.starts_with("/v1/models/") && path.size() > 11 &&
+                                   path.find(':') == std::string_view::npos));
+}
 
 OpenAiRoute OpenAiRouteOf(const Request& req) {
   std::string_view path = req.path;

@@ -23,6 +23,10 @@ enum class OpenAiRoute { kNone, kChat, kModels, kModel, kEmbeddings, kResponses,
 // the native Gemini list, not OpenAI's.
 OpenAiRoute OpenAiRouteOf(const Request& req);
 
+// Whether a request is GET /v1/models[/{id}] from an Anthropic client (it carries
+// anthropic-version): answered in Anthropic's shape, with x-api-key accepted as its token.
+bool AnthropicModelsRequest(const Request& req);
+
 // Serves one OpenAI request (already authenticated). Returns PackResult(status, keep-alive).
 boost::asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& client,
                                         Services& svc, UpstreamPool& upstream, bool keep_alive);

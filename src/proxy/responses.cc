@@ -65,14 +65,6 @@ asio::awaitable<int> SendError(ClientConn& client, int status, std::string body,
   co_return co_await SendJson(client, status, std::move(body), keep_alive);
 }
 
-// A translation error: a 404 for the model is OpenAI's model_not_found.
-std::string ErrorBodyOf(const TranslateError& e) {
-  if (e.status == 404 && e.param == "model") {
-    return ResponsesErrorBody(404, e.message, e.param, "model_not_found");
-  }
-  return OpenAiErrorBody(e);
-}
-
 std::string NotFoundBody(std::string_view id, std::string_view param) {
   return ResponsesErrorBody(404,
                             "Response with id '" + std::string(id.substr(0, 128)) + "' not found.",
@@ -210,6 +202,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
                                     UpstreamPool& up, bool keep_alive) {
   const Config& cfg = *svc.config;
   ResponsesOptions options;
+  options.aliases = &cfg.model_aliases;
   ResponsesRequestResult translated = TranslateResponsesRequest(req.msg.body(), options);
   if (auto* need = std::get_if<PreviousResponseNeeded>(&translated)) {
     std::optional<StoredResponse> prev = Lookup(req, svc, need->id);
@@ -221,7 +214,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
     translated = TranslateResponsesRequest(req.msg.body(), options);
   }
   if (auto* err = std::get_if<TranslateError>(&translated)) {
-    co_return co_await SendError(client, err->status, ErrorBodyOf(*err), keep_alive);
+    co_return co_await SendError(client, err->status, OpenAiErrorBody(*err), keep_alive);
   }
   if (!std::holds_alternative<ResponsesRequest>(translated)) {
     co_return co_await SendError(
@@ -250,7 +243,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   ResponsesContext ctx;
   ctx.id = RandomId("resp_", 32);
   ctx.created_at = ToUnixMs(NowMs()) / 1000;
-  ctx.model = rr.model;
+  ctx.model = rr.client_model;
   ctx.new_id = [](std::string_view prefix) { return RandomId(prefix, 24); };
   ctx.include_encrypted = rr.include_encrypted;
   ctx.custom_tools = rr.custom_tools;

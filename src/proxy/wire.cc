@@ -99,6 +99,38 @@ PathModel ModelOfPath(std::string_view raw) {
   return out;
 }
 
+std::string WithPathModel(std::string_view raw, std::string_view model) {
+  std::string storage;
+  std::optional<std::string_view> decoded = Decoded(raw, &storage);
+  if (!decoded) return std::string(raw);
+  std::string_view path = *decoded;
+  constexpr std::string_view kMarker = "/models/";
+  size_t at = path.find(kMarker);
+  if (at == std::string_view::npos) return std::string(raw);
+  size_t start = at + kMarker.size();
+  size_t colon = path.find(':', start);
+  if (colon == std::string_view::npos || colon == start) return std::string(raw);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(path.size() + model.size());
+  auto append = [&out](std::string_view part) {
+    for (char c : part) {
+      if (IsIdChar(c) || c == '~' || c == '/' || c == ':' || c == '@') {
+        out += c;
+      } else {
+        auto b = static_cast<unsigned char>(c);
+        out += '%';
+        out += kHex[b >> 4];
+        out += kHex[b & 15];
+      }
+    }
+  };
+  append(path.substr(0, start));
+  append(model);
+  append(path.substr(colon));
+  return out;
+}
+
 PathModel ModelOfBody(std::string_view model) {
   PathModel out;
   if (model.starts_with("models/")) model.remove_prefix(7);

@@ -22,6 +22,12 @@ struct PathModel {
 };
 PathModel ModelOfPath(std::string_view path);
 
+// The path with the model that ModelOfPath reads in it (under "/models/", not tunedModels)
+// replaced by `model`, for --model-alias. The path goes out percent-decoded as Google reads
+// it, with any byte outside [A-Za-z0-9-._~/:@] escaped again. The path itself when it names
+// no such model.
+std::string WithPathModel(std::string_view path, std::string_view model);
+
 // The model name of an OpenAI-shaped body ("gemini-2.5-flash" or "models/gemini-2.5-flash"),
 // checked like a path's: "models/" removed, no decoding (JSON is not URL-encoded). Same
 // result shape as ModelOfPath.

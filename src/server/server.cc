@@ -397,7 +397,9 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   const bool openai_shape = kind == Route::kOpenAi || req.path.starts_with("/openai/");
   // A body the route will not read is not waited for: the answer closes the connection.
   const bool keep = keep_alive && (!head.has_body() || UsesBody(kind));
-  const bool anthropic = kind == Route::kAnthropic;
+  // Anthropic's clients (x-api-key, Anthropic's error shape) also list models.
+  const bool anthropic =
+      kind == Route::kAnthropic || (kind == Route::kOpenAi && AnthropicModelsRequest(req));
   auto error = [&](int code, const std::string& message, bool keep_conn) {
     return JsonResponse(code,
                         anthropic      ? AnthropicErrorBody(code, message)
@@ -467,11 +469,11 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     case Route::kHealth: {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      return SendAnswer(client,
-                        JsonResponse(draining ? 503 : 200,
-                                     draining ? R"({"status":"draining"})" : R"({"status":"ok"})",
-                                     keep),
-                        keep);
+      return SendAnswer(
+          client,
+          JsonResponse(draining ? 503 : 200,
+                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep),
+          keep);
     }
     case Route::kMetrics: {
       req.route = "metrics";
@@ -497,7 +499,8 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       break;
   }
   return SendAnswer(
-      client, JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false),
+      client,
+      JsonResponse(404, GeminiErrorBody(404, "no such route: " + Printable(req.path, 256)), false),
       false);
 }
 

@@ -53,7 +53,7 @@ enum class Mode { kGenerate, kCountTokens };
 
 class Translator {
  public:
-  explicit Translator(Mode mode) : mode_(mode) {}
+  Translator(Mode mode, const ModelAliases* aliases) : mode_(mode), aliases_(aliases) {}
 
   AnthropicRequestResult Run(std::string_view text) {
     std::string parse_error;
@@ -67,7 +67,10 @@ class Translator {
     const json::object& in = root->get_object();
 
     AnthropicRequest out;
-    out.model = CheckModel(ReqString(in, "model", ""));
+    out.client_model = CheckModel(ReqString(in, "model", ""));
+    ModelChoice choice = ResolveModel(aliases_, out.client_model);
+    if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
+    out.model = std::move(choice.model);
     model_ = out.model;
 
     System(in);
@@ -568,6 +571,7 @@ class Translator {
   }
 
   const Mode mode_;
+  const ModelAliases* aliases_;
   std::string model_;
   json::array contents_;
   json::array system_parts_;
@@ -575,9 +579,9 @@ class Translator {
   size_t next_ordinal_ = 0;
 };
 
-AnthropicRequestResult Translate(std::string_view text, Mode mode) {
+AnthropicRequestResult Translate(std::string_view text, Mode mode, const ModelAliases* aliases) {
   try {
-    Translator t(mode);
+    Translator t(mode, aliases);
     return t.Run(text);
   } catch (const Reject& r) {
     if (r.path.empty()) return TranslateError{r.status, r.what, ""};
@@ -591,12 +595,14 @@ AnthropicRequestResult Translate(std::string_view text, Mode mode) {
 
 }  // namespace
 
-AnthropicRequestResult TranslateAnthropicRequest(std::string_view anthropic_json) {
-  return Translate(anthropic_json, Mode::kGenerate);
+AnthropicRequestResult TranslateAnthropicRequest(std::string_view anthropic_json,
+                                                 const ModelAliases* aliases) {
+  return Translate(anthropic_json, Mode::kGenerate, aliases);
 }
 
-AnthropicRequestResult TranslateAnthropicCountTokens(std::string_view anthropic_json) {
-  return Translate(anthropic_json, Mode::kCountTokens);
+AnthropicRequestResult TranslateAnthropicCountTokens(std::string_view anthropic_json,
+                                                     const ModelAliases* aliases) {
+  return Translate(anthropic_json, Mode::kCountTokens, aliases);
 }
 
 }  // namespace gkm

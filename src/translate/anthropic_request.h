@@ -55,6 +55,7 @@
 #include <string_view>
 #include <variant>
 
+#include "common/model_aliases.h"
 #include "translate/error.h"
 
 namespace gkm {
@@ -67,9 +68,10 @@ inline constexpr std::string_view kOwnThinkingPrefix = "gs1.";
 inline constexpr std::string_view kPreviousPartPrefix = "gs1p.";
 
 struct AnthropicRequest {
-  std::string model;    // the Gemini model, without "models/"
-  bool stream = false;  // use :streamGenerateContent?alt=sse
-  std::string body;     // the generateContent (or countTokens) JSON
+  std::string model;         // the Gemini model, without "models/"
+  std::string client_model;  // as the client named it, "models/" dropped (for the answer)
+  bool stream = false;       // use :streamGenerateContent?alt=sse
+  std::string body;          // the generateContent (or countTokens) JSON
   // metadata.user_id (Claude Code's holds `..._session_<uuid>`): the client's session, for
   // soft session affinity (keypool/sessions.h); empty when absent. Not sent to Google.
   std::string session;
@@ -78,11 +80,15 @@ struct AnthropicRequest {
 using AnthropicRequestResult = std::variant<AnthropicRequest, TranslateError>;
 
 // POST /v1/messages.
-AnthropicRequestResult TranslateAnthropicRequest(std::string_view anthropic_json);
+// `aliases` (--model-alias) turns the client's model name into a Gemini model; an unmapped
+// name of another vendor is a 404. Null: the name is used as it is.
+AnthropicRequestResult TranslateAnthropicRequest(std::string_view anthropic_json,
+                                                 const ModelAliases* aliases = nullptr);
 
 // POST /v1/messages/count_tokens: {"generateContentRequest": {"model": "models/<model>",
 // contents, systemInstruction, tools}} — the form that counts the system prompt and the tool
 // declarations too. max_tokens is not required.
-AnthropicRequestResult TranslateAnthropicCountTokens(std::string_view anthropic_json);
+AnthropicRequestResult TranslateAnthropicCountTokens(std::string_view anthropic_json,
+                                                     const ModelAliases* aliases = nullptr);
 
 }  // namespace gkm

@@ -68,7 +68,10 @@ class RequestTranslator {
     ChatRequest out;
     const json::value* model = Get(in, "model");
     if (model == nullptr) Fail("model", "required");
-    out.model = CheckModel(AsString(*model, "model"));
+    out.client_model = CheckModel(AsString(*model, "model"));
+    ModelChoice choice = ResolveModel(opts_.aliases, out.client_model);
+    if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
+    out.model = std::move(choice.model);
 
     const json::value* messages = Get(in, "messages");
     if (messages == nullptr) Fail("messages", "required");

@@ -58,6 +58,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/model_aliases.h"
 #include "translate/error.h"
 
 namespace gkm {
@@ -95,11 +96,15 @@ struct ChatOptions {
   std::string fallback_thought_signature;
   // Ask for thought summaries (reasoning_content) unless the client turned thinking off.
   bool include_thoughts = false;
+  // --model-alias: the client's model name as a Gemini model; an unmapped name of another
+  // vendor is a 404 (param "model"). Null: the name is used as it is.
+  const ModelAliases* aliases = nullptr;
 };
 
 // A translated request.
 struct ChatRequest {
-  std::string model;           // "gemini-2.5-flash", no "models/" prefix
+  std::string model;           // the Gemini model, "gemini-2.5-flash", no "models/" prefix
+  std::string client_model;    // as the client named it, "models/" dropped (for the answer)
   bool stream = false;         // use :streamGenerateContent?alt=sse
   bool include_usage = false;  // stream_options.include_usage
   int candidate_count = 1;     // n

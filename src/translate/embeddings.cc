@@ -20,7 +20,7 @@ TranslateError Bad(std::string path, std::string what) {
 }  // namespace
 
 std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
-    std::string_view openai_json) {
+    std::string_view openai_json, const ModelAliases* aliases) {
   try {
     std::string err;
     std::optional<json::value> root = ParseJson(openai_json, &err);
@@ -40,7 +40,10 @@ std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
     if (m.starts_with("models/")) m.remove_prefix(7);
     // The one check every route applies before the pool sees a name (common/names.h).
     if (std::string problem = ModelNameProblem(m); !problem.empty()) return Bad("model", problem);
-    out.model = m;
+    out.client_model = m;
+    ModelChoice choice = ResolveModel(aliases, m);
+    if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
+    out.model = std::move(choice.model);
 
     if (const json::value* ef = in.if_contains("encoding_format"); ef && !ef->is_null()) {
       if (!ef->is_string()) {

@@ -23,6 +23,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/model_aliases.h"
 #include "translate/error.h"
 
 namespace gkm {
@@ -33,15 +34,18 @@ inline constexpr size_t kMaxEmbeddingBatch = 100;  // Gemini's per-call bound
 enum class EncodingFormat { kFloat, kBase64 };
 
 struct EmbeddingsRequest {
-  std::string model;                // no "models/" prefix
+  std::string model;                // the Gemini model, no "models/" prefix
+  std::string client_model;         // as the client named it (for the answer)
   std::vector<std::string> bodies;  // batchEmbedContents bodies, <= 100 inputs each
   EncodingFormat encoding_format = EncodingFormat::kFloat;
   size_t count = 0;  // number of inputs
   int64_t prompt_tokens_estimate = 0;
 };
 
+// `aliases` (--model-alias) turns the client's model name into a Gemini model; an unmapped
+// name of another vendor is a 404. Null: the name is used as it is.
 std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
-    std::string_view openai_json);
+    std::string_view openai_json, const ModelAliases* aliases = nullptr);
 
 // `gemini_bodies` are the answers to EmbeddingsRequest::bodies, in order. An answer that
 // cannot be read, or that holds a different number of embeddings than `count`, is a

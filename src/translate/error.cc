@@ -69,6 +69,16 @@ std::string OpenAiErrorBody(int status, std::string_view message, std::string_vi
 }
 
 std::string OpenAiErrorBody(const TranslateError& error) {
+  if (error.status == 404 && error.param == "model") {
+    json::object err;
+    err["message"] = error.message;
+    err["type"] = "invalid_request_error";
+    err["param"] = "model";
+    err["code"] = "model_not_found";
+    json::object root;
+    root["error"] = std::move(err);
+    return json::serialize(root);
+  }
   return OpenAiErrorBody(error.status, error.message, error.param);
 }
 

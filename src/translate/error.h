@@ -37,6 +37,8 @@ struct TranslateError {
 //                                                    service_unavailable / gateway_timeout
 // An empty param is written as null.
 std::string OpenAiErrorBody(int status, std::string_view message, std::string_view param = {});
+// A 404 whose param is "model" is OpenAI's unknown model: invalid_request_error,
+// model_not_found.
 std::string OpenAiErrorBody(const TranslateError& error);
 
 // Google's error answer (status and body, `{"error":{"code","message","status",...}}`,

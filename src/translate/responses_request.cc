@@ -76,7 +76,10 @@ class Translator {
     if (std::string problem = ModelNameProblem(name); !problem.empty()) {
       Fail("model", problem, 404);
     }
-    out.model = std::string(name);
+    out.client_model = std::string(name);
+    ModelChoice choice = ResolveModel(opts_.aliases, name);
+    if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
+    out.model = std::move(choice.model);
 
     for (std::string_view unsupported : {"conversation", "prompt"}) {
       if (Get(in, unsupported) != nullptr) {

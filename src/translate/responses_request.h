@@ -56,6 +56,7 @@
 #include <string_view>
 #include <variant>
 
+#include "common/model_aliases.h"
 #include "translate/error.h"
 
 namespace gkm {
@@ -67,10 +68,14 @@ struct ResponsesOptions {
   // Second pass with previous_response_id: the stored conversation's items (a JSON array),
   // put before this request's input.
   std::optional<std::string> previous_items;
+  // --model-alias: the client's model name as a Gemini model; an unmapped name of another
+  // vendor is a 404 (param "model"). Null: the name is used as it is.
+  const ModelAliases* aliases = nullptr;
 };
 
 struct ResponsesRequest {
-  std::string model;  // as the client named it, "models/" dropped
+  std::string model;         // the Gemini model, "models/" dropped
+  std::string client_model;  // as the client named it, "models/" dropped (for the answer)
   bool stream = false;
   bool store = true;
   bool include_encrypted = false;  // include has "reasoning.encrypted_content"

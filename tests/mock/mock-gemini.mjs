@@ -193,6 +193,9 @@ export const MODELS = [
   },
 ];
 
+// Other vendors' model names, which Google answers with 404 NOT_FOUND.
+const FOREIGN_MODEL = /^(claude|gpt-|chatgpt-|o\d|text-embedding-3|text-embedding-ada)/i;
+
 const GENERATE_FIELDS = new Set([
   'contents', 'systemInstruction', 'system_instruction', 'tools', 'toolConfig', 'tool_config',
   'safetySettings', 'safety_settings', 'cachedContent', 'cached_content', 'generationConfig',
@@ -1164,6 +1167,14 @@ export async function startMock(opts = {}) {
   }
 
   async function handleModelMethod(req, res, entry, url, body, key, model, method, b, sse, arrayForm) {
+    // Google serves no other vendor's model: a name the proxy should have mapped with
+    // --model-alias is a 404 here as there.
+    if (FOREIGN_MODEL.test(model)) {
+      return sendError(res, entry, {
+        status: 404,
+        body: errorBody(404, 'NOT_FOUND', `models/${model} is not found for API version v1beta, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`),
+      }, arrayForm);
+    }
     switch (method) {
       case 'generateContent':
       case 'streamGenerateContent': {
@@ -1333,6 +1344,9 @@ export async function startMock(opts = {}) {
     }
     let o;
     try { o = JSON.parse(body || '{}'); } catch { return oaiError(400, 'Invalid JSON payload received.'); }
+    if (typeof o.model === 'string' && FOREIGN_MODEL.test(o.model.replace(/^models\//, ''))) {
+      return sendJson(res, entry, 404, [errorBody(404, 'NOT_FOUND', `models/${o.model.replace(/^models\//, '')} is not found for API version v1main, or is not supported for generateContent.`)]);
+    }
     if (p === '/chat/completions' && req.method === 'POST') {
       const created = Math.floor(Date.now() / 1000);
       const id = 'mock-' + responseId();

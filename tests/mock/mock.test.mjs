@@ -65,6 +65,21 @@ test('generateContent ok: body, usage, headers, log entry; the key is never echo
   assert.equal(e.responseBody, r.text);
 });
 
+test('other vendors\' model names are 404 NOT_FOUND, natively and on the OpenAI layer, as at Google', async () => {
+  for (const model of ['claude-sonnet-4-5', 'gpt-4o', 'o3-mini']) {
+    const r = await gen(model);
+    assert.equal(r.status, 404, model);
+    assert.equal(r.json.error.status, 'NOT_FOUND');
+    assert.match(r.json.error.message, new RegExp(`models/${model} is not found`));
+  }
+  const o = await call('/v1beta/openai/chat/completions', {
+    key: null, headers: { authorization: `Bearer ${K1}` }, body: { model: 'claude-x', messages: [{ role: 'user', content: 'hi' }] },
+  });
+  assert.equal(o.status, 404);
+  assert.equal(o.json[0].error.status, 'NOT_FOUND');
+  assert.equal((await gen('gemini-2.5-flash')).status, 200);
+});
+
 test('key from ?key=, from Bearer on the OpenAI layer; Authorization on native routes is refused', async () => {
   const r1 = await call('/v1beta/models/gemini-2.5-flash:generateContent?key=' + K2, { key: null });
   assert.equal(r1.status, 200);

@@ -166,6 +166,10 @@ const Case kCases[] = {
     {"log-max-files", "9", "9", [](const Config& c) { EXPECT_EQ(c.log_max_files, 9u); }},
     {"upstream-ca", "/etc/ca.pem", "\"/etc/ca.pem\"",
      [](const Config& c) { EXPECT_EQ(c.upstream_ca, "/etc/ca.pem"); }},
+    {"model-alias", "claude-*=gemini-2.5-flash", "[\"claude-*=gemini-2.5-flash\"]",
+     [](const Config& c) {
+       EXPECT_EQ(c.model_aliases.Map("claude-sonnet-4-5"), "gemini-2.5-flash");
+     }},
     {"metrics-per-key", "true", "true", [](const Config& c) { EXPECT_TRUE(c.metrics_per_key); }},
     {"flush-interval-ms", "250", "250",
      [](const Config& c) { EXPECT_EQ(c.flush_interval, std::chrono::milliseconds(250)); }},
@@ -286,6 +290,37 @@ TEST(ConfigPrecedence, TokenEnvSingularAndPlural) {
   EXPECT_EQ(Ok(Load({}, {{"GKM_TOKEN", "a"}, {"GKM_TOKENS", "b"}})).tokens, (V{"b"}));
 }
 
+TEST(ConfigPrecedence, ModelAliasesFromEveryListSource) {
+  EXPECT_TRUE(Ok(Load({})).model_aliases.empty());
+  Config env =
+      Ok(Load({}, {{"GKM_MODEL_ALIASES", "gpt-4o=gemini-2.5-flash, claude-*=gemini-2.5-pro"}}));
+  EXPECT_EQ(env.model_aliases.Map("gpt-4o"), "gemini-2.5-flash");
+  EXPECT_EQ(env.model_aliases.Map("claude-x"), "gemini-2.5-pro");
+  std::string path = WriteToml("model_alias = [\"a=gemini-2.5-flash\", \"b*=gemini-2.5-pro\"]\n");
+  Config file = Ok(Load({"--config", path}));
+  EXPECT_EQ(file.model_aliases.Map("a"), "gemini-2.5-flash");
+  EXPECT_EQ(file.model_aliases.Map("bee"), "gemini-2.5-pro");
+  // A higher source replaces the whole list, as with tokens.
+  Config flags = Ok(Load(
+      {"--config", path, "--model-alias", "c=gemini-2.5-flash", "--model-alias=d=gemini-2.5-pro"}));
+  EXPECT_EQ(flags.model_aliases.Map("a"), std::nullopt);
+  EXPECT_EQ(flags.model_aliases.Map("c"), "gemini-2.5-flash");
+  EXPECT_EQ(flags.model_aliases.Map("d"), "gemini-2.5-pro");
+}
+
+TEST(ConfigErrors, BadModelAliasSaysWhatIsWrong) {
+  EXPECT_EQ(Err(Load({"--model-alias", "claude-sonnet-4-5"})),
+            "--model-alias: 'claude-sonnet-4-5': expected FROM=TO (e.g. "
+            "claude-*=gemini-2.5-flash)");
+  EXPECT_THAT(
+      Err(Load({"--model-alias", "a=gemini-2.5-flash", "--model-alias", "a=gemini-2.5-pro"})),
+      HasSubstr("aliased twice"));
+  EXPECT_THAT(Err(Load({}, {{"GKM_MODEL_ALIASES", "a=gemini-2.5-flash,b="}})),
+              HasSubstr("TO is empty: expected FROM=TO (from GKM_MODEL_ALIASES)"));
+  EXPECT_THAT(Err(Load({"--config", WriteToml("model_alias = [\"x=gemini-*\"]\n")})),
+              HasSubstr("not a glob"));
+}
+
 TEST(ConfigPrecedence, TomlTokenMayBeASingleString) {
   EXPECT_EQ(Ok(Load({"--config", WriteToml("token = \"solo\"\n")})).tokens,
             std::vector<std::string>{"solo"});
@@ -377,6 +412,7 @@ TEST(ConfigHelp, HelpMentionsEveryFlagEnvAndDefault) {
     }
     EXPECT_THAT(text, HasSubstr("--config FILE"));
     EXPECT_THAT(text, HasSubstr("GKM_CONFIG"));
+    EXPECT_THAT(text, HasSubstr("env GKM_MODEL_ALIASES, toml model_alias"));
     EXPECT_THAT(text, HasSubstr("--version"));
     for (const char* def :
          {"key.txt", "127.0.0.1:5000", "https://generativelanguage.googleapis.com",
@@ -471,6 +507,13 @@ const Bad kBad[] = {
     {"log-dir", ""},
     {"upstream-ca", ""},
     {"metrics-per-key", "maybe"},
+    {"model-alias", "claude-sonnet-4-5"},
+    {"model-alias", "=gemini-2.5-flash"},
+    {"model-alias", "claude-*="},
+    {"model-alias", "claude-*=gemini-*"},
+    {"model-alias", "claude-*=gemini 2.5"},
+    {"model-alias", "claude-*=gpt-4o"},
+    {"model-alias", "claude sonnet=gemini-2.5-flash"},
 };
 
 TEST(ConfigErrors, EveryBadValueFromTheCommandLineNamesTheFlag) {

@@ -59,6 +59,24 @@ TEST(Wire, ModelOfPathRefusesWhatIsNotAModelName) {
             std::string::npos);
 }
 
+TEST(Wire, WithPathModelReplacesOnlyTheModel) {
+  EXPECT_EQ(WithPathModel("/v1beta/models/claude-sonnet-4-5:generateContent", "gemini-2.5-flash"),
+            "/v1beta/models/gemini-2.5-flash:generateContent");
+  EXPECT_EQ(WithPathModel("/v1/models/gpt-4o:streamGenerateContent", "gemini-2.5-pro"),
+            "/v1/models/gemini-2.5-pro:streamGenerateContent");
+  // Decoded as Google reads it; what is not path-safe is escaped again.
+  EXPECT_EQ(WithPathModel("/v1beta/models/claude%2Dx:countTokens", "gemini-2.5-flash"),
+            "/v1beta/models/gemini-2.5-flash:countTokens");
+  EXPECT_EQ(WithPathModel("/v1beta/models/x:a%20b", "g"), "/v1beta/models/g:a%20b");
+  // No model to replace: the path as it was.
+  EXPECT_EQ(WithPathModel("/v1beta/models", "g"), "/v1beta/models");
+  EXPECT_EQ(WithPathModel("/v1beta/models/x", "g"), "/v1beta/models/x");
+  EXPECT_EQ(WithPathModel("/v1beta/tunedModels/t:generateContent", "g"),
+            "/v1beta/tunedModels/t:generateContent");
+  EXPECT_EQ(WithPathModel("/v1beta/models/x%zz:generateContent", "g"),
+            "/v1beta/models/x%zz:generateContent");
+}
+
 TEST(Wire, ModelOfBodyChecksLikeThePath) {
   EXPECT_EQ(ModelOfBody("models/gemini-2.5-flash").name, "gemini-2.5-flash");
   EXPECT_EQ(ModelOfBody("gemini-2.5-flash").name, "gemini-2.5-flash");
