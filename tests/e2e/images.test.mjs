@@ -204,3 +204,15 @@ test('unauthenticated → 401 before anything reaches Google', { timeout: 20000 
   assert.equal(r.json.error.type, 'authentication_error');
   assert.equal(mock.requests.length, 0);
 });
+
+test('--openai-mode google still translates images (Google\'s layer makes Imagen only)', { timeout: 20000 }, async () => {
+  const g = await startProxy({ keys: KEYS, upstream: mock.url, args: ['--openai-mode', 'google'] });
+  try {
+    const r = await client(g).images.generate({ model: FLASH_IMAGE, prompt: 'x' });
+    assert.equal(r.data.length, 1);
+    assert.equal(generateCalls().length, 1);
+    assert.ok(!mock.requests.some((e) => e.path.includes('/openai/')), 'nothing went to Google\'s OpenAI layer');
+  } finally {
+    await g.cleanup();
+  }
+});
