@@ -44,7 +44,7 @@ wait
 status=0
 for target in translate_request_fuzz sse_reader_fuzz answer_parser_fuzz request_parser_fuzz names_fuzz \
               content_coding_fuzz anthropic_request_fuzz anthropic_stream_fuzz \
-              responses_request_fuzz responses_stream_fuzz; do
+              responses_request_fuzz responses_stream_fuzz images_fuzz; do
   echo "== $target: building"
   "$cxx" "${flags[@]}" "$root/fuzz/$target.cc" "${objs[@]}" -lz -o "$out/$target"
   corpus="$out/corpus/$target"

@@ -20,6 +20,7 @@
 #include "translate/chat_stream.h"
 #include "translate/embeddings.h"
 #include "translate/error.h"
+#include "translate/images.h"
 #include "translate/models.h"
 #include "upstream/content_coding.h"
 #include "upstream/fetch.h"
@@ -233,6 +234,29 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
 
+// Sends `call` through the attempt loop and reads its whole answer (at most `limit` bytes)
+// into `body`. When that fails — no key could serve, Google refused, the body broke off —
+// the client has been answered and the packed result is returned; else nullopt, with the
+// answer in `a` for the caller's FinishAnswer.
+asio::awaitable<std::optional<int>> CallWhole(Request& req, const UpstreamCall& call,
+                                              ClientConn& client, Services& svc, UpstreamPool& up,
+                                              bool keep_alive, size_t limit,
+                                              std::optional<Answer>& a, std::string& body) {
+  auto outcome = co_await CallUpstream(req, call, svc, up);
+  if (auto* none = std::get_if<NoAnswer>(&outcome)) {
+    co_return co_await SendNoAnswer(client, *none, keep_alive);
+  }
+  a.emplace(std::move(std::get<Answer>(outcome)));
+  if (a->status >= 400) co_return co_await SendUpstreamError(*a, req, client, svc, up, keep_alive);
+  if (!co_await ReadBody(*a, body, limit, svc.config->upstream_timeout)) {
+    a->conn.reset();
+    FinishAnswer(*a, req, svc, up, {});
+    auto error = JsonAnswer(502, OpenAiErrorBody(502, a->body_error), false);
+    co_return co_await Send(client, error, false);
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services& svc,
                                      UpstreamPool& up, bool keep_alive) {
   const Config& cfg = *svc.config;
@@ -248,22 +272,13 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
   std::vector<std::string> answers;
   for (const std::string& body : er.bodies) {
     UpstreamCall call = ModelPost(er.model, ":batchEmbedContents", body);
-    auto outcome = co_await CallUpstream(req, call, svc, up);
-    if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-      co_return co_await SendNoAnswer(client, *none, keep_alive);
-    }
-    Answer& a = std::get<Answer>(outcome);
-    if (a.status >= 400) {
-      co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
-    }
     std::string answer;
-    bool whole = co_await ReadBody(a, answer, kAnswerLimit, cfg.upstream_timeout);
-    if (!whole) a.conn.reset();
-    FinishAnswer(a, req, svc, up, {});
-    if (!whole) {
-      auto error = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
-      co_return co_await Send(client, error, false);
+    std::optional<Answer> a;
+    if (auto sent =
+            co_await CallWhole(req, call, client, svc, up, keep_alive, kAnswerLimit, a, answer)) {
+      co_return *sent;
     }
+    FinishAnswer(*a, req, svc, up, {});
     answers.push_back(std::move(answer));
   }
   auto response = TranslateEmbeddingsResponse(answers, er.client_model, er.encoding_format,
@@ -278,6 +293,44 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
     auto answer = JsonAnswer(200, std::move(std::get<std::string>(response)), keep_alive);
     co_return co_await Send(client, answer, keep_alive);
   };
+}
+
+// Images (SPEC 3.8): Imagen makes all n images in one :predict call; a Gemini image model
+// makes one per :generateContent call, so those are sent one after the other, each through
+// the attempt loop. All the answers of a request together are bounded by kImagesAnswerLimit.
+asio::awaitable<int> ServeImages(Request& req, ClientConn& client, Services& svc, UpstreamPool& up,
+                                 bool keep_alive) {
+  auto translated = TranslateImagesRequest(req.msg.body(), &svc.config->model_aliases);
+  if (auto* err = std::get_if<TranslateError>(&translated)) {
+    auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
+    co_return co_await Send(client, answer, keep_alive);
+  }
+  ImagesRequest& ir = std::get<ImagesRequest>(translated);
+  req.model = ir.model;
+  ImagesAnswer got;
+  size_t budget = kImagesAnswerLimit;
+  for (int i = 0; i < ir.calls; ++i) {
+    UpstreamCall call = ModelPost(ir.model, ir.method, ir.body);
+    std::string body;
+    std::optional<Answer> a;
+    if (auto sent = co_await CallWhole(req, call, client, svc, up, keep_alive, budget, a, body)) {
+      co_return *sent;
+    }
+    budget -= std::min(budget, body.size());
+    const GeminiUsage before = got.usage;
+    std::optional<TranslateError> bad = ReadImagesAnswer(body, ir.kind, got);
+    FinishAnswer(*a, req, svc, up,
+                 TokenUsage{got.usage.prompt_tokens - before.prompt_tokens,
+                            got.usage.candidates_tokens - before.candidates_tokens,
+                            got.usage.thoughts_tokens - before.thoughts_tokens});
+    if (bad) {
+      auto answer = JsonAnswer(bad->status, OpenAiErrorBody(*bad), keep_alive);
+      co_return co_await Send(client, answer, keep_alive);
+    }
+  }
+  ImagesReply reply = BuildImagesReply(got, ir, ToUnixMs(NowMs()) / 1000);
+  auto answer = JsonAnswer(reply.status, std::move(reply.body), keep_alive);
+  co_return co_await Send(client, answer, keep_alive);
 }
 
 // GET one upstream JSON document through the pool (models list pages, a model).
@@ -462,6 +515,7 @@ OpenAiRoute OpenAiRouteOf(const Request& req) {
   http::verb m = req.msg.method();
   if (path == "/v1/chat/completions" && m == http::verb::post) return OpenAiRoute::kChat;
   if (path == "/v1/embeddings" && m == http::verb::post) return OpenAiRoute::kEmbeddings;
+  if (path == "/v1/images/generations" && m == http::verb::post) return OpenAiRoute::kImages;
   if (path == "/v1/responses" && m == http::verb::post) return OpenAiRoute::kResponses;
   if (path.starts_with("/v1/responses/") && path.size() > 14 &&
       path.find('/', 14) == std::string_view::npos &&
@@ -485,6 +539,7 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
                                  UpstreamPool& up, bool keep_alive) {
   req.route = route == OpenAiRoute::kChat         ? "chat.completions"
               : route == OpenAiRoute::kEmbeddings ? "embeddings"
+              : route == OpenAiRoute::kImages     ? "images"
               : route == OpenAiRoute::kResponses || route == OpenAiRoute::kResponse
                   ? "responses"
                   : "openai.models";
@@ -495,6 +550,9 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
   if (route == OpenAiRoute::kResponse) {
     co_return co_await ServeStoredResponse(req, client, svc, keep_alive);
   }
+  // Google's OpenAI layer makes images with Imagen only: translated, so both kinds work.
+  if (route == OpenAiRoute::kImages)
+    co_return co_await ServeImages(req, client, svc, up, keep_alive);
   if (svc.config->openai_mode == OpenAiMode::kGoogle) {
     co_return co_await ServeGoogleMode(req, client, svc, up, keep_alive);
   }
@@ -508,6 +566,7 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
       co_return co_await ServeModels(req, route, client, svc, up, keep_alive);
     case OpenAiRoute::kResponses:
     case OpenAiRoute::kResponse:
+    case OpenAiRoute::kImages:
     case OpenAiRoute::kNone:
       break;
   }

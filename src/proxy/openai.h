@@ -1,4 +1,4 @@
-// The OpenAI-compatible routes (SPEC 3.4): chat completions, models, embeddings.
+// The OpenAI-compatible routes (SPEC 3.4, 3.8): chat completions, models, embeddings, images.
 //
 // --openai-mode translate (default): the request is translated to native Gemini
 // (translate/), sent through the same key pool phases as a native request (attempts.h),
@@ -16,8 +16,18 @@
 
 namespace gkm {
 
-// kResponses: POST /v1/responses; kResponse: GET or DELETE /v1/responses/{id} (responses.h).
-enum class OpenAiRoute { kNone, kChat, kModels, kModel, kEmbeddings, kResponses, kResponse };
+// kResponses: POST /v1/responses; kResponse: GET or DELETE /v1/responses/{id} (responses.h);
+// kImages: POST /v1/images/generations (SPEC 3.8, translated whatever --openai-mode says).
+enum class OpenAiRoute {
+  kNone,
+  kChat,
+  kModels,
+  kModel,
+  kEmbeddings,
+  kResponses,
+  kResponse,
+  kImages
+};
 
 // Which OpenAI route a request is, or kNone. `/v1/models` with x-goog-api-key or ?key= is
 // the native Gemini list, not OpenAI's.

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <exception>
 
-#include "common/names.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -13,83 +12,70 @@ namespace {
 namespace json = boost::json;
 using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
 
-TranslateError Bad(std::string path, std::string what) {
-  return TranslateError{400, path + ": " + what, path};
-}
-
 }  // namespace
 
 std::variant<EmbeddingsRequest, TranslateError> TranslateEmbeddingsRequest(
     std::string_view openai_json, const ModelAliases* aliases) {
   try {
-    std::string err;
-    std::optional<json::value> root = ParseJson(openai_json, &err);
-    if (!root) return TranslateError{400, "request body is not valid JSON: " + err, ""};
-    if (!root->is_object()) {
-      return TranslateError{
-          400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
-    }
-    const json::object& in = root->get_object();
+    auto root = ParseRequestObject(openai_json);
+    if (auto* e = std::get_if<TranslateError>(&root)) return *e;
+    const json::object& in = std::get<json::value>(root).get_object();
     EmbeddingsRequest out;
 
-    const json::value* model = in.if_contains("model");
-    if (model == nullptr || model->is_null()) return Bad("model", "required");
-    if (!model->is_string())
-      return Bad("model", "expected a string, got " + std::string(KindName(*model)));
-    std::string_view m = model->get_string();
-    if (m.starts_with("models/")) m.remove_prefix(7);
-    // The one check every route applies before the pool sees a name (common/names.h).
-    if (std::string problem = ModelNameProblem(m); !problem.empty()) return Bad("model", problem);
-    out.client_model = m;
-    ModelChoice choice = ResolveModel(aliases, m);
+    auto model = RequestModel(in);
+    if (auto* e = std::get_if<TranslateError>(&model)) return *e;
+    out.client_model = std::get<std::string>(model);
+    ModelChoice choice = ResolveModel(aliases, out.client_model);
     if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
     out.model = std::move(choice.model);
 
     if (const json::value* ef = in.if_contains("encoding_format"); ef && !ef->is_null()) {
       if (!ef->is_string()) {
-        return Bad("encoding_format", "expected a string, got " + std::string(KindName(*ef)));
+        return BadField("encoding_format", "expected a string, got " + std::string(KindName(*ef)));
       }
       if (ef->get_string() == "base64") {
         out.encoding_format = EncodingFormat::kBase64;
       } else if (ef->get_string() != "float") {
-        return Bad("encoding_format", "expected float or base64, got " + Quote(ef->get_string()));
+        return BadField("encoding_format",
+                        "expected float or base64, got " + Quote(ef->get_string()));
       }
     }
 
     std::optional<int64_t> dims;
     if (const json::value* d = in.if_contains("dimensions"); d && !d->is_null()) {
       dims = AsInt(*d);
-      if (!dims) return Bad("dimensions", "expected an integer, got " + std::string(KindName(*d)));
-      if (*dims < 1 || *dims > 65536) return Bad("dimensions", "must be at least 1");
+      if (!dims)
+        return BadField("dimensions", "expected an integer, got " + std::string(KindName(*d)));
+      if (*dims < 1 || *dims > 65536) return BadField("dimensions", "must be at least 1");
     }
 
     std::vector<std::string_view> inputs;
     const json::value* input = in.if_contains("input");
-    if (input == nullptr || input->is_null()) return Bad("input", "required");
+    if (input == nullptr || input->is_null()) return BadField("input", "required");
     if (input->is_string()) {
-      if (input->get_string().empty()) return Bad("input", "must not be empty");
+      if (input->get_string().empty()) return BadField("input", "must not be empty");
       inputs.push_back(input->get_string());
     } else if (input->is_array()) {
       const json::array& a = input->get_array();
-      if (a.empty()) return Bad("input", "must not be empty");
+      if (a.empty()) return BadField("input", "must not be empty");
       if (a.size() > kMaxEmbeddingInputs) {
-        return Bad("input", "at most " + std::to_string(kMaxEmbeddingInputs) + " inputs, got " +
-                                std::to_string(a.size()));
+        return BadField("input", "at most " + std::to_string(kMaxEmbeddingInputs) +
+                                     " inputs, got " + std::to_string(a.size()));
       }
       for (size_t i = 0; i < a.size(); ++i) {
         const std::string path = "input[" + std::to_string(i) + "]";
         if (a[i].is_number() || a[i].is_array()) {
-          return Bad(path, "token input is not supported by this proxy; send text");
+          return BadField(path, "token input is not supported by this proxy; send text");
         }
         if (!a[i].is_string()) {
-          return Bad(path, "expected a string, got " + std::string(KindName(a[i])));
+          return BadField(path, "expected a string, got " + std::string(KindName(a[i])));
         }
-        if (a[i].get_string().empty()) return Bad(path, "must not be empty");
+        if (a[i].get_string().empty()) return BadField(path, "must not be empty");
         inputs.push_back(a[i].get_string());
       }
     } else {
-      return Bad("input",
-                 "expected a string or an array of strings, got " + std::string(KindName(*input)));
+      return BadField("input", "expected a string or an array of strings, got " +
+                                   std::string(KindName(*input)));
     }
 
     out.count = inputs.size();

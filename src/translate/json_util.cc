@@ -4,7 +4,40 @@
 #include <cstring>
 #include <limits>
 
+#include "common/names.h"
+
 namespace gkm::translate_internal {
+
+TranslateError BadField(std::string path, std::string_view what) {
+  std::string message = path + ": " + std::string(what);
+  return TranslateError{400, std::move(message), std::move(path)};
+}
+
+std::variant<json::value, TranslateError> ParseRequestObject(std::string_view text) {
+  std::string err;
+  std::optional<json::value> root = ParseJson(text, &err);
+  if (!root) return TranslateError{400, "request body is not valid JSON: " + err, ""};
+  if (!root->is_object()) {
+    return TranslateError{
+        400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
+  }
+  return std::move(*root);
+}
+
+std::variant<std::string, TranslateError> RequestModel(const json::object& in,
+                                                       std::string_view hint) {
+  auto bad = [](std::string_view what) { return BadField("model", what); };
+  const json::value* model = in.if_contains("model");
+  if (model == nullptr || model->is_null()) {
+    return bad(hint.empty() ? std::string("required") : "required: " + std::string(hint));
+  }
+  if (!model->is_string()) return bad("expected a string, got " + std::string(KindName(*model)));
+  std::string_view m = model->get_string();
+  if (m.starts_with("models/")) m.remove_prefix(7);
+  // The one check every route applies before the pool sees a name (common/names.h).
+  if (std::string problem = ModelNameProblem(m); !problem.empty()) return bad(problem);
+  return std::string(m);
+}
 
 size_t FirstInvalidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

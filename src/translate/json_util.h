@@ -11,6 +11,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
+
+#include "translate/error.h"
 
 namespace gkm::translate_internal {
 
@@ -27,6 +30,18 @@ inline constexpr size_t kMaxJsonDepth = 64;
 // json::monotonic_resource that outlives it (see ScratchJson).
 std::optional<json::value> ParseJson(std::string_view text, std::string* error,
                                      json::storage_ptr storage = {});
+
+// The 400 for one field of a client's request: "path: what", param `path`.
+TranslateError BadField(std::string path, std::string_view what);
+
+// A client's request body as a JSON object, or the 400 that says why it is not one ("request
+// body is not valid JSON: ...", "request body must be a JSON object, got array").
+std::variant<json::value, TranslateError> ParseRequestObject(std::string_view text);
+
+// The request's `model`: required (the 400's message adds `hint` when not empty), a string,
+// "models/" removed, and a model name by common/names.h's rule; else the 400 naming `model`.
+std::variant<std::string, TranslateError> RequestModel(const json::object& in,
+                                                       std::string_view hint = {});
 
 // Memory for a JSON value parsed, read and dropped within one call: a stack-sized first
 // block, then larger blocks from the heap, all released at once when this goes out of

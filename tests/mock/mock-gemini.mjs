@@ -38,6 +38,8 @@
 //   'location'          400 FAILED_PRECONDITION "User location is not supported for the API use."
 //   'notfound'          404 NOT_FOUND model not found
 //   'filedenied'        403 PERMISSION_DENIED about a File (not about the key)
+//   {type:'imagefiltered', count, reason}         Google's safety filter withholds images (mock-images.mjs:
+//                       Imagen's raiFilteredReason predictions, a Gemini image model's IMAGE_SAFETY)
 //   {type:'slowstream', events:N, intervalMs:M, firstDelayMs:F}   stream N events M ms apart, the
 //                       first F ms (default 0) after the head, as a thinking model stays silent
 //                       before its first chunk (non-stream: answer after F + N*M ms)
@@ -58,6 +60,7 @@
 // bypass value `skip_thought_signature_validator` passes. entry.signatures records what was
 // checked ('ok', 'bypass', or null when nothing needed checking).
 // The 429 behaviours accept {retryDelay, quotaId, quotaValue, violations, reverse:true}.
+// Image generation (Imagen's :predict, image output of *-image* models): see mock-images.mjs.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
 //
@@ -100,6 +103,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { isImagen, isImageModel, checkPredict, predictAnswer, checkImageGeneration, imageGenerateAnswer } from './mock-images.mjs';
 
 const JSON_CT = 'application/json; charset=UTF-8';
 
@@ -352,7 +356,7 @@ function checkInformational(list) {
 
 const KNOWN_TYPES = new Set(['ok', 'day', 'minute', 'zero', 'bare429', 'retryinfo', 'invalid', 'suspended', 'denied',
   'overloaded', '500', 'reset', 'hang', 'badrequest', 'location', 'notfound', 'filedenied', 'slowstream',
-  'cutstream', 'delay', 'error', 'raw', 'toolcall']);
+  'cutstream', 'delay', 'error', 'raw', 'toolcall', 'imagefiltered']);
 
 export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
 
@@ -1057,6 +1061,14 @@ export async function startMock(opts = {}) {
       const invalid = validateToolsAndParts(method, body);
       if (invalid) return sendError(res, entry, invalid, arrayForm);
     }
+    if (mm && ['generateContent', 'streamGenerateContent', 'predict'].includes(method)) {
+      let o = null;
+      try { o = JSON.parse(body); } catch { /* the method's own parse answers */ }
+      if (o !== null && typeof o === 'object' && !Array.isArray(o)) {
+        const p = method === 'predict' ? (isImagen(model) ? checkPredict(o) : null) : checkImageGeneration(o, model);
+        if (p) return sendError(res, entry, { status: p.status, body: errorBody(p.status, p.statusText, p.message) }, arrayForm);
+      }
+    }
     if (b.type === 'raw') {
       return send(res, entry, b.status ?? 200, b.headers ?? {}, b.body ?? '');
     }
@@ -1178,6 +1190,7 @@ export async function startMock(opts = {}) {
     switch (method) {
       case 'generateContent':
       case 'streamGenerateContent': {
+        if (isImagen(model)) return sendError(res, entry, errorFor({ type: 'notfound' }, model, key), arrayForm);
         const o = parseJson(res, entry, body, arrayForm);
         if (!o) return undefined;
         const unknown = Object.keys(o).find((k) => !GENERATE_FIELDS.has(k));
@@ -1206,7 +1219,16 @@ export async function startMock(opts = {}) {
         if (method === 'streamGenerateContent') return stream(res, entry, model, sse, b);
         if (b.type === 'slowstream') await sleep((b.firstDelayMs ?? 0) + (b.events ?? streamEvents) * (b.intervalMs ?? streamIntervalMs));
         if (res.destroyed) return undefined;
+        if (isImageModel(model)) return sendJson(res, entry, 200, imageGenerateAnswer(o, model, b, zlib.deflateSync, responseId()));
         return sendJson(res, entry, 200, okGenerate(model));
+      }
+      case 'predict': {
+        if (!isImagen(model)) {
+          return sendJson(res, entry, 404, errorBody(404, 'NOT_FOUND', `models/${model} is not found for API version v1beta, or is not supported for predict. Call ListModels to see the list of available models and their supported methods.`));
+        }
+        const o = parseJson(res, entry, body, false);
+        if (!o) return undefined;
+        return sendJson(res, entry, 200, predictAnswer(o, b, zlib.deflateSync));
       }
       case 'countTokens': {
         const o = parseJson(res, entry, body, false);
