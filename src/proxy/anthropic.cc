@@ -4,7 +4,6 @@
 
 #include <deque>
 #include <mutex>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -13,6 +12,7 @@
 #include "proxy/native.h"
 #include "proxy/relay.h"
 #include "proxy/stream_writer.h"
+#include "proxy/translated_route.h"
 #include "translate/anthropic_error.h"
 #include "translate/anthropic_request.h"
 #include "translate/anthropic_response.h"
@@ -37,35 +37,12 @@ Kind KindOf(const Request& req) {
   return Kind::kNone;
 }
 
-std::string RandomId(std::string_view prefix, size_t n) {
-  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string id(prefix);
-  for (size_t i = 0; i < n; ++i) id += kChars[rng() % (sizeof kChars - 1)];
-  return id;
-}
-
 std::string RequestId(const Request& req) { return "req_gkm_" + std::to_string(req.id); }
-
-// Takes an lvalue: callers name the response, since GCC 12 mishandles temporaries that
-// live across a co_await.
-asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>& res,
-                          bool keep_alive) {
-  int status = res.result_int();
-  bool sent = co_await SendResponse(client, res);
-  co_return PackResult(status, sent && keep_alive);
-}
 
 asio::awaitable<int> SendError(ClientConn& client, const Request& req, int status,
                                std::string_view message, bool keep_alive) {
   auto res = JsonResponse(status, AnthropicErrorBody(status, message, RequestId(req)), keep_alive);
-  co_return co_await Send(client, res, keep_alive);
-}
-
-asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool keep_alive) {
-  if (none.client_gone) co_return PackResult(kClientGone, false);
-  auto res = NoAnswerResponse(none, ErrorShape::kAnthropic, keep_alive);
-  co_return co_await Send(client, res, keep_alive);
+  co_return co_await SendAnswer(client, res, keep_alive);
 }
 
 // Records an upstream error answer and passes it on in Anthropic's shape.
@@ -76,42 +53,13 @@ asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& clie
   auto res = JsonResponse(a.status,
                           TranslateGeminiErrorToAnthropic(a.status, a.error_body, RequestId(req)),
                           keep_alive);
-  co_return co_await Send(client, res, keep_alive);
-}
-
-UpstreamCall ModelPost(const std::string& model, std::string_view method, std::string_view body) {
-  UpstreamCall call;
-  call.method = http::verb::post;
-  call.target = "/v1beta/models/" + model + std::string(method);
-  call.body = body;
-  call.content_type = "application/json";  // no client header crosses: only the body goes
-  call.model = model;
-  return call;
-}
-
-TokenUsage TokensOf(const GeminiUsage& u) {
-  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
+  co_return co_await SendAnswer(client, res, keep_alive);
 }
 
 // A messages stream: Gemini's SSE events translated to Anthropic's as they come.
-struct AnthropicRelay {
-  AnthropicStreamTranslator& translator;
-  const AnswerParser& parser;
-  std::string bytes;
-  std::string_view Piece(std::string_view raw) {
-    bytes = translator.Feed(raw);
-    if (parser.is_done() && !translator.done()) bytes += translator.Finish();
-    return bytes;
-  }
-  bool Done() const { return translator.done(); }
-  TokenUsage Usage() const { return TokensOf(translator.usage()); }
+struct AnthropicRelay : TranslatedRelay<AnthropicStreamTranslator> {
   // Sent while Gemini is silent (thinking before its first chunk, or between chunks).
   std::string Ping() const { return AnthropicPingEvent(); }
-  std::string End() { return translator.done() ? std::string() : translator.Finish(); }
-  std::optional<std::string> Broken() {
-    if (translator.done()) return std::string();
-    return translator.Error("the upstream stream broke off", 502);
-  }
 };
 
 AnthropicContext MakeContext(const std::string& model) {
@@ -141,7 +89,7 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
   call.session = session_header.empty() ? std::string_view(ar.session) : session_header;
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    co_return co_await SendNoAnswer(client, *none, keep_alive);
+    co_return co_await SendNoAnswer(client, *none, ErrorShape::kAnthropic, keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
@@ -163,7 +111,7 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
     FinishAnswer(a, req, svc, up, TokensOf(r.usage));
     auto res = JsonResponse(200, std::move(r.body), keep_alive);
     res.set(http::field::content_type, "application/json");
-    co_return co_await Send(client, res, keep_alive);
+    co_return co_await SendAnswer(client, res, keep_alive);
   }
 
   // A stream in a content coding cannot be translated piece by piece; Google sends none
@@ -180,7 +128,7 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
   res.set(http::field::cache_control, "no-cache");
   res.keep_alive(keep_alive);
   StreamWriter out(client, res, std::nullopt);
-  AnthropicRelay relay{translator, *a.parser, {}};
+  AnthropicRelay relay{{translator, *a.parser, {}}};
   RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
@@ -242,12 +190,12 @@ asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services
   if (std::optional<std::string> cached = CountCache::Get().Find(cache_key, NowMs())) {
     auto res = JsonResponse(200, std::move(*cached), keep_alive);
     res.set(http::field::content_type, "application/json");
-    co_return co_await Send(client, res, keep_alive);
+    co_return co_await SendAnswer(client, res, keep_alive);
   }
   UpstreamCall call = ModelPost(ar.model, ":countTokens", ar.body);
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    co_return co_await SendNoAnswer(client, *none, keep_alive);
+    co_return co_await SendNoAnswer(client, *none, ErrorShape::kAnthropic, keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
@@ -263,7 +211,7 @@ asio::awaitable<int> ServeCountTokens(Request& req, ClientConn& client, Services
   CountCache::Get().Put(cache_key, std::get<std::string>(count), NowMs());
   auto res = JsonResponse(200, std::move(std::get<std::string>(count)), keep_alive);
   res.set(http::field::content_type, "application/json");
-  co_return co_await Send(client, res, keep_alive);
+  co_return co_await SendAnswer(client, res, keep_alive);
 }
 
 }  // namespace

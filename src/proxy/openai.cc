@@ -5,7 +5,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
-#include <random>
 
 #include "proxy/attempts.h"
 #include "proxy/native.h"
@@ -13,6 +12,7 @@
 #include "proxy/responses.h"
 #include "proxy/signature_cache.h"
 #include "proxy/stream_writer.h"
+#include "proxy/translated_route.h"
 #include "proxy/wire.h"
 #include "translate/anthropic_error.h"
 #include "translate/chat_request.h"
@@ -33,14 +33,6 @@ namespace asio = boost::asio;
 constexpr size_t kAnswerLimit = 64u << 20;  // a whole (non-stream) answer read to translate
 constexpr int kMaxModelPages = 20;
 
-std::string RandomId(std::string_view prefix, size_t n) {
-  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string id(prefix);
-  for (size_t i = 0; i < n; ++i) id += kChars[rng() % (sizeof kChars - 1)];
-  return id;
-}
-
 std::string_view StripOpenAiPrefix(std::string_view path) {
   if (path.starts_with("/openai/")) path.remove_prefix(7);
   return path;
@@ -52,66 +44,20 @@ http::response<http::string_body> JsonAnswer(int status, std::string body, bool 
   return res;
 }
 
-// Takes an lvalue: callers name the response, since GCC 12 mishandles temporaries that
-// live across a co_await.
-asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>& res,
-                          bool keep_alive) {
-  int status = res.result_int();
-  bool sent = co_await SendResponse(client, res);
-  co_return PackResult(status, sent && keep_alive);
-}
-
-asio::awaitable<int> SendNoAnswer(ClientConn& client, const NoAnswer& none, bool keep_alive) {
-  if (none.client_gone) co_return PackResult(kClientGone, false);
-  auto res = NoAnswerResponse(none, true, keep_alive);
-  co_return co_await Send(client, res, keep_alive);
-}
-
-// A POST of a JSON body to one of a model's methods (":generateContent", ...).
-UpstreamCall ModelPost(const std::string& model, std::string_view method, std::string_view body) {
-  UpstreamCall call;
-  call.method = http::verb::post;
-  call.target = "/v1beta/models/" + model + std::string(method);
-  call.body = body;
-  call.content_type = "application/json";
-  call.model = model;
-  return call;
-}
-
-TokenUsage TokensOf(const GeminiUsage& u) {
-  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
-}
-
 // Records an upstream error answer and passes it on to the client in OpenAI's shape.
 asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& client, Services& svc,
                                        UpstreamPool& up, bool keep_alive) {
   FinishAnswer(a, req, svc, up, {});
   if (!a.error_body_whole) {
     auto answer = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
-    co_return co_await Send(client, answer, false);
+    co_return co_await SendAnswer(client, answer, false);
   }
   auto answer = JsonAnswer(a.status, TranslateGeminiError(a.status, a.error_body), keep_alive);
-  co_return co_await Send(client, answer, keep_alive);
+  co_return co_await SendAnswer(client, answer, keep_alive);
 }
 
 // A chat stream: Gemini's SSE events translated to OpenAI's chunks as they come.
-struct ChatRelay {
-  ChatStreamTranslator& translator;
-  const AnswerParser& parser;
-  std::string bytes;
-  std::string_view Piece(std::string_view raw) {
-    bytes = translator.Feed(raw);
-    if (parser.is_done() && !translator.done()) bytes += translator.Finish();
-    return bytes;
-  }
-  bool Done() const { return translator.done(); }
-  TokenUsage Usage() const { return TokensOf(translator.usage()); }
-  std::string End() { return translator.done() ? std::string() : translator.Finish(); }
-  std::optional<std::string> Broken() {
-    if (translator.done()) return std::string();
-    return translator.Error("the upstream stream broke off", 502);
-  }
-};
+using ChatRelay = TranslatedRelay<ChatStreamTranslator>;
 
 ResponseContext MakeContext(const std::string& model, Services& svc) {
   ResponseContext ctx;
@@ -166,14 +112,14 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     {
       auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     };
   }
   if (!std::holds_alternative<ChatRequest>(translated)) {
     {
       auto answer =
           JsonAnswer(400, OpenAiErrorBody(400, "remote images could not be prepared"), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     };
   }
   ChatRequest& chat = std::get<ChatRequest>(translated);
@@ -184,7 +130,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
   call.session = chat.session;
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    co_return co_await SendNoAnswer(client, *none, keep_alive);
+    co_return co_await SendNoAnswer(client, *none, ErrorShape::kOpenAi, keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
@@ -196,21 +142,21 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
       a.conn.reset();
       FinishAnswer(a, req, svc, up, {});
       auto answer = JsonAnswer(502, OpenAiErrorBody(502, a.body_error), false);
-      co_return co_await Send(client, answer, false);
+      co_return co_await SendAnswer(client, answer, false);
     }
     auto response = TranslateChatResponse(body, ctx);
     if (auto* err = std::get_if<TranslateError>(&response)) {
       FinishAnswer(a, req, svc, up, {});
       {
         auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-        co_return co_await Send(client, answer, keep_alive);
+        co_return co_await SendAnswer(client, answer, keep_alive);
       };
     }
     ChatResponse& cr = std::get<ChatResponse>(response);
     FinishAnswer(a, req, svc, up, TokensOf(cr.usage));
     {
       auto answer = JsonAnswer(200, std::move(cr.body), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     };
   }
 
@@ -221,7 +167,7 @@ asio::awaitable<int> ServeChat(Request& req, ClientConn& client, Services& svc, 
     FinishAnswer(a, req, svc, up, {});
     auto answer = JsonAnswer(
         502, OpenAiErrorBody(502, "the upstream stream came in a content coding"), false);
-    co_return co_await Send(client, answer, false);
+    co_return co_await SendAnswer(client, answer, false);
   }
   ChatStreamTranslator translator(ctx, chat.include_usage);
   http::response<http::buffer_body> res{http::status::ok, 11};
@@ -244,7 +190,7 @@ asio::awaitable<std::optional<int>> CallWhole(Request& req, const UpstreamCall& 
                                               std::optional<Answer>& a, std::string& body) {
   auto outcome = co_await CallUpstream(req, call, svc, up);
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
-    co_return co_await SendNoAnswer(client, *none, keep_alive);
+    co_return co_await SendNoAnswer(client, *none, ErrorShape::kOpenAi, keep_alive);
   }
   a.emplace(std::move(std::get<Answer>(outcome)));
   if (a->status >= 400) co_return co_await SendUpstreamError(*a, req, client, svc, up, keep_alive);
@@ -252,7 +198,7 @@ asio::awaitable<std::optional<int>> CallWhole(Request& req, const UpstreamCall& 
     a->conn.reset();
     FinishAnswer(*a, req, svc, up, {});
     auto error = JsonAnswer(502, OpenAiErrorBody(502, a->body_error), false);
-    co_return co_await Send(client, error, false);
+    co_return co_await SendAnswer(client, error, false);
   }
   co_return std::nullopt;
 }
@@ -264,7 +210,7 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     {
       auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     };
   }
   EmbeddingsRequest& er = std::get<EmbeddingsRequest>(translated);
@@ -286,12 +232,12 @@ asio::awaitable<int> ServeEmbeddings(Request& req, ClientConn& client, Services&
   if (auto* err = std::get_if<TranslateError>(&response)) {
     {
       auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     };
   }
   {
     auto answer = JsonAnswer(200, std::move(std::get<std::string>(response)), keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
+    co_return co_await SendAnswer(client, answer, keep_alive);
   };
 }
 
@@ -303,7 +249,7 @@ asio::awaitable<int> ServeImages(Request& req, ClientConn& client, Services& svc
   auto translated = TranslateImagesRequest(req.msg.body(), &svc.config->model_aliases);
   if (auto* err = std::get_if<TranslateError>(&translated)) {
     auto answer = JsonAnswer(err->status, OpenAiErrorBody(*err), keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
+    co_return co_await SendAnswer(client, answer, keep_alive);
   }
   ImagesRequest& ir = std::get<ImagesRequest>(translated);
   req.model = ir.model;
@@ -325,12 +271,12 @@ asio::awaitable<int> ServeImages(Request& req, ClientConn& client, Services& svc
                             got.usage.thoughts_tokens - before.thoughts_tokens});
     if (bad) {
       auto answer = JsonAnswer(bad->status, OpenAiErrorBody(*bad), keep_alive);
-      co_return co_await Send(client, answer, keep_alive);
+      co_return co_await SendAnswer(client, answer, keep_alive);
     }
   }
   ImagesReply reply = BuildImagesReply(got, ir, ToUnixMs(NowMs()) / 1000);
   auto answer = JsonAnswer(reply.status, std::move(reply.body), keep_alive);
-  co_return co_await Send(client, answer, keep_alive);
+  co_return co_await SendAnswer(client, answer, keep_alive);
 }
 
 // GET one upstream JSON document through the pool (models list pages, a model).
@@ -454,10 +400,10 @@ asio::awaitable<int> ServeModels(Request& req, OpenAiRoute route, ClientConn& cl
     if (reply.none->client_gone) co_return PackResult(kClientGone, false);
     auto answer = NoAnswerResponse(
         *reply.none, shaped.anthropic() ? ErrorShape::kAnthropic : ErrorShape::kOpenAi, keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
+    co_return co_await SendAnswer(client, answer, keep_alive);
   }
   auto answer = JsonAnswer(reply.status, std::move(reply.body), keep_alive);
-  co_return co_await Send(client, answer, keep_alive);
+  co_return co_await SendAnswer(client, answer, keep_alive);
 }
 
 // --openai-mode google: Google's own OpenAI layer, as it is, with a pool key as Bearer.
@@ -475,14 +421,14 @@ asio::awaitable<int> ServeGoogleMode(Request& req, ClientConn& client, Services&
         PathModel checked = ModelOfBody(m->as_string());  // the pool sees only valid names
         if (!checked.ok()) {
           auto answer = JsonAnswer(400, OpenAiErrorBody(400, checked.problem, "model"), keep_alive);
-          co_return co_await Send(client, answer, keep_alive);
+          co_return co_await SendAnswer(client, answer, keep_alive);
         }
         ModelChoice choice = svc.config->model_aliases.Resolve(checked.name);
         if (!choice.ok()) {
           auto answer = JsonAnswer(
               404, OpenAiErrorBody(TranslateError{404, std::move(choice.refusal), "model"}),
               keep_alive);
-          co_return co_await Send(client, answer, keep_alive);
+          co_return co_await SendAnswer(client, answer, keep_alive);
         }
         if (choice.model != checked.name) {  // an alias: Google gets the Gemini name
           v.as_object()["model"] = choice.model;
@@ -572,7 +518,7 @@ asio::awaitable<int> ServeOpenAi(Request& req, OpenAiRoute route, ClientConn& cl
   }
   {
     auto answer = JsonAnswer(404, OpenAiErrorBody(404, "no such route"), keep_alive);
-    co_return co_await Send(client, answer, keep_alive);
+    co_return co_await SendAnswer(client, answer, keep_alive);
   };
 }
 

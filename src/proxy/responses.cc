@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "proxy/native.h"
 #include "proxy/relay.h"
 #include "proxy/stream_writer.h"
+#include "proxy/translated_route.h"
 #include "proxy/wire.h"
 #include "store/response_store.h"
 #include "translate/error.h"
@@ -34,31 +34,15 @@ namespace asio = boost::asio;
 constexpr size_t kAnswerLimit = 64u << 20;  // a whole (non-stream) answer read to translate
 constexpr int64_t kStoreTtlMs = int64_t{24} * 3600 * 1000;
 
-std::string RandomId(std::string_view prefix, size_t n) {
-  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string id(prefix);
-  for (size_t i = 0; i < n; ++i) id += kChars[rng() % (sizeof kChars - 1)];
-  return id;
-}
-
 http::response<http::string_body> JsonAnswer(int status, std::string body, bool keep_alive) {
   auto res = JsonResponse(status, std::move(body), keep_alive);
   res.set(http::field::content_type, "application/json");
   return res;
 }
 
-// Takes an lvalue: GCC 12 mishandles temporaries that live across a co_await.
-asio::awaitable<int> Send(ClientConn& client, http::response<http::string_body>& res,
-                          bool keep_alive) {
-  const int status = res.result_int();
-  const bool sent = co_await SendResponse(client, res);
-  co_return PackResult(status, sent && keep_alive);
-}
-
 asio::awaitable<int> SendJson(ClientConn& client, int status, std::string body, bool keep_alive) {
   auto res = JsonAnswer(status, std::move(body), keep_alive);
-  co_return co_await Send(client, res, keep_alive);
+  co_return co_await SendAnswer(client, res, keep_alive);
 }
 
 asio::awaitable<int> SendError(ClientConn& client, int status, std::string body, bool keep_alive) {
@@ -106,10 +90,6 @@ std::optional<StoredResponse> Lookup(const Request& req, const Services& svc,
   return s;
 }
 
-TokenUsage TokensOf(const GeminiUsage& u) {
-  return TokenUsage{u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens};
-}
-
 // Google refused the request itself: its error in OpenAI's shape, with its status.
 asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& client, Services& svc,
                                        UpstreamPool& up, bool keep_alive) {
@@ -131,30 +111,20 @@ asio::awaitable<int> SendUpstreamError(Answer& a, Request& req, ClientConn& clie
 // A Responses stream: Gemini's SSE events translated to Responses events as they come.
 // `kept` runs once when the response is complete, before its last bytes go out, so that a
 // client that reads response.completed can already continue from it.
-struct ResponsesRelay {
-  ResponsesStreamTranslator& translator;
-  const AnswerParser& parser;
-  std::function<void()> kept;
-  std::string bytes;
+struct ResponsesRelay : TranslatedRelay<ResponsesStreamTranslator> {
+  std::function<void()> kept;  // keeps the exchange once the stream completed
   void Kept() {
     if (kept && translator.done() && !translator.failed()) std::exchange(kept, nullptr)();
   }
   std::string_view Piece(std::string_view raw) {
-    bytes = translator.Feed(raw);
-    if (parser.is_done() && !translator.done()) bytes += translator.Finish();
+    std::string_view out = TranslatedRelay::Piece(raw);
     Kept();
-    return bytes;
+    return out;
   }
-  bool Done() const { return translator.done(); }
-  TokenUsage Usage() const { return TokensOf(translator.usage()); }
   std::string End() {
-    std::string tail = translator.done() ? std::string() : translator.Finish();
+    std::string tail = TranslatedRelay::End();
     Kept();
     return tail;
-  }
-  std::optional<std::string> Broken() {
-    if (translator.done()) return std::string();
-    return translator.Error("the upstream stream broke off", 502);
   }
 };
 
@@ -235,7 +205,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   if (auto* none = std::get_if<NoAnswer>(&outcome)) {
     if (none->client_gone) co_return PackResult(kClientGone, false);
     auto res = NoAnswerResponse(*none, true, keep_alive);
-    co_return co_await Send(client, res, keep_alive);
+    co_return co_await SendAnswer(client, res, keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
   if (a.status >= 400) co_return co_await SendUpstreamError(a, req, client, svc, up, keep_alive);
@@ -287,7 +257,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
       Keep(svc, rr, owner, id, translator.FinalResponse(), translator.OutputItems());
     };
   }
-  ResponsesRelay relay{translator, *a.parser, std::move(kept), {}};
+  ResponsesRelay relay{{translator, *a.parser, {}}, std::move(kept)};
   RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);
 }
