@@ -33,6 +33,7 @@ class context;
 namespace gkm {
 
 class ClientWatchList;
+class PingList;
 class SignatureCache;
 
 namespace http = boost::beast::http;
@@ -49,6 +50,7 @@ struct Request {
   // the upstream call); null in tests that have no client.
   boost::asio::ip::tcp::socket* client_socket = nullptr;
   ClientWatchList* client_watch = nullptr;  // the I/O thread's (client_watch.h)
+  PingList* ping_list = nullptr;            // the I/O thread's (idle_ping.h)
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";
   std::string model = "-";

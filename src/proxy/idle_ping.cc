@@ -1,9 +1,10 @@
 #include "proxy/idle_ping.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
@@ -12,77 +13,106 @@ namespace gkm {
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
 
-struct IdlePing::State {
+struct PingList::Entry {
   StreamWriter* out;  // valid while !stopped
   std::string event;
   std::chrono::milliseconds every;
-  std::optional<asio::steady_timer> timer;  // the pinger's sleep
-  std::optional<asio::steady_timer> quiet;  // Arrived() waiting for a ping being written
   SteadyClock::time_point last = SteadyClock::now();
-  bool waiting = false;  // the relay waits for upstream bytes
-  bool writing = false;  // a ping is being written
-  bool arrived_waits = false;
-  bool stopped = false;
+  std::optional<asio::steady_timer> quiet;  // Quiet() waiting for a ping being written
+  size_t index = static_cast<size_t>(-1);   // place in the list
+  bool waiting = false;                     // the relay waits for upstream bytes
+  bool writing = false;                     // a ping is being written
   uint64_t sent = 0;
 };
 
-IdlePing::IdlePing(StreamWriter& out, std::string event, std::chrono::milliseconds every)
-    : st_(std::make_shared<State>()) {
-  st_->out = &out;
-  st_->event = std::move(event);
-  st_->every = every;
+PingList::PingList(const asio::any_io_executor& executor) : executor_(executor), timer_(executor) {}
+
+PingList::~PingList() {
+  for (auto& e : pings_) e->index = static_cast<size_t>(-1);
+  timer_.cancel();
+}
+
+void PingList::Add(const std::shared_ptr<Entry>& e) {
+  // A ping goes out between `every` and `every` + interval after the silence began.
+  const auto interval =
+      std::clamp(e->every / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+  if (pings_.empty() || interval < interval_) interval_ = interval;
+  e->index = pings_.size();
+  pings_.push_back(e);
+  if (!armed_) Arm();
+}
+
+void PingList::Remove(Entry* e) {
+  const size_t i = e->index;
+  if (i >= pings_.size() || pings_[i].get() != e) return;
+  pings_[i] = std::move(pings_.back());
+  pings_[i]->index = i;
+  pings_.pop_back();
+  e->index = static_cast<size_t>(-1);
+}
+
+void PingList::Arm() {
+  armed_ = true;
+  timer_.expires_after(interval_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    Sweep();
+  });
+}
+
+void PingList::Sweep() {
+  armed_ = false;
+  const auto now = SteadyClock::now();
+  for (const auto& e : pings_) {
+    if (e->writing || now - e->last < e->every) continue;
+    if (!e->waiting || !e->out->ok()) {
+      // The relay is busy writing to the client: that is no silence of the upstream's.
+      e->last = now;
+      continue;
+    }
+    e->writing = true;
+    asio::co_spawn(executor_, WritePing(e), asio::detached);
+  }
+  if (!pings_.empty()) Arm();
+}
+
+asio::awaitable<void> PingList::WritePing(std::shared_ptr<Entry> e) {
+  co_await e->out->Write(e->event);
+  e->writing = false;
+  ++e->sent;
+  e->last = SteadyClock::now();
+  if (e->quiet) e->quiet->cancel();
+}
+
+IdlePing::IdlePing(PingList* list, StreamWriter& out, std::string event,
+                   std::chrono::milliseconds every)
+    : list_(list), e_(std::make_shared<PingList::Entry>()) {
+  e_->out = &out;
+  e_->event = std::move(event);
+  e_->every = every;
+  if (list_) list_->Add(e_);
 }
 
 IdlePing::~IdlePing() {
-  st_->stopped = true;
-  st_->out = nullptr;
-  if (st_->timer) st_->timer->cancel();
+  if (list_) list_->Remove(e_.get());
 }
 
-void IdlePing::Start(const asio::any_io_executor& executor) {
-  st_->timer.emplace(executor);
-  st_->quiet.emplace(executor);
-  st_->last = SteadyClock::now();
-  asio::co_spawn(executor, Run(st_), asio::detached);
-}
-
-void IdlePing::Waiting() { st_->waiting = true; }
+void IdlePing::Waiting() { e_->waiting = true; }
 
 bool IdlePing::Arrived() {
-  st_->waiting = false;
-  st_->last = SteadyClock::now();
-  return st_->writing;
+  e_->waiting = false;
+  e_->last = SteadyClock::now();
+  return e_->writing;
 }
 
 asio::awaitable<void> IdlePing::Quiet() {
-  while (st_->writing) {
-    st_->arrived_waits = true;
-    st_->quiet->expires_at(SteadyClock::time_point::max());
-    co_await st_->quiet->async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  st_->arrived_waits = false;
-}
-
-uint64_t IdlePing::sent() const { return st_->sent; }
-
-asio::awaitable<void> IdlePing::Run(std::shared_ptr<State> st) {
-  while (!st->stopped) {
-    st->timer->expires_at(st->last + st->every);
-    co_await st->timer->async_wait(asio::as_tuple(asio::use_awaitable));
-    if (st->stopped) co_return;
-    if (SteadyClock::now() < st->last + st->every) continue;  // bytes came meanwhile
-    if (!st->waiting || !st->out->ok()) {
-      // The relay is busy writing to the client: that is no silence of the upstream's.
-      st->last = SteadyClock::now();
-      continue;
-    }
-    st->writing = true;
-    co_await st->out->Write(st->event);
-    st->writing = false;
-    ++st->sent;
-    st->last = SteadyClock::now();
-    if (st->arrived_waits) st->quiet->cancel();
+  while (e_->writing) {
+    if (!e_->quiet) e_->quiet.emplace(co_await asio::this_coro::executor);
+    e_->quiet->expires_at(SteadyClock::time_point::max());
+    co_await e_->quiet->async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
+
+uint64_t IdlePing::sent() const { return e_->sent; }
 
 }  // namespace gkm

@@ -51,8 +51,7 @@ boost::asio::awaitable<RelayEnd> RelayStream(Answer& a, Request& req, Services& 
   constexpr bool kPings = requires { relay.Ping(); };
   std::optional<IdlePing> ping;
   if constexpr (kPings) {
-    ping.emplace(out, relay.Ping(), svc.ping_every);
-    ping->Start(co_await boost::asio::this_coro::executor);
+    ping.emplace(req.ping_list, out, relay.Ping(), svc.ping_every);
   }
   auto buf = std::make_unique<char[]>(kChunk);
   RelayEnd end;

@@ -23,6 +23,7 @@
 #include "common/names.h"
 #include "proxy/anthropic.h"
 #include "proxy/client_watch.h"
+#include "proxy/idle_ping.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
 #include "proxy/wire.h"
@@ -51,7 +52,8 @@ struct Server::Worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<UpstreamPool> upstream;
   ClientWatchList watches{ctx.get_executor()};  // clients waiting for Google, swept
-  std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+  PingList pings{ctx.get_executor()};           // streams that ping while Google is silent
+  std::unordered_set<Session*> sessions;        // touched only on this worker's thread
   std::thread thread;
 };
 
@@ -453,8 +455,7 @@ std::optional<Server::Response> Server::AnswerToBadBody(boost::system::error_cod
                                  " s for more of the request body"),
         false);
   }
-  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()),
-                      false);
+  return JsonResponse(400, GeminiErrorBody(400, "malformed request body: " + bec.message()), false);
 }
 
 asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, OpenAiRoute openai,
@@ -577,6 +578,7 @@ asio::awaitable<void> Server::RunSession(Worker& worker, tcp::socket socket) {
     Describe(req, local);
     req.client_socket = &socket;
     req.client_watch = &worker.watches;
+    req.ping_list = &worker.pings;
     client.answer_begun = false;
     const bool keep_alive = req.msg.keep_alive() && !svc_.draining.load();
     int status = 0;

@@ -1,5 +1,6 @@
 #include "translate/anthropic_stream.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -15,25 +16,51 @@ using namespace translate_internal;  // NOLINT(build/namespaces): this module's 
 
 namespace {
 
-void Append(std::string& out, std::string_view type, const json::object& data) {
+// The events are written as text, not built as JSON objects and serialized: a stream's
+// events are small, fixed shapes around a few strings (the event types are fixed ASCII
+// names, nothing to escape), and this is the hot path of every Anthropic stream.
+
+// The frame head of an event, up to and including its data's opening `{"type":"<type>"`.
+void Head(std::string& out, std::string_view type) {
   out += "event: ";
   out += type;
-  out += "\ndata: ";
-  out += json::serialize(data);
-  out += "\n\n";
+  out += "\ndata: {\"type\":\"";
+  out += type;
+  out += '"';
 }
 
-json::object Typed(std::string_view type) {
-  json::object o;
-  o["type"] = type;
-  return o;
+void Tail(std::string& out) { out += "}\n\n"; }
+
+void Index(std::string& out, int64_t index) {
+  out += ",\"index\":";
+  out += std::to_string(index);
 }
 
-json::object Delta(int64_t index, json::object delta) {
-  json::object o = Typed("content_block_delta");
-  o["index"] = index;
-  o["delta"] = std::move(delta);
-  return o;
+// "usage":{...} as AnthropicUsage has it.
+void Usage(std::string& out, const GeminiUsage& u) {
+  const int64_t cached = std::min(u.cached_tokens, u.prompt_tokens);
+  out += ",\"usage\":{\"input_tokens\":";
+  out += std::to_string(u.prompt_tokens - cached);
+  out += ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":";
+  out += std::to_string(cached);
+  out += ",\"output_tokens\":";
+  out += std::to_string(u.candidates_tokens + u.thoughts_tokens);
+  out += '}';
+}
+
+// A content_block_delta whose delta is {"type":<delta_type>,<field>:<value>}.
+void Delta(std::string& out, int64_t index, std::string_view delta_type, std::string_view field,
+           std::string_view value) {
+  Head(out, "content_block_delta");
+  Index(out, index);
+  out += ",\"delta\":{\"type\":\"";
+  out += delta_type;
+  out += "\",\"";
+  out += field;
+  out += "\":";
+  AppendJsonString(out, value);
+  out += '}';
+  Tail(out);
 }
 
 }  // namespace
@@ -44,49 +71,45 @@ class AnthropicStreamTranslator::Sink : public BlockSink {
   std::string* out = nullptr;
 
   void Open(int64_t index, bool thinking) override {
-    json::object block = Typed(thinking ? "thinking" : "text");
-    if (thinking) {
-      block["thinking"] = "";
-      block["signature"] = "";
-    } else {
-      block["text"] = "";
-    }
-    Start(index, std::move(block));
+    StartHead(index);
+    *out += thinking ? "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}"
+                     : "{\"type\":\"text\",\"text\":\"\"}";
+    Tail(*out);
   }
   void Text(int64_t index, bool thinking, std::string_view text) override {
-    json::object d = Typed(thinking ? "thinking_delta" : "text_delta");
-    d[thinking ? "thinking" : "text"] = text;
-    Append(*out, "content_block_delta", Delta(index, std::move(d)));
+    if (thinking) {
+      Delta(*out, index, "thinking_delta", "thinking", text);
+    } else {
+      Delta(*out, index, "text_delta", "text", text);
+    }
   }
   void Signature(int64_t index, std::string_view signature) override {
-    json::object d = Typed("signature_delta");
-    d["signature"] = signature;
-    Append(*out, "content_block_delta", Delta(index, std::move(d)));
+    Delta(*out, index, "signature_delta", "signature", signature);
   }
   void Close(int64_t index) override {
-    json::object o = Typed("content_block_stop");
-    o["index"] = index;
-    Append(*out, "content_block_stop", o);
+    Head(*out, "content_block_stop");
+    Index(*out, index);
+    Tail(*out);
   }
   void ToolUse(int64_t index, std::string_view id, std::string_view name,
                const json::value& input) override {
-    json::object block = Typed("tool_use");
-    block["id"] = id;
-    block["name"] = name;
-    block["input"] = json::object();
-    Start(index, std::move(block));
-    json::object d = Typed("input_json_delta");
-    d["partial_json"] = json::serialize(input);
-    Append(*out, "content_block_delta", Delta(index, std::move(d)));
+    StartHead(index);
+    *out += "{\"type\":\"tool_use\",\"id\":";
+    AppendJsonString(*out, id);
+    *out += ",\"name\":";
+    AppendJsonString(*out, name);
+    *out += ",\"input\":{}}";
+    Tail(*out);
+    Delta(*out, index, "input_json_delta", "partial_json", json::serialize(input));
     Close(index);
   }
 
  private:
-  void Start(int64_t index, json::object block) {
-    json::object o = Typed("content_block_start");
-    o["index"] = index;
-    o["content_block"] = std::move(block);
-    Append(*out, "content_block_start", o);
+  // A content_block_start up to its content_block's value.
+  void StartHead(int64_t index) {
+    Head(*out, "content_block_start");
+    Index(*out, index);
+    *out += ",\"content_block\":";
   }
 };
 
@@ -100,25 +123,19 @@ AnthropicStreamTranslator::~AnthropicStreamTranslator() = default;
 void AnthropicStreamTranslator::Start(std::string& out) {
   if (started_) return;
   started_ = true;
-  json::object message = Typed("message");
-  message["id"] = ctx_.id;
-  message["role"] = "assistant";
-  message["model"] = ctx_.model;
-  message["content"] = json::array();
-  message["stop_reason"] = nullptr;
-  message["stop_sequence"] = nullptr;
-  message["usage"] = AnthropicUsage(usage_);
-  json::object ev = Typed("message_start");
-  ev["message"] = std::move(message);
-  Append(out, "message_start", ev);
+  Head(out, "message_start");
+  out += ",\"message\":{\"type\":\"message\",\"id\":";
+  AppendJsonString(out, ctx_.id);
+  out += ",\"role\":\"assistant\",\"model\":";
+  AppendJsonString(out, ctx_.model);
+  out += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null";
+  Usage(out, usage_);
+  out += '}';
+  Tail(out);
   out += AnthropicPingEvent();
 }
 
-std::string AnthropicPingEvent() {
-  std::string out;
-  Append(out, "ping", Typed("ping"));
-  return out;
-}
+std::string AnthropicPingEvent() { return "event: ping\ndata: {\"type\":\"ping\"}\n\n"; }
 
 std::string AnthropicStreamTranslator::Fail(int status, std::string_view message) {
   done_ = true;
@@ -156,14 +173,14 @@ std::string AnthropicStreamTranslator::Finish() {
     }
     Start(out);
     blocks_->Finish();
-    json::object delta;
-    delta["stop_reason"] = StopReason(finish_reason_, blocks_->tool_use(), blocked_);
-    delta["stop_sequence"] = nullptr;
-    json::object ev = Typed("message_delta");
-    ev["delta"] = std::move(delta);
-    ev["usage"] = AnthropicUsage(usage_);
-    Append(out, "message_delta", ev);
-    Append(out, "message_stop", Typed("message_stop"));
+    Head(out, "message_delta");
+    out += ",\"delta\":{\"stop_reason\":";
+    AppendJsonString(out, StopReason(finish_reason_, blocks_->tool_use(), blocked_));
+    out += ",\"stop_sequence\":null}";
+    Usage(out, usage_);
+    Tail(out);
+    Head(out, "message_stop");
+    Tail(out);
     done_ = true;
   } catch (const std::exception& e) {
     return out + Fail(502, std::string("stream translation failed: ") + e.what());

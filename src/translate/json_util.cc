@@ -39,6 +39,18 @@ std::variant<std::string, TranslateError> RequestModel(const json::object& in,
   return std::string(m);
 }
 
+void AppendJsonString(std::string& out, std::string_view s) {
+  for (const char c : s) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      out += json::serialize(s);  // something to escape: the serializer's rules
+      return;
+    }
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
 size_t FirstInvalidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
@@ -95,7 +107,9 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error,
   try {
     json::parse_options opts;
     opts.max_depth = kMaxJsonDepth;
-    json::parser p(json::storage_ptr(), opts);
+    // The parser's own stack in a buffer of this frame: no allocation for it on each event.
+    unsigned char temp[2048];
+    json::parser p(json::storage_ptr(), opts, temp, sizeof temp);
     p.reset(std::move(storage));
     boost::system::error_code ec;
     size_t n = p.write_some(text.data(), text.size(), ec);

@@ -19,6 +19,10 @@ namespace gkm::translate_internal {
 
 namespace json = boost::json;
 
+// Appends `s` as a JSON string (quoted, escaped as Boost.JSON's serializer does), without
+// building a value: for translators that write their output as text.
+void AppendJsonString(std::string& out, std::string_view s);
+
 // Deepest nesting accepted in any JSON the module parses (client bodies, tool-call
 // arguments, Gemini answers). Boost.JSON's parser enforces it without recursing.
 inline constexpr size_t kMaxJsonDepth = 64;

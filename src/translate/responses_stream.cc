@@ -140,6 +140,27 @@ void ResponsesStreamTranslator::EmitMembers(std::string_view type, std::string_v
   out += "\n\n";
 }
 
+void ResponsesStreamTranslator::EmitDelta(std::string_view type, std::string_view index_name,
+                                          std::string_view text, bool logprobs, std::string& out) {
+  if (quiet_) {
+    ++seq_;
+    return;
+  }
+  // The most frequent event, written as text: {"item_id","output_index",<index_name>: 0,
+  // "delta"[, "logprobs": []]}.
+  std::string members = "{\"item_id\":";
+  AppendJsonString(members, open_id_);
+  members += ",\"output_index\":";
+  members += std::to_string(output_.size());
+  members += ",\"";
+  members += index_name;
+  members += "\":0,\"delta\":";
+  AppendJsonString(members, text);
+  if (logprobs) members += ",\"logprobs\":[]";
+  members += '}';
+  EmitMembers(type, members, out);
+}
+
 void ResponsesStreamTranslator::Begin(std::string& out) {
   if (begun_) return;
   begun_ = true;
@@ -307,12 +328,7 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
     if (!text.empty()) {
       if (open_ != Open::kReasoning) OpenReasoning(out);
       open_text_ += text;
-      json::object d;
-      d["item_id"] = open_id_;
-      d["output_index"] = static_cast<int64_t>(output_.size());
-      d["summary_index"] = 0;
-      d["delta"] = text;
-      Emit("response.reasoning_summary_text.delta", std::move(d), out);
+      EmitDelta("response.reasoning_summary_text.delta", "summary_index", text, false, out);
     }
     if (sig.empty()) return;
     if (open_ == Open::kReasoning && open_sig_.empty()) {
@@ -325,13 +341,7 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
   if (!text.empty()) {
     if (open_ != Open::kMessage) OpenMessage(out);
     open_text_ += text;
-    json::object d;
-    d["item_id"] = open_id_;
-    d["output_index"] = static_cast<int64_t>(output_.size());
-    d["content_index"] = 0;
-    d["delta"] = text;
-    d["logprobs"] = json::array();
-    Emit("response.output_text.delta", std::move(d), out);
+    EmitDelta("response.output_text.delta", "content_index", text, true, out);
   }
   if (!sig.empty() && pending_sig_.empty()) pending_sig_ = sig;
 }

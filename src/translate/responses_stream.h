@@ -77,6 +77,9 @@ class ResponsesStreamTranslator {
   void CloseOpen(std::string& out);
   void SignatureItem(const std::string& signature, std::string& out);
   void Emit(std::string_view type, boost::json::object data, std::string& out);
+  // A text delta of the open item (output_text or reasoning_summary_text).
+  void EmitDelta(std::string_view type, std::string_view index_name, std::string_view text,
+                 bool logprobs, std::string& out);
   // One event from its data's members already serialized as an object ("{…}").
   void EmitMembers(std::string_view type, std::string_view members, std::string& out);
   boost::json::object ResponseObject(std::string_view status) const;

@@ -89,12 +89,39 @@ asio::awaitable<void> Sleep(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+TEST(IdlePing, StreamsJoinAndLeaveTheThreadsList) {
+  size_t during = 0, after_one = 0, after_both = 0;
+  Capture(std::nullopt, [&](StreamWriter& out) -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await out.Start());
+    PingList list(co_await asio::this_coro::executor);
+    {
+      IdlePing a(&list, out, "A", std::chrono::milliseconds(1000));
+      {
+        IdlePing b(&list, out, "B", std::chrono::milliseconds(1000));
+        during = list.size();
+      }
+      after_one = list.size();
+    }
+    after_both = list.size();
+    IdlePing none(nullptr, out, "N", std::chrono::milliseconds(1));  // no list: no pings
+    none.Waiting();
+    co_await Sleep(std::chrono::milliseconds(30));
+    EXPECT_FALSE(none.Arrived());
+    EXPECT_EQ(none.sent(), 0u);
+    EXPECT_TRUE(co_await out.End());
+  });
+  EXPECT_EQ(during, 2u);
+  EXPECT_EQ(after_one, 1u);
+  EXPECT_EQ(after_both, 0u);
+}
+
 TEST(IdlePing, PingsOnlyWhileTheRelayWaitsAndOnlyAfterTheSilence) {
   uint64_t idle = 0, waiting = 0, after = 0;
   std::string got = Capture(std::nullopt, [&](StreamWriter& out) -> asio::awaitable<void> {
     EXPECT_TRUE(co_await out.Start());
-    IdlePing ping(out, "P", std::chrono::milliseconds(20));
-    ping.Start(co_await asio::this_coro::executor);
+    PingList list(co_await asio::this_coro::executor);
+    IdlePing ping(&list, out, "P", std::chrono::milliseconds(20));
+    EXPECT_EQ(list.size(), 1u);
     co_await Sleep(std::chrono::milliseconds(120));  // the relay is busy: no upstream silence
     idle = ping.sent();
     ping.Waiting();
