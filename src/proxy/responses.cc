@@ -218,6 +218,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   ctx.include_encrypted = rr.include_encrypted;
   ctx.custom_tools = rr.custom_tools;
   ctx.echo = rr.echo;
+  ctx.want_output_items = rr.store;
 
   if (!rr.stream) {
     std::string body;

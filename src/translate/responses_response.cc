@@ -18,8 +18,8 @@ std::variant<ResponsesAnswer, TranslateError> TranslateResponsesResponse(
                             ""};
     }
     ResponsesAnswer a;
-    a.body = t.FinalResponse();
-    a.output_items = t.OutputItems();
+    if (ctx.want_output_items) a.output_items = t.OutputItems();
+    a.body = t.TakeFinalResponse();
     a.status = t.status();
     a.usage = t.usage();
     return a;

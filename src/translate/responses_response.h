@@ -52,6 +52,9 @@ struct ResponsesContext {
   // Request fields the response object repeats (ResponsesRequest::echo), a JSON object;
   // empty for none.
   std::string echo;
+  // The answer's output items are wanted apart (ResponsesAnswer::output_items): the
+  // exchange is kept (store: true).
+  bool want_output_items = true;
 };
 
 struct ResponsesAnswer {

@@ -71,6 +71,11 @@ std::string ResponsesStreamTranslator::Encrypted(const std::string& signature) c
 }
 
 json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) const {
+  return ResponseObject(status, status == "in_progress" ? json::array() : output_);
+}
+
+json::object ResponsesStreamTranslator::ResponseObject(std::string_view status,
+                                                       json::array output) const {
   json::object r;
   r.reserve(26 + echo_.size());
   r["id"] = ctx_.id;
@@ -88,7 +93,7 @@ json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) 
   r["instructions"] = nullptr;
   r["max_output_tokens"] = nullptr;
   r["model"] = ctx_.model;
-  r["output"] = status == "in_progress" ? json::array() : output_;
+  r["output"] = std::move(output);
   r["parallel_tool_calls"] = true;
   r["previous_response_id"] = nullptr;
   json::object reasoning;
@@ -372,6 +377,7 @@ void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix, 
   open_id_ = ctx_.new_id(id_prefix);
   open_text_.clear();
   open_sig_.clear();
+  if (quiet_) return;  // a whole answer: no events
   const int64_t index = static_cast<int64_t>(output_.size());
   json::object added;
   added["output_index"] = index;
@@ -395,15 +401,17 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
   const int64_t index = static_cast<int64_t>(output_.size());
   json::object item;
   if (open_ == Open::kReasoning) {
-    json::object d;
-    d["item_id"] = open_id_;
-    d["output_index"] = index;
-    d["summary_index"] = 0;
-    d["text"] = open_text_;
-    Emit("response.reasoning_summary_text.done", d, out);
-    d.erase("text");
-    d["part"] = SummaryText(open_text_);
-    Emit("response.reasoning_summary_part.done", std::move(d), out);
+    if (!quiet_) {  // a whole answer wants the item only
+      json::object d;
+      d["item_id"] = open_id_;
+      d["output_index"] = index;
+      d["summary_index"] = 0;
+      d["text"] = open_text_;
+      Emit("response.reasoning_summary_text.done", d, out);
+      d.erase("text");
+      d["part"] = SummaryText(open_text_);
+      Emit("response.reasoning_summary_part.done", std::move(d), out);
+    }
     item["id"] = open_id_;
     item["type"] = "reasoning";
     item["summary"] = json::array{SummaryText(open_text_)};
@@ -412,27 +420,31 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
       carried_sig_ = true;
     }
   } else {
-    json::object d;
-    d["item_id"] = open_id_;
-    d["output_index"] = index;
-    d["content_index"] = 0;
-    d["text"] = open_text_;
-    d["logprobs"] = json::array();
-    Emit("response.output_text.done", d, out);
-    d.erase("text");
-    d.erase("logprobs");
-    d["part"] = OutputText(open_text_);
-    Emit("response.content_part.done", std::move(d), out);
+    if (!quiet_) {
+      json::object d;
+      d["item_id"] = open_id_;
+      d["output_index"] = index;
+      d["content_index"] = 0;
+      d["text"] = open_text_;
+      d["logprobs"] = json::array();
+      Emit("response.output_text.done", d, out);
+      d.erase("text");
+      d.erase("logprobs");
+      d["part"] = OutputText(open_text_);
+      Emit("response.content_part.done", std::move(d), out);
+    }
     item["id"] = open_id_;
     item["type"] = "message";
     item["status"] = status_ == "incomplete" ? "incomplete" : "completed";
     item["role"] = "assistant";
     item["content"] = json::array{OutputText(open_text_)};
   }
-  json::object done;
-  done["output_index"] = index;
-  done["item"] = item;
-  Emit("response.output_item.done", std::move(done), out);
+  if (!quiet_) {
+    json::object done;
+    done["output_index"] = index;
+    done["item"] = item;
+    Emit("response.output_item.done", std::move(done), out);
+  }
   output_.push_back(std::move(item));
   open_ = Open::kNone;
   open_text_.clear();
@@ -546,6 +558,10 @@ std::string ResponsesStreamTranslator::End(std::string& out) {
 
 std::string ResponsesStreamTranslator::FinalResponse() const {
   return json::serialize(ResponseObject(status_));
+}
+
+std::string ResponsesStreamTranslator::TakeFinalResponse() {
+  return json::serialize(ResponseObject(status_, std::move(output_)));
 }
 
 std::string ResponsesStreamTranslator::OutputItems() const { return json::serialize(output_); }

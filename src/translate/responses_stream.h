@@ -58,6 +58,8 @@ class ResponsesStreamTranslator {
   const GeminiUsage& usage() const { return usage_; }
   // After Finish(): the response object, its output array and its status.
   std::string FinalResponse() const;
+  // FinalResponse() without copying the output into it: OutputItems() is empty afterwards.
+  std::string TakeFinalResponse();
   std::string OutputItems() const;
   const std::string& status() const { return status_; }
 
@@ -83,6 +85,7 @@ class ResponsesStreamTranslator {
   // One event from its data's members already serialized as an object ("{…}").
   void EmitMembers(std::string_view type, std::string_view members, std::string& out);
   boost::json::object ResponseObject(std::string_view status) const;
+  boost::json::object ResponseObject(std::string_view status, boost::json::array output) const;
   std::string End(std::string& out);
   std::string Fail(int status, std::string_view message, std::string out);
   std::string Encrypted(const std::string& signature) const;
