@@ -122,6 +122,14 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
   out += "# TYPE gkm_key_models gauge\n";
   out += "gkm_key_models{state=\"cooling\"} " + std::to_string(g.key_models_cooling) + "\n";
   out += "gkm_key_models{state=\"exhausted\"} " + std::to_string(g.key_models_exhausted) + "\n";
+  out +=
+      "# HELP gkm_project_models Project-model pairs out of the rotation, by state "
+      "(paced: at a known limit until its window ends).\n";
+  out += "# TYPE gkm_project_models gauge\n";
+  out += "gkm_project_models{state=\"cooling\"} " + std::to_string(g.project_models_cooling) + "\n";
+  out += "gkm_project_models{state=\"exhausted\"} " + std::to_string(g.project_models_exhausted) +
+         "\n";
+  out += "gkm_project_models{state=\"paced\"} " + std::to_string(g.project_models_paced) + "\n";
   out += "# HELP gkm_pool_models Models the key pool keeps per-key state for (bounded).\n";
   out += "# TYPE gkm_pool_models gauge\n";
   out += "gkm_pool_models " + std::to_string(g.models_tracked) + "\n";

@@ -1,7 +1,10 @@
 #include "admin/ops.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <cmath>
 #include <ctime>
 
 #include "common/names.h"
@@ -28,6 +31,7 @@ std::string AdminKeysJson(const PoolView& view) {
     json::object o;
     o["id"] = k.id;
     o["key"] = k.masked;
+    o["project"] = k.project.empty() ? json::value(nullptr) : json::value(k.project);
     o["status"] = k.status;
     if (k.status == "invalid") o["reason"] = ValidUtf8(k.reason);
     o["requests_today"] = k.requests_today;
@@ -45,6 +49,75 @@ std::string AdminKeysJson(const PoolView& view) {
     keys.push_back(std::move(o));
   }
   root["keys"] = std::move(keys);
+  return json::serialize(root);
+}
+
+namespace {
+
+boost::json::value Limit(int64_t v) {
+  return v < 0 ? boost::json::value(nullptr) : boost::json::value(v);
+}
+
+boost::json::object Limits(const QuotaLimits& l) {
+  boost::json::object o;
+  o["rpm"] = Limit(l.rpm);
+  o["rpd"] = Limit(l.rpd);
+  o["tpm"] = Limit(l.tpm);
+  return o;
+}
+
+}  // namespace
+
+std::string AdminCapacityJson(const CapacityView& view, TimePoint now) {
+  namespace json = boost::json;
+  json::object root;
+  root["day"] = view.day;
+  root["next_reset"] = Rfc3339(view.next_reset);
+  json::array models;
+  // Today's rate: what was sent since the reset, per hour of the day so far.
+  const double hours = std::max(
+      1.0 / 60, std::chrono::duration<double, std::ratio<3600>>(now - view.day_start).count());
+  for (const ModelCapacity& m : view.models) {
+    json::object mo;
+    mo["model"] = ValidUtf8(m.model);
+    mo["used_today"] = m.used_today;
+    mo["limit_today"] = Limit(m.limit_today);
+    mo["left_today"] = Limit(m.left_today);
+    mo["projects_unknown"] = m.projects_unknown;
+    const double rate = static_cast<double>(m.used_today) / hours;
+    mo["rate_per_hour"] = std::round(rate * 10) / 10;
+    // When the known budget runs out at today's rate: null when nothing is known, nothing
+    // is used, or it lasts past the reset.
+    json::value runs_out = nullptr;
+    if (m.left_today >= 0 && m.projects_unknown == 0 && rate > 0) {
+      const auto at = now + std::chrono::milliseconds(static_cast<int64_t>(
+                                static_cast<double>(m.left_today) / rate * 3600000.0));
+      if (at < view.next_reset) runs_out = Rfc3339(at);
+    }
+    mo["runs_out_at"] = std::move(runs_out);
+    json::array projects;
+    for (const ProjectCapacity& p : m.projects) {
+      json::object po;
+      po["project"] = p.project.empty() ? json::value(nullptr) : json::value(p.project);
+      if (!p.key_id.empty()) po["key_id"] = p.key_id;
+      po["keys"] = p.keys;
+      po["limits"] = Limits(p.limits);
+      po["learned"] = Limits(p.learned);
+      po["used_today"] = p.used_today;
+      po["left_today"] = p.limits.rpd < 0 ? json::value(nullptr)
+                         : p.state == "exhausted"
+                             ? json::value(0)
+                             : json::value(std::max<int64_t>(0, p.limits.rpd - p.used_today));
+      po["used_this_minute"] = p.minute_used;
+      po["state"] = p.state;
+      po["until"] = p.until ? json::value(Rfc3339(*p.until)) : json::value(nullptr);
+      po["reason"] = p.reason.empty() ? json::value(nullptr) : json::value(ValidUtf8(p.reason));
+      projects.push_back(std::move(po));
+    }
+    mo["projects"] = std::move(projects);
+    models.push_back(std::move(mo));
+  }
+  root["models"] = std::move(models);
   return json::serialize(root);
 }
 

@@ -16,4 +16,8 @@ std::string Rfc3339(TimePoint t);
 // The /admin/keys document.
 std::string AdminKeysJson(const PoolView& view);
 
+// The /admin/capacity document (SPEC 3.9): per model, per project, limits in force and
+// learned, used and left today, today's rate and when the known budget runs out at it.
+std::string AdminCapacityJson(const CapacityView& view, TimePoint now);
+
 }  // namespace gkm

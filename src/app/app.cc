@@ -182,7 +182,11 @@ int RunApp(int argc, char** argv) {
   ImportLegacyUsage(cfg, *store, *clock);
 
   size_t key_count = keys.keys.size();
-  KeyPool pool(std::move(keys.keys), *clock);
+  std::vector<std::string> projects;
+  for (const auto& a : keys.attributes) projects.push_back(a.project);
+  PoolOptions pool_options;
+  pool_options.limits = cfg.limits;
+  KeyPool pool(std::move(keys.keys), *clock, std::move(pool_options), std::move(projects));
   Affinity affinity;
   Metrics metrics;
   TimePoint now = NowMs();
@@ -239,7 +243,10 @@ int RunApp(int argc, char** argv) {
     for (const auto& w : next.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
     // SPEC 4.2: a key is invalid "until reload or admin reset"; a reload is how an operator
     // says "I fixed these keys" without naming each one.
-    auto [added, removed] = pool.Reload(std::move(next.keys), /*revive_invalid=*/true, NowMs());
+    std::vector<std::string> next_projects;
+    for (const auto& a : next.attributes) next_projects.push_back(a.project);
+    auto [added, removed] = pool.Reload(std::move(next.keys), /*revive_invalid=*/true, NowMs(),
+                                        std::move(next_projects));
     std::string summary = "reloaded " + cfg.keys_file + ": " + std::to_string(pool.size()) +
                           " keys (" + std::to_string(added) + " added, " + std::to_string(removed) +
                           " removed)";

@@ -35,6 +35,25 @@ struct KeyStatusRow {
   std::string reason;
 };
 
+// A (project, model) state that came from Google's answer or from pacing (SPEC 4.5, 4.6).
+struct ProjectModelState {
+  std::string project;
+  std::string model;
+  std::string state;  // "cooling" | "exhausted" | "ok" ("ok" deletes the row)
+  int64_t until_ms = 0;
+  std::string reason;
+};
+
+// A limit Google reported for a (project, model) in a 429's QuotaFailure (SPEC 4.6).
+struct LearnedLimit {
+  std::string project;
+  std::string model;
+  std::string window;  // "minute" | "day"
+  std::string metric;  // "requests" | "input_tokens"
+  int64_t value = 0;
+  int64_t updated_ms = 0;
+};
+
 struct Binding {
   std::string kind;  // "upload" | "file" | "cache"
   std::string name;  // upload id, "files/abc", "cachedContents/xyz"
@@ -49,11 +68,14 @@ struct Batch {
   std::vector<KeyStatusRow> statuses;
   std::vector<Binding> bindings;
   std::vector<std::pair<std::string, int64_t>> cursors;  // model -> position
+  std::vector<ProjectModelState> project_states;
+  std::vector<LearnedLimit> limits;
   // When not 0, bindings that expired at or before this time are deleted (affinity expiry).
   int64_t bindings_expired_by_ms = 0;
   bool empty() const {
     return usage.empty() && states.empty() && statuses.empty() && bindings.empty() &&
-           cursors.empty() && bindings_expired_by_ms == 0;
+           cursors.empty() && project_states.empty() && limits.empty() &&
+           bindings_expired_by_ms == 0;
   }
 };
 
@@ -64,6 +86,8 @@ struct Loaded {
   std::vector<KeyStatusRow> statuses;
   std::vector<Binding> bindings;
   std::vector<std::pair<std::string, int64_t>> cursors;
+  std::vector<ProjectModelState> project_states;
+  std::vector<LearnedLimit> limits;
 };
 
 }  // namespace gkm

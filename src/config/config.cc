@@ -337,6 +337,17 @@ Problem SetTokens(const std::vector<std::string>& values, Config& c) {
   return std::nullopt;
 }
 
+Problem SetLimits(const std::vector<std::string>& values, Config& c) {
+  LimitTable limits;
+  for (const std::string& v : values) {
+    if (std::string problem = limits.Add(Trim(v)); !problem.empty()) {
+      return Quote(v) + ": " + problem;
+    }
+  }
+  c.limits = std::move(limits);
+  return std::nullopt;
+}
+
 Problem SetModelAliases(const std::vector<std::string>& values, Config& c) {
   ModelAliases aliases;
   for (const std::string& v : values) {
@@ -448,6 +459,11 @@ const Option kOptions[] = {
      "'*' in FROM matches any run of characters; exact names before globs, then the first "
      "glob given; repeatable (env: comma separated; TOML: array)",
      nullptr, &SetModelAliases},
+    {"limit", "MODEL=RPM/RPD[/TPM]", Kind::kList, "none",
+     "known per-project quota of a model (requests per minute / per quota day / input tokens "
+     "per minute; '-' for not known), e.g. gemini-2.5-pro=5/100/250000; '*' globs; overrides "
+     "what the proxy learns from 429s; repeatable (env GKM_LIMITS: comma separated; TOML: array)",
+     nullptr, &SetLimits},
     {"metrics-per-key", "", Kind::kSwitch, "false",
      "export metrics per key (a switch; env and TOML: true or false)",
      &SetSwitch<&Config::metrics_per_key>},

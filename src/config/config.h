@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/model_aliases.h"
+#include "common/quota_limits.h"
 
 namespace gkm {
 
@@ -26,7 +27,7 @@ struct ListenAddress {
 
 struct UpstreamUrl {
   bool tls = true;
-  std::string host;       // "generativelanguage.googleapis.com"
+  std::string host;  // "generativelanguage.googleapis.com"
   uint16_t port = 443;
   std::string base_path;  // "" or "/prefix" (no trailing slash)
 };
@@ -61,6 +62,8 @@ struct Config {
   std::optional<std::string> upstream_ca;
   // --model-alias FROM=TO: the model names agents send, as Gemini models (SPEC 2.1).
   ModelAliases model_aliases;
+  // --limit MODEL=RPM/RPD[/TPM]: per-project quotas known up front (SPEC 2.1, 4.6).
+  LimitTable limits;
   bool metrics_per_key = false;
   // OpenAI routes: fetch remote image URLs (else they are refused with a 400).
   bool fetch_image_urls = false;
@@ -72,9 +75,15 @@ struct Config {
   std::chrono::seconds shutdown_grace{30};
 };
 
-struct ShowHelp { std::string text; };
-struct ShowVersion { std::string text; };
-struct ConfigError { std::string message; };  // one line, names the flag or file and the value
+struct ShowHelp {
+  std::string text;
+};
+struct ShowVersion {
+  std::string text;
+};
+struct ConfigError {
+  std::string message;
+};  // one line, names the flag or file and the value
 
 using ConfigResult = std::variant<Config, ShowHelp, ShowVersion, ConfigError>;
 

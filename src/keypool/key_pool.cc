@@ -36,18 +36,39 @@ bool StorableName(std::string_view model) {
 
 }  // namespace
 
-KeyPool::KeyPool(std::vector<ApiKey> keys, QuotaClock clock, PoolOptions options)
-    : clock_(clock), options_(options) {
+KeyPool::KeyPool(std::vector<ApiKey> keys, QuotaClock clock, PoolOptions options,
+                 std::vector<std::string> projects)
+    : clock_(clock), options_(std::move(options)) {
   slots_.reserve(keys.size());
-  for (auto& k : keys) {
-    auto key = std::make_shared<const ApiKey>(std::move(k));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto key = std::make_shared<const ApiKey>(std::move(keys[i]));
     if (slot_by_id_.count(key->id())) continue;  // duplicates are the loader's to report
     auto s = static_cast<uint32_t>(slots_.size());
     slot_by_id_.emplace(key->id(), s);
-    slots_.push_back(Slot{std::move(key), false, false, {}, static_cast<int32_t>(s), 0});
+    uint32_t p = ProjectIndexLocked(i < projects.size() ? projects[i] : std::string(), key->id());
+    ++projects_[p].keys;
+    slots_.push_back(Slot{std::move(key), p, false, false, {}, static_cast<int32_t>(s), 0});
     shared_ring_.push_back(s);
   }
   present_count_ = usable_count_ = slots_.size();
+}
+
+uint32_t KeyPool::ProjectIndexLocked(const std::string& name, const std::string& key_id) {
+  // A key without a project is a project of its own, named after the key's id ("~" cannot
+  // start a project name of the key file).
+  std::string internal = name.empty() ? "~" + key_id : name;
+  auto [it, added] = project_by_name_.emplace(internal, static_cast<uint32_t>(projects_.size()));
+  if (!added) return it->second;
+  projects_.push_back(Project{internal, !name.empty(), 0});
+  for (auto& [model, m] : models_) {
+    m->projects.emplace_back();
+    if (auto l = learned_.find(model); l != learned_.end()) {
+      if (auto pl = l->second.find(internal); pl != l->second.end()) {
+        m->projects.back().learned = pl->second;
+      }
+    }
+  }
+  return it->second;
 }
 
 void KeyPool::SetOnStateChange(std::function<void()> fn) {
@@ -93,6 +114,7 @@ void KeyPool::SetFlags(uint32_t s, bool removed, bool invalid, TimePoint now) {
   const bool usable = Usable(slot);
 
   if (was_present != !removed) {
+    projects_[slot.project].keys += removed ? -1 : 1;
     // The requests of a removed key leave the per-model totals, as /admin/keys no longer
     // shows them; a key that comes back brings them back.
     int32_t today = DayLocked(now);
@@ -146,6 +168,23 @@ void KeyPool::SetFlags(uint32_t s, bool removed, bool invalid, TimePoint now) {
   }
 }
 
+void KeyPool::MoveSlot(uint32_t s, uint32_t project, TimePoint now) {
+  Slot& slot = slots_[s];
+  (void)now;
+  std::vector<ModelPool*> in_ring;
+  for (auto& [name, m] : models_) {
+    if (m->position[s] == kNotInRing) continue;
+    RingErase(*m, s);
+    in_ring.push_back(m.get());
+  }
+  if (!slot.removed) {
+    --projects_[slot.project].keys;
+    ++projects_[project].keys;
+  }
+  slot.project = project;
+  for (ModelPool* m : in_ring) RingInsert(*m, s);
+}
+
 uint64_t KeyPool::NewRequest() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
 
 KeyPool::ModelPool* KeyPool::FindLocked(std::string_view model) {
@@ -155,7 +194,8 @@ KeyPool::ModelPool* KeyPool::FindLocked(std::string_view model) {
 
 bool KeyPool::Idle(ModelPool& m, int32_t today, TimePoint now) {
   RejoinDue(m, now);
-  return m.cooling + m.exhausted == 0 && m.day != today && m.dirty == 0;
+  return m.cooling + m.exhausted == 0 && m.pheap.empty() && m.day != today && m.dirty == 0 &&
+         m.flag_limits == QuotaLimits{} && !learned_.count(m.name);
 }
 
 KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed, TimePoint now,
@@ -175,7 +215,7 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
     for (auto it = models_.begin(); it != models_.end(); ++it) {
       ModelPool& c = *it->second;
       RejoinDue(c, now);
-      if (c.cooling + c.exhausted != 0) continue;
+      if (c.cooling + c.exhausted != 0 || !c.pheap.empty()) continue;
       const bool used_today = c.day == today;
       if (probation_full ? c.confirmed : (c.confirmed && used_today)) continue;
       std::tuple<bool, bool, uint64_t> rank{used_today, c.confirmed, c.last_used};
@@ -192,9 +232,18 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   m->confirmed = confirmed;
   m->position.assign(slots_.size(), kNotInRing);
   m->keys.resize(slots_.size());
+  m->projects.resize(projects_.size());
+  m->flag_limits = options_.limits.Resolve(model);
+  if (auto l = learned_.find(m->name); l != learned_.end()) {
+    for (const auto& [project, limits] : l->second) {
+      if (auto p = project_by_name_.find(project); p != project_by_name_.end()) {
+        m->projects[p->second].learned = limits;
+      }
+    }
+  }
   // The ring starts as a copy of the shared one and its cursor where the shared one is,
   // so the rotation goes on across the change instead of restarting at the first key.
-  m->ring.reserve(shared_ring_.size());
+  m->pring.reserve(shared_ring_.size());
   for (uint32_t s : shared_ring_) RingInsert(*m, s);
   m->cursor = shared_cursor_;
   // A request that picked a key before the model was tracked does not get it again.
@@ -229,33 +278,90 @@ void KeyPool::DropLocked(ModelMap::iterator it) {
   models_.erase(it);
 }
 
-void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
-  if (m.position[slot] != kNotInRing) return;
-  m.position[slot] = static_cast<int32_t>(m.ring.size());
-  m.ring.push_back(slot);
+namespace {
+
+// A ring: items in a vector, each item's place kept by `place(item)`, a cursor that the
+// picks advance. Removal swaps with the last item: O(1).
+template <typename Place>
+void Insert(std::vector<uint32_t>& ring, uint32_t item, Place place) {
+  if (place(item) != kNotInRing) return;
+  place(item) = static_cast<int32_t>(ring.size());
+  ring.push_back(item);
 }
 
-void KeyPool::RingErase(ModelPool& m, uint32_t slot) {
-  int32_t pos = m.position[slot];
-  if (pos == kNotInRing) return;
-  const size_t n = m.ring.size();
+// Returns true when the cursor moved.
+template <typename Place>
+bool Erase(std::vector<uint32_t>& ring, uint64_t& cursor, uint32_t item, Place place) {
+  int32_t pos = place(item);
+  if (pos == kNotInRing) return false;
+  const size_t n = ring.size();
   const auto at = static_cast<size_t>(pos);
-  const bool just_picked = (m.cursor + n - 1) % n == at;
-  uint32_t last = m.ring.back();
-  m.ring[pos] = last;
-  m.position[last] = pos;
-  m.ring.pop_back();
-  m.position[slot] = kNotInRing;
+  const bool just_picked = (cursor + n - 1) % n == at;
+  uint32_t last = ring.back();
+  ring[pos] = last;
+  place(last) = pos;
+  ring.pop_back();
+  place(item) = kNotInRing;
   if (just_picked && n > 1) {
-    // The key just picked leaves (its answer made it unusable): the next pick is the key
-    // that followed it, wherever the swap put it, so no key comes twice in a row.
+    // The item just picked leaves (its answer made it unusable): the next pick is the item
+    // that followed it, wherever the swap put it, so no item comes twice in a row.
     size_t follower = (at + 1) % n;
-    m.cursor = follower == n - 1 ? at : follower;
+    cursor = follower == n - 1 ? at : follower;
+    return true;
+  }
+  return false;
+}
+
+// Minute windows: window i starts at i * 60 s + phase past the epoch.
+constexpr int64_t kMinuteMs = 60000;
+int64_t MinuteIndex(TimePoint t, int64_t phase_ms) {
+  int64_t x = ToUnixMs(t) - phase_ms;
+  return x >= 0 ? x / kMinuteMs : -((-x + kMinuteMs - 1) / kMinuteMs);
+}
+TimePoint MinuteEnd(int64_t index, int64_t phase_ms) {
+  return FromUnixMs((index + 1) * kMinuteMs + phase_ms);
+}
+
+}  // namespace
+
+void KeyPool::ProjectInsert(ModelPool& m, uint32_t p) {
+  Insert(m.pring, p, [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; });
+}
+
+void KeyPool::ProjectErase(ModelPool& m, uint32_t p) {
+  if (Erase(m.pring, m.cursor, p, [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; })) {
     m.cursor_dirty = true;
   }
 }
 
+void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
+  if (m.position[slot] != kNotInRing) return;
+  const uint32_t p = slots_[slot].project;
+  ProjectModel& pm = m.projects[p];
+  Insert(pm.ring, slot, [&m](uint32_t i) -> int32_t& { return m.position[i]; });
+  ++m.usable_keys;
+  if (pm.state == State::kOk) ProjectInsert(m, p);
+}
+
+void KeyPool::RingErase(ModelPool& m, uint32_t slot) {
+  if (m.position[slot] == kNotInRing) return;
+  const uint32_t p = slots_[slot].project;
+  ProjectModel& pm = m.projects[p];
+  Erase(pm.ring, pm.cursor, slot, [&m](uint32_t i) -> int32_t& { return m.position[i]; });
+  --m.usable_keys;
+  if (pm.ring.empty()) ProjectErase(m, p);
+}
+
 void KeyPool::RejoinDue(ModelPool& m, TimePoint now) {
+  while (!m.pheap.empty() && m.pheap.front().until <= now) {
+    std::pop_heap(m.pheap.begin(), m.pheap.end(), std::greater<>());
+    HeapEntry e = m.pheap.back();
+    m.pheap.pop_back();
+    ++last_pick_steps_;
+    ProjectModel& pm = m.projects[e.slot];
+    if (e.generation != pm.heap_generation || pm.state == State::kOk) continue;  // stale
+    ClearProject(m, e.slot);
+  }
   while (!m.heap.empty() && m.heap.front().until <= now) {
     std::pop_heap(m.heap.begin(), m.heap.end(), std::greater<>());
     HeapEntry e = m.heap.back();
@@ -269,6 +375,109 @@ void KeyPool::RejoinDue(ModelPool& m, TimePoint now) {
     km.reason.clear();
     QueueState(m, e.slot);
     RingInsert(m, e.slot);
+  }
+}
+
+void KeyPool::CountProject(ModelPool& m, const ProjectModel& pm, int delta) {
+  if (pm.state != State::kOk) m.projects_out[static_cast<int>(pm.state)][pm.paced] += delta;
+}
+
+void KeyPool::SetProjectUnusable(ModelPool& m, uint32_t p, State state, TimePoint until,
+                                 std::string reason, bool paced) {
+  ProjectModel& pm = m.projects[p];
+  if (pm.state != State::kOk && pm.until >= until) return;  // the later deadline wins
+  CountProject(m, pm, -1);
+  pm.state = state;
+  pm.paced = paced;
+  pm.until = until;
+  pm.reason = std::move(reason);
+  CountProject(m, pm, +1);
+  ++pm.heap_generation;
+  m.pheap.push_back(HeapEntry{until, p, pm.heap_generation});
+  std::push_heap(m.pheap.begin(), m.pheap.end(), std::greater<>());
+  ProjectErase(m, p);
+  // Pacing states are derived from the windows, which are rebuilt at start: only Google's
+  // verdicts are kept.
+  if (!paced) QueueProjectState(m, p);
+}
+
+void KeyPool::ClearProject(ModelPool& m, uint32_t p) {
+  ProjectModel& pm = m.projects[p];
+  if (pm.state == State::kOk) return;
+  CountProject(m, pm, -1);
+  const bool was_paced = pm.paced;
+  pm.state = State::kOk;
+  pm.paced = false;
+  pm.reason.clear();
+  ++pm.heap_generation;
+  if (!pm.ring.empty()) ProjectInsert(m, p);
+  if (!was_paced) QueueProjectState(m, p);
+}
+
+void KeyPool::QueueProjectState(const ModelPool& m, uint32_t p) {
+  const ProjectModel& pm = m.projects[p];
+  pending_project_states_.push_back(ProjectModelState{
+      projects_[p].name, m.name, std::string(StateName(static_cast<int>(pm.state))),
+      pm.state == State::kOk ? 0 : ToUnixMs(pm.until), pm.reason});
+}
+
+QuotaLimits KeyPool::LimitsOf(const ModelPool& m, const ProjectModel& pm) const {
+  return pm.learned.Over(m.flag_limits);
+}
+
+void KeyPool::Roll(ProjectModel& pm, TimePoint now) {
+  const int64_t minute = MinuteIndex(now, pm.phase_ms);
+  if (minute != pm.minute) {
+    pm.minute = minute;
+    pm.minute_requests = 0;
+    pm.minute_tokens = 0;
+  }
+  const int32_t today = DayLocked(now);
+  if (pm.day != today) {
+    pm.day = today;
+    pm.day_requests = 0;
+  }
+}
+
+bool KeyPool::HasBudget(ModelPool& m, uint32_t p, TimePoint now) {
+  ProjectModel& pm = m.projects[p];
+  Roll(pm, now);
+  const QuotaLimits l = LimitsOf(m, pm);
+  if (l.rpd >= 0 && pm.day_requests >= l.rpd) {
+    SetProjectUnusable(m, p, State::kExhausted, clock_.NextReset(now),
+                       l.rpd == 0 ? "paced: per-day limit 0"
+                                  : "paced: per-day limit " + std::to_string(l.rpd) + " reached",
+                       true);
+    return false;
+  }
+  const TimePoint minute_end = MinuteEnd(pm.minute, pm.phase_ms);
+  if (l.rpm >= 0 && pm.minute_requests >= l.rpm) {
+    SetProjectUnusable(m, p, State::kCooling, minute_end,
+                       "paced: per-minute limit " + std::to_string(l.rpm) + " reached", true);
+    return false;
+  }
+  if (l.tpm >= 0 && pm.minute_tokens >= l.tpm) {
+    SetProjectUnusable(m, p, State::kCooling, minute_end,
+                       "paced: input tokens per minute " + std::to_string(l.tpm) + " reached",
+                       true);
+    return false;
+  }
+  return true;
+}
+
+void KeyPool::Learn(ModelPool& m, uint32_t p, const std::vector<QuotaFact>& facts, TimePoint now) {
+  ProjectModel& pm = m.projects[p];
+  for (const QuotaFact& f : facts) {
+    const bool minute = f.window == QuotaFact::Window::kMinute;
+    const bool tokens = f.metric == QuotaFact::Metric::kInputTokens;
+    int64_t* slot = minute ? (tokens ? &pm.learned.tpm : &pm.learned.rpm)
+                           : (tokens ? nullptr : &pm.learned.rpd);
+    if (slot == nullptr || *slot == f.value) continue;  // no per-day token budget to pace
+    *slot = f.value;
+    learned_[m.name][projects_[p].name] = pm.learned;
+    pending_limits_.push_back(LearnedLimit{projects_[p].name, m.name, minute ? "minute" : "day",
+                                           tokens ? "input_tokens" : "requests", f.value,
+                                           ToUnixMs(now)});
   }
 }
 
@@ -325,6 +534,11 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
   last_pick_steps_ = 0;
   bool tried_some = false;
   ModelPool* m = FindLocked(model);
+  if (m == nullptr && (learned_.count(model) || options_.limits.Resolve(model).any())) {
+    // A model with limits (--limit, or learned on an earlier day) is paced from its first
+    // request on, so that a burst at start does not run past them.
+    m = TrackLocked(model, false, now);
+  }
   if (m == nullptr) {
     // Not tracked: no key has a state for it, so any usable key will do.
     for (size_t n = shared_ring_.size(); n > 0; --n) {
@@ -341,21 +555,40 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
     return NothingUsable(nullptr, now, tried_some);
   }
   RejoinDue(*m, now);
-  for (size_t n = m->ring.size(); n > 0; --n) {
-    ++last_pick_steps_;
-    uint32_t slot = m->ring[m->cursor++ % m->ring.size()];
-    m->cursor_dirty = true;
-    KeyModel& km = m->keys[slot];
-    Slot& s = slots_[slot];
-    if (km.last_request == request || s.last_request == request) {
-      tried_some = true;
-      continue;
-    }
-    km.last_request = request;
-    s.last_request = request;
-    return PickedKey{slot, s.key};
+  if (auto slot = PickFromRings(*m, request, now, tried_some)) {
+    return PickedKey{*slot, slots_[*slot].key};
   }
   return NothingUsable(m, now, tried_some);
+}
+
+std::optional<uint32_t> KeyPool::PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
+                                               bool& tried_some) {
+  for (size_t n = m.pring.size(); n > 0 && !m.pring.empty(); --n) {
+    ++last_pick_steps_;
+    const uint32_t p = m.pring[m.cursor++ % m.pring.size()];
+    m.cursor_dirty = true;
+    if (!HasBudget(m, p, now)) continue;  // it left the ring until its window ends
+    ProjectModel& pm = m.projects[p];
+    for (size_t k = pm.ring.size(); k > 0; --k) {
+      ++last_pick_steps_;
+      const uint32_t slot = pm.ring[pm.cursor++ % pm.ring.size()];
+      KeyModel& km = m.keys[slot];
+      Slot& s = slots_[slot];
+      if (km.last_request == request || s.last_request == request) {
+        tried_some = true;
+        continue;
+      }
+      km.last_request = request;
+      s.last_request = request;
+      // The request is sent: it counts in the project's windows, and a project that has
+      // now used its budget leaves the ring before the next pick sees it.
+      ++pm.minute_requests;
+      ++pm.day_requests;
+      HasBudget(m, p, now);
+      return slot;
+    }
+  }
+  return std::nullopt;
 }
 
 int32_t KeyPool::DayLocked(TimePoint now) const {
@@ -376,7 +609,7 @@ std::optional<NoKey> KeyPool::Unavailable(std::string_view model, TimePoint now)
     return NothingUsable(nullptr, now, false);
   }
   RejoinDue(*m, now);
-  if (!m->ring.empty()) return std::nullopt;
+  if (!m->pring.empty()) return std::nullopt;
   return NothingUsable(m, now, false);
 }
 
@@ -398,7 +631,8 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
   if ((r.model = FindLocked(model)) != nullptr) {
     RejoinDue(*r.model, now);
     km = &r.model->keys[r.slot];
-    if (km->state != State::kOk) {
+    if (km->state != State::kOk || r.model->projects[s.project].state != State::kOk ||
+        !HasBudget(*r.model, s.project, now)) {
       r.problem = ById::Problem::kState;
       return r;
     }
@@ -409,6 +643,12 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
   }
   if (km) km->last_request = request;
   s.last_request = request;
+  if (r.model != nullptr) {
+    ProjectModel& pm = r.model->projects[s.project];
+    ++pm.minute_requests;
+    ++pm.day_requests;
+    HasBudget(*r.model, s.project, now);
+  }
   return r;
 }
 
@@ -427,10 +667,14 @@ PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, ui
                    "the key that created this resource is invalid (" + slots_[r.slot].reason + ")"};
     case ById::Problem::kState: {
       const KeyModel& km = r.model->keys[r.slot];
-      return NoKey{NoKey::Why::kAffinityUnusable, Until(now, km.until),
+      const ProjectModel& pm = r.model->projects[slots_[r.slot].project];
+      const bool key = km.state != State::kOk;
+      const State state = key ? km.state : pm.state;
+      return NoKey{NoKey::Why::kAffinityUnusable, Until(now, key ? km.until : pm.until),
                    "the key that created this resource is " +
-                       std::string(StateName(static_cast<int>(km.state))) + " for model " +
-                       r.model->name + " (" + km.reason + ")"};
+                       std::string(StateName(static_cast<int>(state))) + " for model " +
+                       r.model->name + " (" + (key ? km.reason : pm.reason) +
+                       (key ? "" : ", its project") + ")"};
     }
     case ById::Problem::kTried:
       break;
@@ -469,17 +713,41 @@ NoKey KeyPool::NothingUsable(ModelPool* m, TimePoint now, bool tried_some) {
     std::pop_heap(m->heap.begin(), m->heap.end(), std::greater<>());
     m->heap.pop_back();
   }
-  Millis wait = m->heap.empty() ? Millis(0) : Until(now, m->heap.front().until);
+  while (!m->pheap.empty()) {
+    const HeapEntry& e = m->pheap.front();
+    const ProjectModel& pm = m->projects[e.slot];
+    if (e.generation == pm.heap_generation && pm.state != State::kOk) break;
+    std::pop_heap(m->pheap.begin(), m->pheap.end(), std::greater<>());
+    m->pheap.pop_back();
+  }
+  // The earliest deadline of a key or a project. A key may wait for its project too, so
+  // this can be early, never late: a client told to come back finds a key or a new wait.
+  std::optional<TimePoint> first;
+  if (!m->heap.empty()) first = m->heap.front().until;
+  if (!m->pheap.empty() && (!first || m->pheap.front().until < *first)) {
+    first = m->pheap.front().until;
+  }
+  Millis wait = first ? Until(now, *first) : Millis(0);
   if (wait < Millis(1000)) wait = Millis(1000);
   std::string model = m->name == "-" ? "any model" : "model " + m->name;
-  if (m->cooling == 0) {
+  const auto cooling_projects = m->projects_out[1][0] + m->projects_out[1][1];
+  if (m->cooling == 0 && cooling_projects == 0) {
+    const auto paced = m->projects_out[2][1];
+    // The number of keys when each holds its own state; projects hold many.
+    const bool by_key = m->projects_out[2][0] + paced == 0;
     return NoKey{NoKey::Why::kExhausted, wait,
-                 "all " + std::to_string(m->exhausted) +
-                     " usable keys are exhausted for today for " + model +
+                 "all " + (by_key ? std::to_string(m->exhausted) + " " : std::string()) +
+                     "usable keys are exhausted for today for " + model +
+                     (paced > 0 ? " (" + std::to_string(paced) +
+                                      " projects have used their known per-day limit)"
+                                : std::string()) +
                      "; the quota resets at the next reset instant"};
   }
   return NoKey{NoKey::Why::kCooling, wait,
-               "all usable keys are cooling down or exhausted for " + model};
+               "all usable keys are cooling down or exhausted for " + model +
+                   (m->projects_out[1][1] > 0 ? " (" + std::to_string(m->projects_out[1][1]) +
+                                                    " projects paced by their per-minute limit)"
+                                              : std::string())};
 }
 
 void KeyPool::Count(ModelPool& m, uint32_t slot, int32_t day, const Counters& d) {
@@ -544,19 +812,50 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
       QueueUsage(slots_[slot], model, day, d);  // no room to track it: the store still counts
     }
 
-    size_t queued = pending_states_.size() + pending_statuses_.size();
+    size_t queued = pending_states_.size() + pending_statuses_.size() +
+                    pending_project_states_.size() + pending_limits_.size();
+    const uint32_t p = slots_[slot].project;
+    if (m != nullptr) {
+      ProjectModel& pm = m->projects[p];
+      Roll(pm, now);
+      if (status == 429 || status == 0) {
+        // Google did not count it (a refusal, or no answer): give the reservation back.
+        pm.minute_requests -= pm.minute_requests > 0;
+        pm.day_requests -= pm.day_requests > 0;
+      }
+      pm.minute_tokens += tokens.prompt;
+      if (!verdict.quotas.empty()) Learn(*m, p, verdict.quotas, now);
+    }
+    // A key of its own project keeps its verdicts itself, as before projects existed.
+    const bool project_wide = m != nullptr && verdict.per_project && projects_[p].named;
     switch (verdict.outcome) {
       case Outcome::kSuccess:
       case Outcome::kClientError:
         if (m != nullptr) m->keys[slot].transient_streak = 0;
         break;
       case Outcome::kDayExhausted:
-        if (m != nullptr) {
+        if (project_wide) {
+          SetProjectUnusable(*m, p, State::kExhausted, clock_.NextReset(now), verdict.reason,
+                             false);
+        } else if (m != nullptr) {
           SetUnusable(*m, slot, State::kExhausted, clock_.NextReset(now), verdict.reason);
         }
         break;
       case Outcome::kCooling:
-        if (m != nullptr) {
+        if (m != nullptr && verdict.retry_delay > Millis(0) &&
+            verdict.retry_delay < std::chrono::minutes(1)) {
+          // Google's minute window for the project ends when its RetryInfo says: later
+          // windows start there (the pacing phase).
+          ProjectModel& pm = m->projects[p];
+          pm.phase_ms = (ToUnixMs(now + verdict.retry_delay) % kMinuteMs + kMinuteMs) % kMinuteMs;
+          pm.minute = MinuteIndex(now, pm.phase_ms);
+          const QuotaLimits l = LimitsOf(*m, pm);
+          if (l.rpm > pm.minute_requests) pm.minute_requests = l.rpm;
+        }
+        if (project_wide) {
+          SetProjectUnusable(*m, p, State::kCooling, CoolingUntil(now, verdict.retry_delay),
+                             verdict.reason, false);
+        } else if (m != nullptr) {
           SetUnusable(*m, slot, State::kCooling, CoolingUntil(now, verdict.retry_delay),
                       verdict.reason);
         }
@@ -581,7 +880,9 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
         break;
       }
     }
-    changed = pending_states_.size() + pending_statuses_.size() != queued;
+    changed = pending_states_.size() + pending_statuses_.size() + pending_project_states_.size() +
+                  pending_limits_.size() !=
+              queued;
     if (changed) notify = on_state_change_;
   }
   if (notify) notify();
@@ -592,6 +893,26 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
   std::lock_guard lock(mu_);
   int32_t today = DayLocked(now);
   for (const auto& [model, pos] : loaded.cursors) restored_cursors_[model] = pos;
+  // Learned limits first: models tracked below take theirs when they are set up.
+  for (const auto& l : loaded.limits) {
+    if (!StorableName(l.model) || l.value < 0) continue;
+    QuotaLimits& q = learned_[l.model][l.project];
+    const bool tokens = l.metric == "input_tokens";
+    if (l.window == "minute") {
+      (tokens ? q.tpm : q.rpm) = l.value;
+    } else if (l.window == "day" && !tokens) {
+      q.rpd = l.value;
+    }
+  }
+  for (auto& [model, m] : models_) {
+    if (auto l = learned_.find(model); l != learned_.end()) {
+      for (const auto& [project, limits] : l->second) {
+        if (auto p = project_by_name_.find(project); p != project_by_name_.end()) {
+          m->projects[p->second].learned = limits;
+        }
+      }
+    }
+  }
   // Statuses first, so that the rings built below leave invalid keys out.
   for (const auto& st : loaded.statuses) {
     auto it = slot_by_id_.find(st.key_id);
@@ -616,6 +937,22 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
     SetUnusable(*m, it->second, st.state == "exhausted" ? State::kExhausted : State::kCooling,
                 until, st.reason);
   }
+  for (const auto& st : loaded.project_states) {
+    auto it = project_by_name_.find(st.project);
+    if (it == project_by_name_.end() || st.state == "ok") continue;
+    TimePoint until = FromUnixMs(st.until_ms);
+    if (until <= now) continue;
+    ModelPool* m = FindLocked(st.model);
+    if (m == nullptr) m = TrackLocked(st.model, true, now);
+    if (m == nullptr) continue;
+    if (!m->confirmed) {
+      m->confirmed = true;
+      --probation_;
+    }
+    SetProjectUnusable(*m, it->second,
+                       st.state == "exhausted" ? State::kExhausted : State::kCooling, until,
+                       st.reason, false);
+  }
   // Today's usage is shown again; its models stay on probation (the place limit for
   // those does not apply here) until Google confirms them.
   for (const auto& u : loaded.usage) {
@@ -636,21 +973,32 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
       m->requests_today = 0;
     }
     if (!slots_[it->second].removed) m->requests_today += u.requests;
+    // What the project sent today counts against its per-day budget.
+    ProjectModel& pm = m->projects[slots_[it->second].project];
+    Roll(pm, now);
+    pm.day_requests += u.requests;
   }
   pending_states_.clear();  // what was loaded is already stored
+  pending_project_states_.clear();
 }
 
 std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_invalid,
-                                          TimePoint now) {
+                                          TimePoint now, std::vector<std::string> projects) {
   std::function<void()> notify;
   std::pair<size_t, size_t> changes{0, 0};
   {
     std::lock_guard lock(mu_);
-    std::unordered_map<std::string, ApiKey*> wanted;
-    for (auto& k : keys) wanted.emplace(k.id(), &k);
+    std::unordered_map<std::string, size_t> wanted;
+    for (size_t i = 0; i < keys.size(); ++i) wanted.emplace(keys[i].id(), i);
+    auto project_of = [&](size_t i) { return i < projects.size() ? projects[i] : std::string(); };
     for (uint32_t s = 0; s < slots_.size(); ++s) {
       Slot& slot = slots_[s];
-      bool keep = wanted.count(slot.key->id()) > 0;
+      auto w = wanted.find(slot.key->id());
+      bool keep = w != wanted.end();
+      if (keep) {
+        uint32_t p = ProjectIndexLocked(project_of(w->second), slot.key->id());
+        if (p != slot.project) MoveSlot(s, p, now);
+      }
       if (!keep && !slot.removed) {
         SetFlags(s, true, slot.invalid, now);
         ++changes.second;
@@ -664,13 +1012,15 @@ std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_
         QueueStatus(s);
       }
     }
-    for (auto& k : keys) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ApiKey& k = keys[i];
       if (slot_by_id_.count(k.id())) continue;
       // A new slot starts removed, so that SetFlags adds it to the rings and counts.
       auto s = static_cast<uint32_t>(slots_.size());
       slot_by_id_.emplace(k.id(), s);
+      uint32_t p = ProjectIndexLocked(project_of(i), k.id());
       slots_.push_back(
-          Slot{std::make_shared<const ApiKey>(std::move(k)), true, false, {}, kNotInRing, 0});
+          Slot{std::make_shared<const ApiKey>(std::move(k)), p, true, false, {}, kNotInRing, 0});
       for (auto& [name, m] : models_) {
         m->position.push_back(kNotInRing);
         m->keys.emplace_back();
@@ -694,10 +1044,25 @@ bool KeyPool::ResetKey(std::string_view key_id, TimePoint now) {
     SetFlags(s, slots_[s].removed, false, now);
     slots_[s].reason.clear();
     QueueStatus(s);
+    const uint32_t p = slots_[s].project;
     for (auto& [name, m] : models_) {
       ClearState(*m, s);
       m->keys[s].transient_streak = 0;
       RingInsert(*m, s);
+      ProjectModel& pm = m->projects[p];
+      if (pm.state != State::kOk && !pm.paced) ClearProject(*m, p);
+      pm.learned = QuotaLimits{};
+    }
+    for (auto& [model, by_project] : learned_) {
+      auto l = by_project.find(projects_[p].name);
+      if (l == by_project.end()) continue;
+      for (const char* window : {"minute", "day"}) {
+        for (const char* metric : {"requests", "input_tokens"}) {
+          pending_limits_.push_back(
+              LearnedLimit{projects_[p].name, model, window, metric, -1, ToUnixMs(now)});
+        }
+      }
+      by_project.erase(l);
     }
     notify = on_state_change_;
   }
@@ -729,6 +1094,10 @@ Batch KeyPool::TakeBatch(TimePoint now) {
   pending_statuses_.clear();
   b.cursors = std::move(pending_cursors_);
   pending_cursors_.clear();
+  b.project_states = std::move(pending_project_states_);
+  pending_project_states_.clear();
+  b.limits = std::move(pending_limits_);
+  pending_limits_.clear();
   for (auto& [name, m] : models_) {
     if (!m->cursor_dirty) continue;
     m->cursor_dirty = false;
@@ -761,20 +1130,29 @@ PoolView KeyPool::View(TimePoint now) const {
     KeyView kv;
     kv.id = slot.key->id();
     kv.masked = slot.key->masked();
+    if (projects_[slot.project].named) kv.project = projects_[slot.project].name;
     kv.status = slot.invalid ? "invalid" : "active";
     kv.reason = slot.reason;
     for (const ModelPool* m : models) {
       const KeyModel& km = m->keys[s];
+      const ProjectModel& pm = m->projects[slot.project];
       int64_t requests = km.day == today ? km.today.requests : 0;
-      bool live = km.state != State::kOk && km.until > now;
-      if (requests == 0 && !live && km.day != today) continue;
+      bool key_live = km.state != State::kOk && km.until > now;
+      bool project_live = pm.state != State::kOk && pm.until > now;
+      if (requests == 0 && !key_live && !project_live && km.day != today) continue;
       KeyModelView mv;
       mv.model = m->name;
       mv.requests = requests;
-      mv.state = live ? std::string(StateName(static_cast<int>(km.state))) : "ok";
-      if (live) {
+      mv.state = "ok";
+      // The key's own state, else its project's (a project's state holds all its keys).
+      if (key_live && (!project_live || km.until >= pm.until)) {
+        mv.state = std::string(StateName(static_cast<int>(km.state)));
         mv.until = km.until;
         mv.reason = km.reason;
+      } else if (project_live) {
+        mv.state = std::string(StateName(static_cast<int>(pm.state)));
+        mv.until = pm.until;
+        mv.reason = pm.reason + (projects_[slot.project].named ? " (project)" : "");
       }
       kv.requests_today += requests;
       kv.models.push_back(std::move(mv));
@@ -795,11 +1173,74 @@ PoolGauges KeyPool::Gauges(TimePoint now) {
     RejoinDue(*m, now);  // so that the counts below hold only deadlines still to come
     g.requests_today_by_model.emplace_back(name, m->day == today ? m->requests_today : 0);
   }
+  for (auto& [name, m] : models_) {
+    g.project_models_cooling += m->projects_out[1][0];
+    g.project_models_exhausted += m->projects_out[2][0];
+    g.project_models_paced += m->projects_out[1][1] + m->projects_out[2][1];
+  }
   g.key_models_cooling = cooling_;
   g.key_models_exhausted = exhausted_;
   g.models_tracked = static_cast<int64_t>(models_.size());
   std::sort(g.requests_today_by_model.begin(), g.requests_today_by_model.end());
   return g;
+}
+
+}  // namespace gkm
+
+namespace gkm {
+
+CapacityView KeyPool::Capacity(TimePoint now) {
+  std::lock_guard lock(mu_);
+  CapacityView v;
+  v.day = clock_.DayOf(now);
+  v.day_start = clock_.DayStart(now);
+  v.next_reset = clock_.NextReset(now);
+  std::vector<ModelPool*> models;
+  for (auto& [name, m] : models_) models.push_back(m.get());
+  std::sort(models.begin(), models.end(),
+            [](const ModelPool* a, const ModelPool* b) { return a->name < b->name; });
+  // Keys not invalid per project: once for all models.
+  std::vector<size_t> usable(projects_.size(), 0);
+  for (const Slot& slot : slots_) usable[slot.project] += Usable(slot);
+  for (ModelPool* m : models) {
+    RejoinDue(*m, now);
+    ModelCapacity mc;
+    mc.model = m->name;
+    for (uint32_t p = 0; p < projects_.size(); ++p) {
+      if (projects_[p].keys == 0) continue;
+      ProjectModel& pm = m->projects[p];
+      Roll(pm, now);
+      ProjectCapacity pc;
+      if (projects_[p].named) {
+        pc.project = projects_[p].name;
+      } else {
+        pc.key_id = projects_[p].name.substr(1);
+      }
+      pc.keys = usable[p];
+      pc.limits = LimitsOf(*m, pm);
+      pc.learned = pm.learned;
+      pc.used_today = pm.day_requests;
+      pc.minute_used = pm.minute_requests;
+      pc.state = std::string(StateName(static_cast<int>(pm.state)));
+      if (pm.state != State::kOk) {
+        pc.until = pm.until;
+        pc.reason = pm.reason;
+      }
+      mc.used_today += pm.day_requests;
+      if (pc.limits.rpd >= 0) {
+        mc.limit_today = std::max<int64_t>(mc.limit_today, 0) + pc.limits.rpd;
+        mc.left_today = std::max<int64_t>(mc.left_today, 0) +
+                        (pc.keys > 0 && pm.state != State::kExhausted
+                             ? std::max<int64_t>(0, pc.limits.rpd - pm.day_requests)
+                             : 0);
+      } else {
+        ++mc.projects_unknown;
+      }
+      mc.projects.push_back(std::move(pc));
+    }
+    v.models.push_back(std::move(mc));
+  }
+  return v;
 }
 
 }  // namespace gkm

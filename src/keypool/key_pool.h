@@ -21,6 +21,17 @@
 // without cooling or exhausted keys is dropped (one on probation first, a confirmed one only
 // if unused this quota day), its unflushed counters handed to the store first.
 //
+// Projects (SPEC 4.5, 4.6): every key belongs to a Google Cloud project (`project=` in the
+// key file; a plain key is a project of its own). Per model, the rotation is two-level: a
+// ring of the projects that can serve, each with a ring of its usable keys, so a quota
+// verdict about a project (a 429 whose quotaId says PerProject) takes the whole project out
+// in O(1), and the load spreads evenly over projects (whose budgets are what Google counts),
+// then over keys. Each (project, model) paces itself by the limits it knows (--limit, or
+// learned from 429s): a pick reserves one request of the project's minute window and quota
+// day; a project at a budget leaves the ring until the window ends, exactly like a cooling
+// key (a deadline heap per model), so a pick stays O(1). The minute window's phase comes from
+// the last RetryInfo of a per-minute 429, else it is the wall-clock minute.
+//
 // Gauges and 503 reasons come from counts kept as states change (per model: keys cooling,
 // keys exhausted; the heap top for the earliest deadline), not from scans of all keys.
 //
@@ -41,6 +52,7 @@
 #include <vector>
 
 #include "common/api_key.h"
+#include "common/quota_limits.h"
 #include "common/state_records.h"
 #include "common/time.h"
 #include "quotaday/quota_clock.h"
@@ -78,6 +90,8 @@ struct PoolOptions {
   // Of those, models Google has not yet answered with a success, a cooling or an exhaustion
   // (only with a 400, a 5xx, an invalid key...).
   size_t max_probation_models = 16;
+  // --limit: per-project limits known up front (SPEC 2.1).
+  LimitTable limits;
 };
 
 // What /admin/keys shows (SPEC 3.5).
@@ -91,7 +105,8 @@ struct KeyModelView {
 struct KeyView {
   std::string id;
   std::string masked;
-  std::string status;  // active | invalid
+  std::string project;  // empty: the key's own (no project= in the key file)
+  std::string status;   // active | invalid
   std::string reason;
   int64_t requests_today = 0;
   std::vector<KeyModelView> models;
@@ -109,12 +124,46 @@ struct PoolGauges {
   int64_t key_models_cooling = 0;
   int64_t key_models_exhausted = 0;
   int64_t models_tracked = 0;  // models with per-key state (bounded by max_models)
+  // (project, model) pairs out of the rotation: by Google's verdict, or paced by a limit.
+  int64_t project_models_cooling = 0;
+  int64_t project_models_exhausted = 0;
+  int64_t project_models_paced = 0;
   std::vector<std::pair<std::string, int64_t>> requests_today_by_model;
+};
+
+// What /admin/capacity shows (SPEC 3.9): per model, per project.
+struct ProjectCapacity {
+  std::string project;  // empty: a key's own project (then `key_id` names it)
+  std::string key_id;
+  size_t keys = 0;      // keys of the project that are not invalid
+  QuotaLimits limits;   // in force (--limit over learned); -1: not known
+  QuotaLimits learned;  // what Google reported
+  int64_t used_today = 0;
+  int64_t minute_used = 0;
+  std::string state;  // ok | cooling | exhausted
+  std::optional<TimePoint> until;
+  std::string reason;
+};
+struct ModelCapacity {
+  std::string model;
+  std::vector<ProjectCapacity> projects;
+  int64_t used_today = 0;
+  int64_t limit_today = -1;     // sum of the known per-day limits; -1 when none is known
+  int64_t left_today = -1;      // of the projects whose limit is known
+  size_t projects_unknown = 0;  // projects without a known per-day limit
+};
+struct CapacityView {
+  std::string day;
+  TimePoint day_start;
+  TimePoint next_reset;
+  std::vector<ModelCapacity> models;
 };
 
 class KeyPool {
  public:
-  KeyPool(std::vector<ApiKey> keys, QuotaClock clock, PoolOptions options = {});
+  // `projects`: each key's project name (same order as `keys`; empty or missing: its own).
+  KeyPool(std::vector<ApiKey> keys, QuotaClock clock, PoolOptions options = {},
+          std::vector<std::string> projects = {});
   KeyPool(const KeyPool&) = delete;
   KeyPool& operator=(const KeyPool&) = delete;
 
@@ -150,9 +199,13 @@ class KeyPool {
   // Replaces the key set (SIGHUP): kept keys keep their state and counters, new keys
   // join every ring, removed keys leave them, invalid keys become active again only if
   // `revive_invalid`. Returns {added, removed}.
-  std::pair<size_t, size_t> Reload(std::vector<ApiKey> keys, bool revive_invalid, TimePoint now);
+  // `projects` as in the constructor: a kept key may move to another project.
+  std::pair<size_t, size_t> Reload(std::vector<ApiKey> keys, bool revive_invalid, TimePoint now,
+                                   std::vector<std::string> projects = {});
 
-  // Marks a key active again (admin reset). False if no such key.
+  // Marks a key active again and clears its states (admin reset), and those its project
+  // holds from Google's answers, with the limits learned for the project: a project that
+  // changed its plan is tried afresh. False if no such key.
   bool ResetKey(std::string_view key_id, TimePoint now);
 
   // Everything changed since the last call, for the store. Clears the pending changes.
@@ -161,6 +214,7 @@ class KeyPool {
   void SetOnStateChange(std::function<void()> fn);
 
   PoolView View(TimePoint now) const;
+  CapacityView Capacity(TimePoint now);
   // O(models): from maintained counts (it lets the keys whose deadline passed rejoin).
   PoolGauges Gauges(TimePoint now);
   // Whether the pool keeps per-key state for `model` (for tests and diagnostics).
@@ -189,6 +243,26 @@ class KeyPool {
     }
   };
   enum class State : uint8_t { kOk, kCooling, kExhausted };
+  // A (project, model): its keys' ring, its state, its pacing windows.
+  struct ProjectModel {
+    std::vector<uint32_t> ring;  // usable slots of the project's keys
+    uint64_t cursor = 0;
+    int32_t pos = -1;  // place in ModelPool::pring; -1 when out
+    State state = State::kOk;
+    bool paced = false;  // the state comes from pacing, not from Google
+    TimePoint until{};
+    std::string reason;
+    uint64_t heap_generation = 0;
+    QuotaLimits learned;
+    // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
+    // wall-clock minute) and the quota day `day`, with what was sent in them.
+    int64_t phase_ms = 0;
+    int64_t minute = INT64_MIN;
+    int64_t minute_requests = 0;
+    int64_t minute_tokens = 0;
+    int32_t day = -1;
+    int64_t day_requests = 0;
+  };
   struct KeyModel {
     State state = State::kOk;
     TimePoint until{};
@@ -210,17 +284,23 @@ class KeyPool {
   };
   struct ModelPool {
     std::string name;
-    std::vector<uint32_t> ring;
-    std::vector<int32_t> position;  // per slot; -1 when not in the ring
-    uint64_t cursor = 0;
+    std::vector<uint32_t> pring;    // projects that can serve: state ok, a usable key
+    std::vector<int32_t> position;  // per slot: place in its project's ring; -1 when out
+    uint64_t cursor = 0;            // of pring
     bool cursor_dirty = false;
-    std::vector<HeapEntry> heap;  // min-heap by until (std::push_heap with greater)
-    std::vector<KeyModel> keys;   // per slot
+    std::vector<HeapEntry> heap;         // keys: min-heap by until (std::push_heap with greater)
+    std::vector<HeapEntry> pheap;        // projects (HeapEntry::slot is the project's index)
+    std::vector<KeyModel> keys;          // per slot
+    std::vector<ProjectModel> projects;  // per project
+    QuotaLimits flag_limits;             // --limit for this model
+    size_t usable_keys = 0;              // keys in the project rings
     // Kept exact by SetUnusable/ClearState/RejoinDue/SetFlags: keys neither removed nor
     // invalid that are cooling or exhausted for this model. A key that is not usable has no
     // live heap entry and is not counted.
     uint32_t cooling = 0;
     uint32_t exhausted = 0;
+    // Projects by state, Google's verdicts and pacing apart: [state][paced].
+    uint32_t projects_out[3][2] = {};
     int32_t day = -1;            // the quota day requests_today counts
     int64_t requests_today = 0;  // over keys not removed
     uint32_t dirty = 0;          // entries of dirty_ that point here
@@ -229,6 +309,7 @@ class KeyPool {
   };
   struct Slot {
     std::shared_ptr<const ApiKey> key;
+    uint32_t project = 0;
     bool removed = false;
     bool invalid = false;
     std::string reason;
@@ -267,7 +348,26 @@ class KeyPool {
   int32_t DayLocked(TimePoint now) const;
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
+  void ProjectInsert(ModelPool& m, uint32_t project);
+  void ProjectErase(ModelPool& m, uint32_t project);
   void RejoinDue(ModelPool& m, TimePoint now);
+  // Projects: the index of `name` (created, with its place in every model), its limits in
+  // force, its windows rolled to `now`, and whether it may send one more request now (else
+  // it leaves the rotation until the window that stops it ends).
+  uint32_t ProjectIndexLocked(const std::string& name, const std::string& key_id);
+  QuotaLimits LimitsOf(const ModelPool& m, const ProjectModel& pm) const;
+  void Roll(ProjectModel& pm, TimePoint now);
+  bool HasBudget(ModelPool& m, uint32_t project, TimePoint now);
+  void SetProjectUnusable(ModelPool& m, uint32_t project, State state, TimePoint until,
+                          std::string reason, bool paced);
+  void ClearProject(ModelPool& m, uint32_t project);
+  void CountProject(ModelPool& m, const ProjectModel& pm, int delta);
+  void QueueProjectState(const ModelPool& m, uint32_t project);
+  void Learn(ModelPool& m, uint32_t project, const std::vector<QuotaFact>& facts, TimePoint now);
+  void MoveSlot(uint32_t slot, uint32_t project, TimePoint now);
+  // Picks from the project rings: one pass over the usable projects in rotation order.
+  std::optional<uint32_t> PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
+                                        bool& tried_some);
   void CountState(ModelPool& m, State state, int delta);
   void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until, std::string reason);
   void ClearState(ModelPool& m, uint32_t slot);
@@ -284,7 +384,20 @@ class KeyPool {
   std::vector<Slot> slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_by_id_;
   ModelMap models_;
-  size_t probation_ = 0;               // tracked models not confirmed
+  size_t probation_ = 0;  // tracked models not confirmed
+  struct Project {
+    std::string name;  // the key file's project=, or "~" + key id for a key's own
+    bool named = false;
+    uint32_t keys = 0;  // slots not removed
+  };
+  std::vector<Project> projects_;
+  std::unordered_map<std::string, uint32_t> project_by_name_;
+  // Learned limits by model, then project name: the truth, also for models not tracked.
+  std::unordered_map<std::string, std::unordered_map<std::string, QuotaLimits>, StringHash,
+                     std::equal_to<>>
+      learned_;
+  std::vector<ProjectModelState> pending_project_states_;
+  std::vector<LearnedLimit> pending_limits_;
   std::vector<uint32_t> shared_ring_;  // usable slots, for models not tracked
   uint64_t shared_cursor_ = 0;
   uint64_t use_clock_ = 0;                 // ticks at each Report

@@ -332,13 +332,13 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
         // Nothing of an unreadable body is judged or passed on (it may hold the key in a
         // coding the proxy cannot undo). A 429 without a readable reason cools the key:
         // retiring it for the day on no evidence would cost far more than a short wait.
-        a.verdict = a.status == 429 ? Verdict{Outcome::kCooling, Millis(0), "429, body unreadable"}
+        a.verdict = a.status == 429 ? Verdict{Outcome::kCooling, Millis(0), "429, body unreadable", false, {}}
                                     : Classify(a.status, "", Bare429::kCooling);
         a.error_body = GeminiErrorBody(a.status, a.body_error);
         a.decoded = true;
       }
     } else {
-      a.verdict = Verdict{Outcome::kSuccess, Millis(0), ""};
+      a.verdict = Verdict{};
     }
     if (watch.gone()) co_return ClientLeft(req);
     svc.metrics->UpstreamAttempt(a.verdict.outcome, SecondsSince(t0));

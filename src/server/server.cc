@@ -511,6 +511,10 @@ http::response<http::string_body> Server::AdminAnswer(const Request& req) {
   if (req.path == "/admin/keys" && get) {
     return JsonResponse(200, AdminKeysJson(svc_.pool->View(NowMs())), true);
   }
+  if (req.path == "/admin/capacity" && get) {
+    const TimePoint now = NowMs();
+    return JsonResponse(200, AdminCapacityJson(svc_.pool->Capacity(now), now), true);
+  }
   if (req.path == "/admin/reload" && post) {
     std::string summary = svc_.reload ? svc_.reload() : "error: reload not available";
     bool failed = summary.starts_with("error: ");

@@ -62,7 +62,7 @@ auto Newest = [](auto& kept, auto&& newer) { kept = std::move(newer); };
 
 size_t RowCount(const Batch& b) {
   return b.usage.size() + b.states.size() + b.statuses.size() + b.bindings.size() +
-         b.cursors.size();
+         b.cursors.size() + b.project_states.size() + b.limits.size();
 }
 
 size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
@@ -99,6 +99,18 @@ size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
   MergeRows(
       older.cursors, std::move(newer.cursors),
       [](const std::pair<std::string, int64_t>& c) { return c.first; }, Newest);
+  MergeRows(
+      older.project_states, std::move(newer.project_states),
+      [](const ProjectModelState& s) {
+        return Join({s.project, s.model});
+      },
+      Newest);
+  MergeRows(
+      older.limits, std::move(newer.limits),
+      [](const LearnedLimit& l) {
+        return Join({l.project, l.model, l.window, l.metric});
+      },
+      Newest);
   older.bindings_expired_by_ms =
       std::max(older.bindings_expired_by_ms, newer.bindings_expired_by_ms);
 
@@ -111,6 +123,8 @@ size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
   dropped += DropOldest(older.states, excess - dropped);
   dropped += DropOldest(older.statuses, excess - dropped);
   dropped += DropOldest(older.cursors, excess - dropped);
+  dropped += DropOldest(older.project_states, excess - dropped);
+  dropped += DropOldest(older.limits, excess - dropped);
   return dropped;
 }
 
@@ -124,7 +138,9 @@ Flusher::Flusher(SqliteStore& store, std::function<Batch()> take, Millis interva
 
 Flusher::~Flusher() { Stop(); }
 
-void Flusher::Start() { thread_ = std::thread([this] { Loop(); }); }
+void Flusher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void Flusher::Wake() {
   {
@@ -154,7 +170,6 @@ void Flusher::Stop() {
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
-
 
 void Flusher::Loop() {
   for (;;) {

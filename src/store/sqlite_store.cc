@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS binding(
 CREATE TABLE IF NOT EXISTS cursor(
   model TEXT PRIMARY KEY NOT NULL,
   position INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS project_model(
+  project TEXT NOT NULL,
+  model TEXT NOT NULL,
+  state TEXT NOT NULL,
+  until_ms INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(project, model));
+CREATE TABLE IF NOT EXISTS learned_limit(
+  project TEXT NOT NULL,
+  model TEXT NOT NULL,
+  window TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(project, model, window, metric));
 INSERT INTO meta(name, value) VALUES('schema_version', '1') ON CONFLICT(name) DO NOTHING;
 COMMIT;
 )sql";
@@ -95,6 +110,18 @@ constexpr char kBindingExpiryColumnSql[] =
     "ALTER TABLE binding ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0";
 constexpr char kBindingExpiryIndexSql[] =
     "CREATE INDEX IF NOT EXISTS binding_by_expiry ON binding(expires_ms)";
+constexpr char kProjectStateUpsertSql[] =
+    "INSERT INTO project_model(project, model, state, until_ms, reason) VALUES(?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT(project, model) DO UPDATE SET"
+    " state = excluded.state, until_ms = excluded.until_ms, reason = excluded.reason";
+constexpr char kProjectStateDeleteSql[] =
+    "DELETE FROM project_model WHERE project = ?1 AND model = ?2";
+constexpr char kLimitUpsertSql[] =
+    "INSERT INTO learned_limit(project, model, window, metric, value, updated_ms)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(project, model, window, metric) DO UPDATE SET"
+    " value = excluded.value, updated_ms = excluded.updated_ms";
+constexpr char kLimitDeleteSql[] =
+    "DELETE FROM learned_limit WHERE project = ?1 AND model = ?2 AND window = ?3 AND metric = ?4";
 constexpr char kCursorUpsertSql[] =
     "INSERT INTO cursor(model, position) VALUES(?1, ?2)"
     " ON CONFLICT(model) DO UPDATE SET position = excluded.position";
@@ -130,8 +157,7 @@ class Stmt {
 // than from the lookaside pool meant for short-lived ones.
 int Prepare(sqlite3* db, const char* sql, bool persistent, Stmt* out, std::string* msg) {
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v3(db, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &s,
-                              nullptr);
+  int rc = sqlite3_prepare_v3(db, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &s, nullptr);
   if (rc != SQLITE_OK) {
     *msg = sqlite3_errmsg(db);
     sqlite3_finalize(s);
@@ -303,13 +329,12 @@ int MigrateBindingExpiry(sqlite3* db, std::string* msg) {
   return SQLITE_OK;
 }
 
-
 }  // namespace
 
 struct SqliteStore::Statements {
   Stmt begin, commit, rollback;
   Stmt usage_upsert, state_upsert, state_delete, status_upsert, binding_upsert, binding_expire,
-      cursor_upsert;
+      cursor_upsert, project_state_upsert, project_state_delete, limit_upsert, limit_delete;
 };
 
 SqliteStore::SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts,
@@ -338,7 +363,7 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
   if (!std::filesystem::exists(st)) {
     return fail("state dir '" + dir + "' does not exist" +
                 (ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")"
-                                                                   : std::string()));
+                                                                  : std::string()));
   }
   if (!std::filesystem::is_directory(st)) {
     return fail("state dir '" + dir + "' is not a directory");
@@ -361,9 +386,9 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
   if (!MakePrivate(path, &msg)) return fail(msg);
   sqlite3* raw = nullptr;
   // NOMUTEX: one thread owns the store, so SQLite's per-connection mutex is pure overhead.
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);  // even a failed open may allocate a handle that must be closed
   if (rc != SQLITE_OK) {
     return fail(OpenFailure(path, rc, raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
@@ -373,14 +398,15 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
 
   // journal_mode is the first statement that reads the file, so a garbage file fails here.
   std::string mode;
-  rc = Query(db.get(), "PRAGMA journal_mode=WAL", {},
-             [&mode](sqlite3_stmt* s) { mode = ColumnText(s, 0); }, &msg);
+  rc = Query(
+      db.get(), "PRAGMA journal_mode=WAL", {},
+      [&mode](sqlite3_stmt* s) { mode = ColumnText(s, 0); }, &msg);
   if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
   if (mode != "wal") {
     // Without WAL a crash-safe flush every second would block readers; refuse rather than
     // run in a mode the rest of the program does not expect.
-    return fail("state database " + path + " could not be switched to WAL mode (got '" +
-                mode + "'); is the state dir on a network or special file system?");
+    return fail("state database " + path + " could not be switched to WAL mode (got '" + mode +
+                "'); is the state dir on a network or special file system?");
   }
   if (sqlite3_db_readonly(db.get(), "main") == 1) {
     return fail("state database " + path + " is read-only");
@@ -405,8 +431,9 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
     return fail(OpenFailure(path, rc, "creating the schema: " + msg));
   }
   std::string version;
-  rc = Query(db.get(), "SELECT value FROM meta WHERE name = 'schema_version'", {},
-             [&version](sqlite3_stmt* s) { version = ColumnText(s, 0); }, &msg);
+  rc = Query(
+      db.get(), "SELECT value FROM meta WHERE name = 'schema_version'", {},
+      [&version](sqlite3_stmt* s) { version = ColumnText(s, 0); }, &msg);
   if (rc != SQLITE_OK) return fail(OpenFailure(path, rc, msg));
   if (version != kSchemaVersion) {
     return fail("state database " + path + " has schema version '" + version +
@@ -429,6 +456,10 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
       {kBindingUpsertSql, &stmts->binding_upsert},
       {kBindingExpireSql, &stmts->binding_expire},
       {kCursorUpsertSql, &stmts->cursor_upsert},
+      {kProjectStateUpsertSql, &stmts->project_state_upsert},
+      {kProjectStateDeleteSql, &stmts->project_state_delete},
+      {kLimitUpsertSql, &stmts->limit_upsert},
+      {kLimitDeleteSql, &stmts->limit_delete},
   };
   for (const auto& [sql, out] : to_prepare) {
     rc = Prepare(db.get(), sql, /*persistent=*/true, out, &msg);
@@ -459,8 +490,7 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
   };
   for (const UsageDelta& u : batch.usage) {
     if (!check(Run(db_, stmts_->usage_upsert.get(), &msg, u.key_id, u.model, u.day, u.requests,
-                   u.rate_limited, u.errors, u.prompt_tokens, u.candidate_tokens,
-                   u.thought_tokens),
+                   u.rate_limited, u.errors, u.prompt_tokens, u.candidate_tokens, u.thought_tokens),
                "usage")) {
       break;
     }
@@ -468,16 +498,14 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
   for (size_t i = 0; ok && i < batch.states.size(); ++i) {
     const KeyModelState& s = batch.states[i];
     // "ok" is the absence of a state: no row means the key is usable for that model.
-    check(s.state == "ok"
-              ? Run(db_, stmts_->state_delete.get(), &msg, s.key_id, s.model)
-              : Run(db_, stmts_->state_upsert.get(), &msg, s.key_id, s.model, s.state,
-                    s.until_ms, s.reason),
+    check(s.state == "ok" ? Run(db_, stmts_->state_delete.get(), &msg, s.key_id, s.model)
+                          : Run(db_, stmts_->state_upsert.get(), &msg, s.key_id, s.model, s.state,
+                                s.until_ms, s.reason),
           "key_model");
   }
   for (size_t i = 0; ok && i < batch.statuses.size(); ++i) {
     const KeyStatusRow& s = batch.statuses[i];
-    check(Run(db_, stmts_->status_upsert.get(), &msg, s.key_id, s.status, s.reason),
-          "key_status");
+    check(Run(db_, stmts_->status_upsert.get(), &msg, s.key_id, s.status, s.reason), "key_status");
   }
   for (size_t i = 0; ok && i < batch.bindings.size(); ++i) {
     const Binding& b = batch.bindings[i];
@@ -492,6 +520,22 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
     const auto& [model, position] = batch.cursors[i];
     check(Run(db_, stmts_->cursor_upsert.get(), &msg, model, position), "cursor");
   }
+  for (size_t i = 0; ok && i < batch.project_states.size(); ++i) {
+    const ProjectModelState& s = batch.project_states[i];
+    check(s.state == "ok" ? Run(db_, stmts_->project_state_delete.get(), &msg, s.project, s.model)
+                          : Run(db_, stmts_->project_state_upsert.get(), &msg, s.project, s.model,
+                                s.state, s.until_ms, s.reason),
+          "project_model");
+  }
+  for (size_t i = 0; ok && i < batch.limits.size(); ++i) {
+    const LearnedLimit& l = batch.limits[i];
+    // A negative value is a limit forgotten (admin reset).
+    check(l.value < 0
+              ? Run(db_, stmts_->limit_delete.get(), &msg, l.project, l.model, l.window, l.metric)
+              : Run(db_, stmts_->limit_upsert.get(), &msg, l.project, l.model, l.window, l.metric,
+                    l.value, l.updated_ms),
+          "learned_limit");
+  }
   if (ok) check(Run(db_, stmts_->commit.get(), &msg), "commit");
   if (ok) return true;
 
@@ -501,30 +545,33 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
     std::string ignored;
     Run(db_, stmts_->rollback.get(), &ignored);
   }
-  SetError(error, "state database " + path_ + ": write failed at " + what + ", nothing written: " +
-                      msg);
+  SetError(error,
+           "state database " + path_ + ": write failed at " + what + ", nothing written: " + msg);
   return false;
 }
 
 Loaded SqliteStore::Load(const std::string& day, std::string* error) {
   Loaded out;
   std::string msg;
-  int rc = Query(db_, kUsageOfDaySql, {day},
-                 [&out](sqlite3_stmt* s) { out.usage.push_back(UsageFromRow(s)); }, &msg);
+  int rc = Query(
+      db_, kUsageOfDaySql, {day}, [&out](sqlite3_stmt* s) { out.usage.push_back(UsageFromRow(s)); },
+      &msg);
   if (rc == SQLITE_OK) {
-    rc = Query(db_, "SELECT key_id, model, state, until_ms, reason FROM key_model", {},
-               [&out](sqlite3_stmt* s) {
-                 out.states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
-                                       sqlite3_column_int64(s, 3), ColumnText(s, 4)});
-               },
-               &msg);
+    rc = Query(
+        db_, "SELECT key_id, model, state, until_ms, reason FROM key_model", {},
+        [&out](sqlite3_stmt* s) {
+          out.states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                sqlite3_column_int64(s, 3), ColumnText(s, 4)});
+        },
+        &msg);
   }
   if (rc == SQLITE_OK) {
-    rc = Query(db_, "SELECT key_id, status, reason FROM key_status", {},
-               [&out](sqlite3_stmt* s) {
-                 out.statuses.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2)});
-               },
-               &msg);
+    rc = Query(
+        db_, "SELECT key_id, status, reason FROM key_status", {},
+        [&out](sqlite3_stmt* s) {
+          out.statuses.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2)});
+        },
+        &msg);
   }
   if (rc == SQLITE_OK) {
     rc = Query(
@@ -536,11 +583,31 @@ Loaded SqliteStore::Load(const std::string& day, std::string* error) {
         &msg);
   }
   if (rc == SQLITE_OK) {
-    rc = Query(db_, "SELECT model, position FROM cursor", {},
-               [&out](sqlite3_stmt* s) {
-                 out.cursors.emplace_back(ColumnText(s, 0), sqlite3_column_int64(s, 1));
-               },
-               &msg);
+    rc = Query(
+        db_, "SELECT model, position FROM cursor", {},
+        [&out](sqlite3_stmt* s) {
+          out.cursors.emplace_back(ColumnText(s, 0), sqlite3_column_int64(s, 1));
+        },
+        &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(
+        db_, "SELECT project, model, state, until_ms, reason FROM project_model", {},
+        [&out](sqlite3_stmt* s) {
+          out.project_states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                        sqlite3_column_int64(s, 3), ColumnText(s, 4)});
+        },
+        &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(
+        db_, "SELECT project, model, window, metric, value, updated_ms FROM learned_limit", {},
+        [&out](sqlite3_stmt* s) {
+          out.limits.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                ColumnText(s, 3), sqlite3_column_int64(s, 4),
+                                sqlite3_column_int64(s, 5)});
+        },
+        &msg);
   }
   if (rc != SQLITE_OK) SetError(error, "state database " + path_ + ": load failed: " + msg);
   return out;
@@ -549,8 +616,9 @@ Loaded SqliteStore::Load(const std::string& day, std::string* error) {
 std::vector<UsageDelta> SqliteStore::UsageOf(const std::string& day, std::string* error) {
   std::vector<UsageDelta> out;
   std::string msg;
-  int rc = Query(db_, kUsageOfDaySql, {day},
-                 [&out](sqlite3_stmt* s) { out.push_back(UsageFromRow(s)); }, &msg);
+  int rc = Query(
+      db_, kUsageOfDaySql, {day}, [&out](sqlite3_stmt* s) { out.push_back(UsageFromRow(s)); },
+      &msg);
   if (rc != SQLITE_OK) SetError(error, "state database " + path_ + ": read failed: " + msg);
   return out;
 }
@@ -558,8 +626,9 @@ std::vector<UsageDelta> SqliteStore::UsageOf(const std::string& day, std::string
 std::optional<std::string> SqliteStore::GetMeta(const std::string& name, std::string* error) {
   std::optional<std::string> value;
   std::string msg;
-  int rc = Query(db_, "SELECT value FROM meta WHERE name = ?1", {name},
-                 [&value](sqlite3_stmt* s) { value = ColumnText(s, 0); }, &msg);
+  int rc = Query(
+      db_, "SELECT value FROM meta WHERE name = ?1", {name},
+      [&value](sqlite3_stmt* s) { value = ColumnText(s, 0); }, &msg);
   if (rc != SQLITE_OK) {
     SetError(error, "state database " + path_ + ": read failed: " + msg);
     return std::nullopt;
@@ -567,8 +636,7 @@ std::optional<std::string> SqliteStore::GetMeta(const std::string& name, std::st
   return value;
 }
 
-bool SqliteStore::SetMeta(const std::string& name, const std::string& value,
-                          std::string* error) {
+bool SqliteStore::SetMeta(const std::string& name, const std::string& value, std::string* error) {
   Stmt stmt;
   std::string msg;
   int rc = Prepare(db_, kMetaUpsertSql, /*persistent=*/false, &stmt, &msg);

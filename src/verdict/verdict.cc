@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -18,7 +19,9 @@ struct ErrorBody {
   std::string message;
   std::vector<std::string> reasons;    // details[].reason (ErrorInfo)
   std::vector<std::string> quota_ids;  // QuotaFailure violations[].quotaId
+  std::vector<std::string> zero_ids;   // the quotaIds of violations whose quotaValue is 0
   bool quota_value_zero = false;       // some violation has quotaValue 0
+  std::vector<QuotaFact> quotas;
   bool has_retry_info = false;
   Millis retry_delay{0};
 };
@@ -91,6 +94,44 @@ bool IsZero(const json::value& v) {
   return false;
 }
 
+// A quotaValue: "250" or 250; -1 when it is neither a whole number nor in range.
+int64_t QuotaValue(const json::value* q) {
+  if (q == nullptr) return -1;
+  if (q->is_int64()) return q->get_int64() >= 0 ? q->get_int64() : -1;
+  if (q->is_uint64())
+    return q->get_uint64() <= INT64_MAX ? static_cast<int64_t>(q->get_uint64()) : -1;
+  if (!q->is_string()) return -1;
+  std::string_view s = q->get_string();
+  if (s.empty() || s.size() > 18) return -1;
+  int64_t n = 0;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return -1;
+    n = n * 10 + (ch - '0');
+  }
+  return n;
+}
+
+// What a violation teaches: its window from the quotaId (PerMinute / PerDay), its metric
+// from the quotaId or quotaMetric (input tokens, else requests). Nothing when the window is
+// not named or the value unreadable.
+std::optional<QuotaFact> FactOf(std::string_view id, std::string_view metric,
+                                const json::value* q) {
+  QuotaFact f;
+  if (id.find("PerDay") != std::string_view::npos) {
+    f.window = QuotaFact::Window::kDay;
+  } else if (id.find("PerMinute") != std::string_view::npos) {
+    f.window = QuotaFact::Window::kMinute;
+  } else {
+    return std::nullopt;
+  }
+  const bool tokens =
+      id.find("Token") != std::string_view::npos || metric.find("token") != std::string_view::npos;
+  f.metric = tokens ? QuotaFact::Metric::kInputTokens : QuotaFact::Metric::kRequests;
+  f.value = QuotaValue(q);
+  if (f.value < 0) return std::nullopt;
+  return f;
+}
+
 void ReadDetail(const json::object& d, ErrorBody* out) {
   if (std::string reason = StringField(d, "reason"); !reason.empty()) {
     out->reasons.push_back(std::move(reason));
@@ -99,12 +140,14 @@ void ReadDetail(const json::object& d, ErrorBody* out) {
     for (const json::value& v : vs->get_array()) {
       if (!v.is_object()) continue;
       const json::object& vo = v.get_object();
-      if (std::string id = StringField(vo, "quotaId"); !id.empty()) {
-        out->quota_ids.push_back(std::move(id));
-      }
-      if (const json::value* q = Field(vo, "quotaValue"); q != nullptr && IsZero(*q)) {
+      std::string id = StringField(vo, "quotaId");
+      const json::value* q = Field(vo, "quotaValue");
+      if (q != nullptr && IsZero(*q)) {
         out->quota_value_zero = true;
+        out->zero_ids.push_back(id);
       }
+      if (auto fact = FactOf(id, StringField(vo, "quotaMetric"), q)) out->quotas.push_back(*fact);
+      if (!id.empty()) out->quota_ids.push_back(std::move(id));
     }
   }
   if (const json::value* r = Field(d, "retryDelay"); r != nullptr) {
@@ -183,22 +226,41 @@ bool MentionsLimitZero(std::string_view message) {
 }
 
 Verdict Make(Outcome outcome, std::string reason, Millis delay = Millis(0)) {
-  return Verdict{outcome, delay, std::move(reason)};
+  Verdict v;
+  v.outcome = outcome;
+  v.retry_delay = delay;
+  v.reason = std::move(reason);
+  return v;
+}
+
+// The ids among `ids` that contain `window` ("PerDay", "PerMinute"), or all when empty.
+bool AnyPerProject(const std::vector<std::string>& ids, std::string_view window) {
+  return std::any_of(ids.begin(), ids.end(), [&](const std::string& id) {
+    return (window.empty() || id.find(window) != std::string::npos) &&
+           id.find("PerProject") != std::string::npos;
+  });
 }
 
 Verdict Classify429(const ErrorBody& e, Bare429 bare429) {
   const Millis delay = e.retry_delay;
+  Verdict v;
   if (e.quota_value_zero || MentionsLimitZero(e.message)) {
-    return Make(Outcome::kDayExhausted, "quota limit 0", delay);
+    v = Make(Outcome::kDayExhausted, "quota limit 0", delay);
+    v.per_project = AnyPerProject(e.zero_ids, "");
+  } else if (AnyContains(e.quota_ids, "PerDay")) {
+    // Per-day 429s carry a RetryInfo too, so the quotaId must be looked at first.
+    v = Make(Outcome::kDayExhausted, "per-day quota", delay);
+    v.per_project = AnyPerProject(e.quota_ids, "PerDay");
+  } else if (AnyContains(e.quota_ids, "PerMinute")) {
+    v = Make(Outcome::kCooling, "per-minute quota", delay);
+    v.per_project = AnyPerProject(e.quota_ids, "PerMinute");
+  } else if (e.has_retry_info) {
+    return Make(Outcome::kCooling, "rate limited", delay);
   }
-  // Per-day 429s carry a RetryInfo too, so the quotaId must be looked at first.
-  if (AnyContains(e.quota_ids, "PerDay")) {
-    return Make(Outcome::kDayExhausted, "per-day quota", delay);
+  if (v.outcome != Outcome::kSuccess) {
+    v.quotas = e.quotas;
+    return v;
   }
-  if (AnyContains(e.quota_ids, "PerMinute")) {
-    return Make(Outcome::kCooling, "per-minute quota", delay);
-  }
-  if (e.has_retry_info) return Make(Outcome::kCooling, "rate limited", delay);
   if (bare429 == Bare429::kDay) {
     return Make(Outcome::kDayExhausted, "rate limited (no details)");
   }

@@ -7,8 +7,10 @@
 // streaming form sends errors); a body that cannot be read falls back on the status.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/time.h"
 
@@ -30,6 +32,17 @@ std::string_view OutcomeName(Outcome o);
 // What --bare-429 says a 429 without quota details means.
 enum class Bare429 { kDay, kCooling };
 
+// One QuotaFailure violation of a 429, as the pool learns limits from it (SPEC 4.6):
+// "GenerateRequestsPerDayPerProjectPerModel-FreeTier" with quotaValue "250" is a per-day
+// request limit of 250 for the project and model.
+struct QuotaFact {
+  enum class Window : uint8_t { kMinute, kDay };
+  enum class Metric : uint8_t { kRequests, kInputTokens };
+  Window window = Window::kMinute;
+  Metric metric = Metric::kRequests;
+  int64_t value = -1;  // quotaValue; -1 when absent or unreadable
+};
+
 struct Verdict {
   Outcome outcome = Outcome::kSuccess;
   // The RetryInfo delay when the body carries one (fractions kept to the millisecond).
@@ -37,6 +50,11 @@ struct Verdict {
   // A short human reason for the admin API and logs: "per-day quota", "per-minute quota",
   // "quota limit 0", "rate limited", "API key invalid", "key suspended", "upstream 503", ...
   std::string reason;
+  // The quota that decided a cooling or exhaustion is the project's (its quotaId says
+  // PerProject): every key of the key's project is in that state for the model (SPEC 4.5).
+  bool per_project = false;
+  // Every violation of a 429 with a window Google names (minute or day) and a value.
+  std::vector<QuotaFact> quotas;
 };
 
 Verdict Classify(int status, std::string_view body, Bare429 bare429);

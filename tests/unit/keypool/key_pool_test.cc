@@ -29,7 +29,7 @@ std::vector<ApiKey> MakeKeys(size_t n) {
 const TimePoint kNoon = FromUnixMs(1795780800000);
 
 Verdict V(Outcome o, std::string reason = "r", Millis delay = 0ms) {
-  return Verdict{o, delay, std::move(reason)};
+  return Verdict{o, delay, std::move(reason), false, {}};
 }
 
 uint32_t MustPick(KeyPool& pool, std::string_view model, uint64_t req, TimePoint now) {
@@ -102,7 +102,7 @@ TEST(KeyPool, CoolingKeyReturnsAfterItsDelayAndRecoolingKeepsTheLaterDeadline) {
 }
 
 TEST(KeyPool, TransientCooldownDoublesAndSuccessResetsIt) {
-  KeyPool pool(MakeKeys(1), LosAngeles(), PoolOptions{1000ms, 8000ms});
+  KeyPool pool(MakeKeys(1), LosAngeles(), PoolOptions{1000ms, 8000ms, 256, 16, {}});
   TimePoint t = kNoon;
   std::vector<Millis> waits;
   for (int i = 0; i < 5; ++i) {
@@ -565,7 +565,7 @@ TEST(KeyPoolCounts, GaugesAndUnavailableAgreeWithAScanAfterRandomOperations) {
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     std::mt19937 rng(seed);
     auto below = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
-    PoolOptions o{1000ms, 8000ms};
+    PoolOptions o{1000ms, 8000ms, 256, 16, {}};
     o.max_models = 4;
     o.max_probation_models = 2;
     KeyPool pool(MakeKeys(6), LosAngeles(), o);
