@@ -1,4 +1,5 @@
-// The operational endpoints (SPEC 3.5): /healthz, /metrics, /admin/keys, /admin/reload,
+// The operational endpoints (SPEC 3.5): /healthz, /metrics, /admin/keys, /admin/clients,
+// /admin/reload,
 // /admin/keys/{id}/reset. Each builds a whole response from a snapshot of the pool; none
 // does I/O. Never prints a key except masked.
 #pragma once
@@ -15,5 +16,8 @@ std::string Rfc3339(TimePoint t);
 
 // The /admin/keys document.
 std::string AdminKeysJson(const PoolView& view);
+
+// The /admin/clients document: each client's limits and its usage this quota day and minute.
+std::string AdminClientsJson(const std::vector<ClientView>& clients);
 
 }  // namespace gkm

@@ -54,12 +54,12 @@ struct Admission {
 // One client's limits and usage at one instant (/admin/clients, /metrics).
 struct ClientView {
   ClientSpec spec;
-  std::string day;                         // the quota day of `today_requests`
-  int64_t today_requests = 0;              // admitted this quota day
-  std::map<std::string, int64_t> by_model;  // of those, per model ("-": none named)
-  int64_t minute_requests = 0;             // admitted in the last 60 s
-  std::vector<std::pair<int, uint64_t>> codes;         // answers by HTTP status, since start
-  std::array<uint64_t, 4> refused{};       // by Refusal, since start
+  std::string day;                              // the quota day of `today_requests`
+  int64_t today_requests = 0;                   // admitted this quota day
+  std::map<std::string, int64_t> by_model;      // of those, per model ("-": none named)
+  int64_t minute_requests = 0;                  // admitted in the last 60 s
+  std::vector<std::pair<int, uint64_t>> codes;  // answers by HTTP status, since start
+  std::array<uint64_t, 4> refused{};            // by Refusal, since start
 };
 
 class Client {
