@@ -156,4 +156,30 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
   return out;
 }
 
+void AppendClientMetrics(std::string& out, const std::vector<ClientView>& clients) {
+  if (clients.empty()) return;
+  auto label = [](const ClientView& c) { return "client=\"" + Escape(c.spec.name) + "\""; };
+  out += "# HELP gkm_client_requests_total Requests of each client answered, by status code.\n";
+  out += "# TYPE gkm_client_requests_total counter\n";
+  for (const ClientView& c : clients) {
+    for (const auto& [code, n] : c.codes) {
+      out += "gkm_client_requests_total{" + label(c) + ",code=\"" + std::to_string(code) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+  }
+  out += "# HELP gkm_client_refused_total Requests refused by the client's own limits.\n";
+  out += "# TYPE gkm_client_refused_total counter\n";
+  for (const ClientView& c : clients) {
+    for (Refusal r : {Refusal::kMinute, Refusal::kDay, Refusal::kModel}) {
+      out += "gkm_client_refused_total{" + label(c) + ",reason=\"" + std::string(RefusalName(r)) +
+             "\"} " + std::to_string(c.refused[static_cast<size_t>(r)]) + "\n";
+    }
+  }
+  out += "# HELP gkm_client_requests_today Requests admitted for the client this quota day.\n";
+  out += "# TYPE gkm_client_requests_today gauge\n";
+  for (const ClientView& c : clients) {
+    out += "gkm_client_requests_today{" + label(c) + "} " + std::to_string(c.today_requests) + "\n";
+  }
+}
+
 }  // namespace gkm

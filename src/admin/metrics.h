@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "clients/clients.h"
 #include "keypool/key_pool.h"
 #include "verdict/verdict.h"
 
@@ -56,5 +57,10 @@ class Metrics {
   std::array<std::atomic<uint64_t>, 3> sessions_{};
   std::atomic<int64_t> inflight_{0};
 };
+
+// Appends the per-client series (SPEC 2.3, label `client`): gkm_client_requests_total{client,
+// code} (answers by status), gkm_client_refused_total{client,reason} (rpm, rpd, model: the
+// client's own limits) and gkm_client_requests_today{client} (admitted this quota day).
+void AppendClientMetrics(std::string& out, const std::vector<ClientView>& clients);
 
 }  // namespace gkm

@@ -121,4 +121,35 @@ std::string AdminCapacityJson(const CapacityView& view, TimePoint now) {
   return json::serialize(root);
 }
 
+std::string AdminClientsJson(const std::vector<ClientView>& clients) {
+  namespace json = boost::json;
+  json::array list;
+  for (const ClientView& c : clients) {
+    json::object limits;
+    limits["rpm"] = c.spec.rpm;
+    limits["rpd"] = c.spec.rpd;
+    json::array models;
+    for (const std::string& m : c.spec.models) models.emplace_back(ValidUtf8(m));
+    limits["models"] = std::move(models);
+    json::object by_model;
+    for (const auto& [model, n] : c.by_model) by_model[ValidUtf8(model)] = n;
+    json::object today;
+    today["day"] = c.day;
+    today["requests"] = c.today_requests;
+    today["by_model"] = std::move(by_model);
+    json::object refused;
+    for (Refusal r : {Refusal::kMinute, Refusal::kDay, Refusal::kModel}) {
+      refused[RefusalName(r)] = c.refused[static_cast<size_t>(r)];
+    }
+    json::object o;
+    o["name"] = c.spec.name;
+    o["limits"] = std::move(limits);
+    o["today"] = std::move(today);
+    o["minute"] = json::object{{"requests", c.minute_requests}};
+    o["refused"] = std::move(refused);
+    list.push_back(std::move(o));
+  }
+  return json::serialize(json::object{{"clients", std::move(list)}});
+}
+
 }  // namespace gkm

@@ -1,4 +1,5 @@
-// The operational endpoints (SPEC 3.5): /healthz, /metrics, /admin/keys, /admin/reload,
+// The operational endpoints (SPEC 3.5): /healthz, /metrics, /admin/keys, /admin/clients,
+// /admin/reload,
 // /admin/keys/{id}/reset. Each builds a whole response from a snapshot of the pool; none
 // does I/O. Never prints a key except masked.
 #pragma once
@@ -19,5 +20,8 @@ std::string AdminKeysJson(const PoolView& view);
 // The /admin/capacity document (SPEC 3.9): per model, per project, limits in force and
 // learned, used and left today, today's rate and when the known budget runs out at it.
 std::string AdminCapacityJson(const CapacityView& view, TimePoint now);
+
+// The /admin/clients document: each client's limits and its usage this quota day and minute.
+std::string AdminClientsJson(const std::vector<ClientView>& clients);
 
 }  // namespace gkm

@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "clients/clients.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_file.h"
@@ -69,6 +71,26 @@ std::string RandomToken() {
     t += kHex[b & 15];
   }
   return t;
+}
+
+using Digest = std::array<unsigned char, 32>;
+
+Digest DigestOfToken(std::string_view token) {
+  Digest d{};
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d.data());
+  return d;
+}
+
+// 64 hex digits (the config has checked them) as the 32 bytes they spell.
+Digest DigestOfHex(std::string_view hex) {
+  auto nibble = [](char c) {
+    return static_cast<unsigned char>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  };
+  Digest d{};
+  for (size_t i = 0; i < d.size() && 2 * i + 1 < hex.size(); ++i) {
+    d[i] = static_cast<unsigned char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return d;
 }
 
 std::string LocalDateToday() {
@@ -154,7 +176,7 @@ int RunApp(int argc, char** argv) {
   if (!store) return Fail(1, "--state-dir: " + error);
 
   std::vector<std::string> tokens = cfg.tokens;
-  if (tokens.empty()) {
+  if (tokens.empty() && cfg.clients.empty()) {
     auto stored = store->GetMeta("client_token");
     if (stored && !stored->empty()) {
       tokens.push_back(*stored);
@@ -193,6 +215,12 @@ int RunApp(int argc, char** argv) {
   Loaded state = store->Load(clock->DayOf(now));
   pool.Restore(state, now);
   affinity.Restore(state.bindings);
+  // The named clients (SPEC 2.3), and the tokens of --token as the client "default".
+  std::vector<ClientSpec> specs;
+  for (const ClientConfig& c : cfg.clients) specs.push_back({c.name, c.rpm, c.rpd, c.models});
+  if (!tokens.empty()) specs.push_back({"default", 0, 0, {}});
+  Clients clients(std::move(specs), *clock);
+  clients.Restore(state.client_usage, now);
 
   Flusher flusher(
       *store,
@@ -200,6 +228,7 @@ int RunApp(int argc, char** argv) {
         Batch b = pool.TakeBatch(NowMs());
         b.bindings = affinity.TakePending();
         b.bindings_expired_by_ms = affinity.TakeExpiredBy();
+        b.client_usage = clients.TakePending();
         return b;
       },
       cfg.flush_interval);
@@ -208,12 +237,18 @@ int RunApp(int argc, char** argv) {
 
   Services svc;
   svc.config = &cfg;
+  svc.clients = &clients;
+  for (size_t i = 0; i < cfg.clients.size(); ++i) {
+    svc.client_tokens.push_back({DigestOfHex(cfg.clients[i].token_sha256), &clients.at(i)});
+  }
+  for (const std::string& t : tokens) {
+    svc.client_tokens.push_back({DigestOfToken(t), clients.Find("default")});
+  }
   svc.pool = &pool;
   svc.affinity = &affinity;
   MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
   svc.sessions = &sessions;
   svc.metrics = &metrics;
-  svc.tokens = tokens;
   if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {
     svc.fault_injection = true;
     spdlog::warn("GKM_FAULT_INJECTION=1: requests may ask for injected faults (tests only)");

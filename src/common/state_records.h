@@ -62,8 +62,18 @@ struct Binding {
   int64_t expires_ms = 0;  // when Google has dropped the resource; 0: not known (older rows)
 };
 
+// Requests a named client (SPEC 2.3) was admitted for, per model and quota day: a delta
+// when written, the day's total when loaded. model "-": requests that named none.
+struct ClientUsageDelta {
+  std::string client;
+  std::string model;
+  std::string day;  // "YYYY-MM-DD"
+  int64_t requests = 0;
+};
+
 struct Batch {
   std::vector<UsageDelta> usage;
+  std::vector<ClientUsageDelta> client_usage;
   std::vector<KeyModelState> states;
   std::vector<KeyStatusRow> statuses;
   std::vector<Binding> bindings;
@@ -73,8 +83,8 @@ struct Batch {
   // When not 0, bindings that expired at or before this time are deleted (affinity expiry).
   int64_t bindings_expired_by_ms = 0;
   bool empty() const {
-    return usage.empty() && states.empty() && statuses.empty() && bindings.empty() &&
-           cursors.empty() && project_states.empty() && limits.empty() &&
+    return usage.empty() && client_usage.empty() && states.empty() && statuses.empty() &&
+           bindings.empty() && cursors.empty() && project_states.empty() && limits.empty() &&
            bindings_expired_by_ms == 0;
   }
 };
@@ -82,6 +92,7 @@ struct Batch {
 // What the proxy needs back at start.
 struct Loaded {
   std::vector<UsageDelta> usage;  // the rows of the requested day only
+  std::vector<ClientUsageDelta> client_usage;  // the rows of the requested day only
   std::vector<KeyModelState> states;
   std::vector<KeyStatusRow> statuses;
   std::vector<Binding> bindings;

@@ -19,6 +19,8 @@
 #endif
 #include <toml++/toml.h>
 
+#include <openssl/sha.h>
+
 #ifndef GKM_VERSION
 #define GKM_VERSION "unknown"
 #endif
@@ -397,7 +399,8 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 const Option kOptions[] = {
     {"config", "FILE", Kind::kString, "none",
-     "TOML file with the same keys as the flags, in snake_case (token = [\"a\", \"b\"])",
+     "TOML file with the same keys as the flags, in snake_case (token = [\"a\", \"b\"]), and "
+     "[[client]] tables naming clients with their own token and limits (README)",
      &SetPath<&Config::config_file>, nullptr, /*in_file=*/false},
     {"keys", "FILE", Kind::kString, "key.txt",
      "Gemini API keys, one per line; blank lines and lines starting with # are ignored",
@@ -733,8 +736,131 @@ Problem FromToml(const Option& o, const toml::node& node, std::vector<std::strin
   return std::nullopt;
 }
 
+// ---------------------------------------------------------------------------------------
+// Named clients: the [[client]] tables of the config file (SPEC 2.3). File only: a client
+// has several fields, which flags and variables would spell badly.
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : d) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  return hex;
+}
+
+bool IsClientName(std::string_view n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+// One [[client]] table into *out, or the problem ("rpm: ..."), naming the field.
+Problem ClientFromToml(const toml::table& t, ClientConfig* out) {
+  static constexpr std::string_view kFields[] = {"name", "token", "token_sha256",
+                                                 "rpm",  "rpd",   "models"};
+  auto type = [](const toml::node& n) { return std::string(TypeName(n.type())); };
+  const toml::node* name = t.get("name");
+  if (!name) return std::string("name: missing");
+  if (!name->is_string()) return "name: expected a string, got " + type(*name);
+  out->name = name->as_string()->get();
+  if (!IsClientName(out->name)) {
+    return "name: " + Quote(out->name) + " is not 1 to 64 of A-Z a-z 0-9 . _ -";
+  }
+  for (auto&& [key, node] : t) {
+    if (std::find(std::begin(kFields), std::end(kFields), key.str()) == std::end(kFields)) {
+      return "unknown key " + Quote(key.str()) +
+             " (a client has name, token or token_sha256, rpm, rpd, models)";
+    }
+  }
+  const toml::node* token = t.get("token");
+  const toml::node* digest = t.get("token_sha256");
+  if (!token == !digest) return std::string("give exactly one of token and token_sha256");
+  if (token) {
+    if (!token->is_string()) return "token: expected a string, got " + type(*token);
+    if (auto p = CheckSecret(token->as_string()->get())) return "token: " + *p;
+    out->token_sha256 = Sha256Hex(token->as_string()->get());
+  } else {
+    if (!digest->is_string()) return "token_sha256: expected a string, got " + type(*digest);
+    std::string hex = ToLower(digest->as_string()->get());
+    if (hex.size() != 64 ||
+        !std::all_of(hex.begin(), hex.end(), [](unsigned char ch) { return std::isxdigit(ch); })) {
+      return "token_sha256: " + Quote(hex) + " is not 64 hex digits (sha256sum of the token)";
+    }
+    out->token_sha256 = std::move(hex);
+  }
+  for (auto [field, member] : {std::pair{"rpm", &ClientConfig::rpm}, {"rpd", &ClientConfig::rpd}}) {
+    const toml::node* n = t.get(field);
+    if (!n) continue;
+    if (!n->is_integer()) return std::string(field) + ": expected an integer, got " + type(*n);
+    uint64_t v = 0;
+    if (auto p = ParseUint(std::to_string(n->as_integer()->get()), 0, 1000000000, v)) {
+      return std::string(field) + ": " + *p;
+    }
+    out->*member = static_cast<uint32_t>(v);
+  }
+  if (const toml::node* models = t.get("models")) {
+    if (!models->is_array()) return "models: expected an array of strings, got " + type(*models);
+    for (const toml::node& m : *models->as_array()) {
+      if (!m.is_string()) return "models: expected an array of strings, got " + type(m) + " in it";
+      std::string_view glob = m.as_string()->get();
+      if (glob.starts_with("models/")) glob.remove_prefix(7);
+      if (glob.empty() || HasSpace(glob)) return "models: " + Quote(glob) + " is not a model glob";
+      out->models.emplace_back(glob);
+    }
+  }
+  return std::nullopt;
+}
+
+// The `client` key of the file: [[client]] tables, each checked, names unique.
+std::optional<std::string> ReadClientTables(const toml::node& node, const std::string& path,
+                                            std::vector<ClientConfig>* clients) {
+  std::string at = "--config: " + Quote(path) + " line ";
+  if (!node.is_array_of_tables()) {
+    return at + std::to_string(node.source().begin.line) +
+           ": client must be [[client]] tables, got " + std::string(TypeName(node.type()));
+  }
+  for (const toml::node& item : *node.as_array()) {
+    const toml::table& t = *item.as_table();
+    std::string where = at + std::to_string(t.source().begin.line) + ": [[client]]";
+    ClientConfig c;
+    Problem p = ClientFromToml(t, &c);
+    if (!c.name.empty() && IsClientName(c.name)) where += " " + Quote(c.name);
+    if (p) return where + ": " + *p;
+    for (const ClientConfig& other : *clients) {
+      if (other.name == c.name) return where + ": name: another client has this name";
+      if (other.token_sha256 == c.token_sha256) {
+        return where + ": its token is also the token of client " + Quote(other.name);
+      }
+    }
+    clients->push_back(std::move(c));
+  }
+  return std::nullopt;
+}
+
+// --token's tokens are the client "default": neither its name nor a token may be shared.
+std::optional<std::string> CheckClientsAgainstTokens(const Config& c) {
+  if (c.tokens.empty()) return std::nullopt;
+  for (const ClientConfig& client : c.clients) {
+    std::string where = "--config: [[client]] " + Quote(client.name) + ": ";
+    if (client.name == "default") {
+      return where + "the name default is the client of --token / GKM_TOKENS";
+    }
+    for (const std::string& t : c.tokens) {
+      if (Sha256Hex(t) == client.token_sha256) {
+        return where + "its token is also given by --token / GKM_TOKENS";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // Reads and checks the whole file; on failure returns the one-line message.
-std::variant<Layer, std::string> ReadConfigFile(const std::string& path, const std::string& from) {
+std::variant<Layer, std::string> ReadConfigFile(const std::string& path, const std::string& from,
+                                                std::vector<ClientConfig>* clients) {
   std::string suffix = from.empty() ? "" : " (from " + from + ")";
   // Read it ourselves so that the message carries errno's reason, not toml++'s generic one.
   std::string text;
@@ -763,6 +889,10 @@ std::variant<Layer, std::string> ReadConfigFile(const std::string& path, const s
   for (auto&& [key, node] : table) {
     std::string line = std::to_string(node.source().begin.line);
     std::string where = path + ":" + line;
+    if (key.str() == "client") {
+      if (auto err = ReadClientTables(node, path, clients)) return *err + suffix;
+      continue;
+    }
     const Option* o = FindByTomlKey(key.str());
     if (!o) {
       std::string msg =
@@ -794,6 +924,7 @@ ConfigResult LoadConfig(const std::vector<std::string>& argv,
 
   // The file is found before anything else is decided, from the two layers above it.
   Layer file_layer;
+  std::vector<ClientConfig> clients;
   const Option* config_opt = FindByFlag("config");
   const Found* config_found = cl.layer.count(config_opt)    ? &cl.layer[config_opt]
                               : env_layer.count(config_opt) ? &env_layer[config_opt]
@@ -803,7 +934,7 @@ ConfigResult LoadConfig(const std::vector<std::string>& argv,
     if (path.empty()) {
       return ConfigError{Fail(*config_opt, "must not be empty", config_found->from)};
     }
-    auto read = ReadConfigFile(path, config_found->from);
+    auto read = ReadConfigFile(path, config_found->from, &clients);
     if (auto* err = std::get_if<std::string>(&read)) return ConfigError{*err};
     file_layer = std::move(std::get<Layer>(read));
   }
@@ -822,6 +953,8 @@ ConfigResult LoadConfig(const std::vector<std::string>& argv,
                                       : o.set(found->values.back(), config);
     if (p) return ConfigError{Fail(o, *p, found->from)};
   }
+  config.clients = std::move(clients);
+  if (auto err = CheckClientsAgainstTokens(config)) return ConfigError{*err};
   if (config.threads == 0) config.threads = std::max(1u, hardware_threads);
   return config;
 }

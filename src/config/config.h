@@ -35,12 +35,25 @@ struct UpstreamUrl {
 enum class OpenAiMode { kTranslate, kGoogle };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
+// A named client from a [[client]] table of the --config file (SPEC 2.3); the file is the
+// only place clients are named. The token itself is not kept: only its SHA-256.
+struct ClientConfig {
+  std::string name;          // [A-Za-z0-9._-]{1,64}, unique, not "default" beside --token
+  std::string token_sha256;  // 64 lowercase hex digits: of `token`, or `token_sha256` as given
+  uint32_t rpm = 0;          // 0 = no limit
+  uint32_t rpd = 0;          // 0 = no limit
+  std::vector<std::string> models;  // globs without "models/"; empty = all
+};
+
 struct Config {
   std::optional<std::string> config_file;
   std::string keys_file = "key.txt";
   ListenAddress listen{"127.0.0.1", 5000};
   UpstreamUrl upstream{true, "generativelanguage.googleapis.com", 443, ""};
   std::vector<std::string> tokens;  // empty: generate one (stored in the state dir)
+  // [[client]] tables; --token's tokens are the client "default" beside them. Neither
+  // tokens nor clients: a token is generated.
+  std::vector<ClientConfig> clients;
   std::optional<std::string> admin_token;
   std::string state_dir = ".";
   std::optional<std::string> redis;  // redis://[:password@]host:port[/db]

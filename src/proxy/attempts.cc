@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 
+#include "clients/clients.h"
 #include "proxy/client_watch.h"
 #include "proxy/headers.h"
 #include "proxy/wire.h"
@@ -129,14 +130,51 @@ asio::awaitable<void> AwaitDurable(Services& svc) {
   }
 }
 
-// The credential the client presented, to tell the sessions of different client tokens
-// apart; "" when the proxy takes no tokens. Authentication has passed already.
-std::string ClientCredential(const Request& req, const Services& svc) {
-  if (svc.tokens.empty()) return {};
-  for (std::string_view name : {"authorization", "x-api-key", "x-goog-api-key"}) {
-    if (auto v = req.msg.Find(name); v && !v->empty()) return std::string(*v);
+// The credential the client presented (its token's SHA-256), to tell the sessions of
+// different client tokens apart; "" when the request carried none (tests).
+std::string ClientCredential(const Request& req) {
+  if (!req.token_sha256) return {};
+  return std::string(reinterpret_cast<const char*>(req.token_sha256->data()),
+                     req.token_sha256->size());
+}
+
+// The client's own limits (SPEC 2.3), checked once per request with the model known and
+// before any key is touched. Refused: the 429 or 403 to answer.
+std::optional<NoAnswer> AdmitClient(Request& req, const std::string& model) {
+  if (!req.client || req.client_admitted) return std::nullopt;
+  Admission a = req.client->Admit(model, NowMs());
+  if (a.ok()) {
+    req.client_admitted = true;
+    return std::nullopt;
   }
-  return QueryParam(req.query, "key").value_or("");
+  const ClientSpec& spec = req.client->spec();
+  const std::string who = "client '" + spec.name + "'";
+  NoAnswer refused{NoKey{NoKey::Why::kTried, Millis(a.retry_after_s * 1000), ""}, ""};
+  refused.status = 429;
+  switch (a.refusal) {
+    case Refusal::kModel: {
+      std::string allowed;
+      for (const std::string& m : spec.models) allowed += (allowed.empty() ? "" : ", ") + m;
+      refused.status = 403;
+      refused.why.message =
+          who + " may not use model '" + model + "' (its models: " + allowed + ")";
+      break;
+    }
+    case Refusal::kMinute:
+      refused.why.message = who + " is over its limit of " + std::to_string(spec.rpm) +
+                            " requests per minute; retry in " + std::to_string(a.retry_after_s) +
+                            " s";
+      break;
+    case Refusal::kDay:
+      refused.why.message = who + " has used its " + std::to_string(spec.rpd) +
+                            " requests of this quota day; the day resets in " +
+                            std::to_string(a.retry_after_s) + " s";
+      break;
+    case Refusal::kNone:
+      break;
+  }
+  spdlog::debug("req={} refused: {}", req.id, refused.why.message);
+  return refused;
 }
 
 // The outcome of a call whose client left: abandoned, nothing reported, nobody to answer.
@@ -163,10 +201,11 @@ int64_t RetryAfterSeconds(const NoKey& nk) {
 http::response<http::string_body> NoAnswerResponse(const NoAnswer& none, ErrorShape shape,
                                                    bool keep_alive) {
   int64_t wait = RetryAfterSeconds(none.why);
-  std::string body = shape == ErrorShape::kOpenAi      ? OpenAiErrorBody(503, none.Message())
-                     : shape == ErrorShape::kAnthropic ? AnthropicErrorBody(503, none.Message())
-                                                       : GeminiErrorBody(503, none.Message());
-  auto res = JsonResponse(503, std::move(body), keep_alive);
+  const int code = none.status;
+  std::string body = shape == ErrorShape::kOpenAi      ? OpenAiErrorBody(code, none.Message())
+                     : shape == ErrorShape::kAnthropic ? AnthropicErrorBody(code, none.Message())
+                                                       : GeminiErrorBody(code, none.Message());
+  auto res = JsonResponse(none.status, std::move(body), keep_alive);
   if (wait > 0) res.set(http::field::retry_after, std::to_string(wait));
   if (shape != ErrorShape::kGemini && (wait > 60 || wait == 0)) res.set("x-should-retry", "false");
   return res;
@@ -224,6 +263,7 @@ void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up
 asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const UpstreamCall& call,
                                                              Services& svc, UpstreamPool& up) {
   const Config& cfg = *svc.config;
+  if (std::optional<NoAnswer> refused = AdmitClient(req, call.model)) co_return std::move(*refused);
   const uint64_t request_no = svc.pool->NewRequest();
   const size_t max_attempts =
       cfg.max_attempts ? cfg.max_attempts : std::max<size_t>(1, svc.pool->size());
@@ -237,7 +277,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
   std::optional<SessionId> session;
   std::optional<std::string> preferred;
   if (!call.session.empty() && svc.sessions && !call.bound_key) {
-    session = SessionIdOf(ClientCredential(req, svc), call.session, call.model);
+    session = SessionIdOf(ClientCredential(req), call.session, call.model);
     preferred = svc.sessions->Find(*session, NowMs());
   }
 

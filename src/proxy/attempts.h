@@ -59,6 +59,9 @@ struct Answer {
 struct NoAnswer {
   NoKey why;
   std::string last_failure;  // "429 per-day quota", "connection refused", ...
+  // 503: no key could serve. 429 or 403: the client's own limits refused the request before
+  // any key was touched (SPEC 2.3): over its rpm or rpd, or a model it may not use.
+  int status = 503;
   // The client left while the upstream was answering: the call was abandoned (not counted,
   // no key blamed) and there is nobody to answer.
   bool client_gone = false;
@@ -93,7 +96,8 @@ int64_t RetryAfterSeconds(const NoKey& nk);
 // The error shape of a route's answers: Gemini's, OpenAI's or Anthropic's.
 enum class ErrorShape { kGemini, kOpenAi, kAnthropic };
 
-// The 503 for a request no key could serve (SPEC 4.3): Retry-After when a wait ends it, the
+// The 503 for a request no key could serve (SPEC 4.3), or the 429 / 403 of a client's own
+// limits (NoAnswer::status): Retry-After when a wait ends it, the
 // reason in the route's error shape (Anthropic's as overloaded_error), and for the OpenAI
 // and Anthropic routes x-should-retry: false when the wait exceeds 60 s or nothing ends it,
 // so that their SDKs (which honour Retry-After uncapped) do not loop.

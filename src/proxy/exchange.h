@@ -6,6 +6,7 @@
 // Metrics lock inside; Config is read-only after start).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,6 +33,8 @@ class context;
 
 namespace gkm {
 
+class Client;
+class Clients;
 class ClientWatchList;
 class PingList;
 class SignatureCache;
@@ -51,11 +54,22 @@ struct Request {
   boost::asio::ip::tcp::socket* client_socket = nullptr;
   ClientWatchList* client_watch = nullptr;  // the I/O thread's (client_watch.h)
   PingList* ping_list = nullptr;            // the I/O thread's (idle_ping.h)
+  // The named client (SPEC 2.3) whose token authenticated the request, and that token's
+  // SHA-256 (it tells apart the sessions and stored responses of different tokens); null
+  // before authentication and on routes without client tokens.
+  Client* client = nullptr;
+  const std::array<unsigned char, 32>* token_sha256 = nullptr;
+  bool client_admitted = false;  // the client's limits passed (once per request)
   // Filled in while serving, for the log line and metrics.
   std::string route = "other";
   std::string model = "-";
   std::string key_id = "-";
   int attempts = 0;
+};
+
+struct ClientToken {
+  std::array<unsigned char, 32> sha256{};
+  Client* client = nullptr;
 };
 
 struct Services {
@@ -64,7 +78,9 @@ struct Services {
   Affinity* affinity = nullptr;
   SessionStore* sessions = nullptr;  // soft session affinity; null: none
   Metrics* metrics = nullptr;
-  std::vector<std::string> tokens;
+  Clients* clients = nullptr;  // the named clients and their limits; null: none (tests)
+  // Every accepted client token, as its SHA-256, and whose it is (one of `clients`).
+  std::vector<ClientToken> client_tokens;
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls
   std::atomic<bool> draining{false};

@@ -158,7 +158,7 @@ asio::awaitable<int> ServeNative(Request& req, ClientConn& client, Services& svc
     if (none->client_gone) co_return PackResult(kClientGone, false);
     auto res = NoAnswerResponse(*none, options.openai_errors, keep_alive);
     bool sent = co_await SendResponse(client, res);
-    co_return PackResult(503, sent && keep_alive);
+    co_return PackResult(none->status, sent && keep_alive);
   }
   Answer& a = std::get<Answer>(outcome);
   const ApiKey& key = *a.picked.key;

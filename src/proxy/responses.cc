@@ -1,6 +1,5 @@
 #include "proxy/responses.h"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,27 +56,15 @@ std::string NotFoundBody(std::string_view id, std::string_view param) {
 
 // Whose stored responses a request may see: the SHA-256 (hex) of the client token it
 // authenticated with, so that clients of different tokens do not read each other's.
-std::string OwnerOf(const Request& req, const Services& svc) {
-  std::vector<std::string> presented;
-  if (auto k = req.msg.Find("x-goog-api-key")) presented.emplace_back(*k);
-  if (auto k = QueryParam(req.query, "key")) presented.push_back(std::move(*k));
-  std::string_view auth = req.msg.Find("authorization").value_or("");
-  if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
-    presented.emplace_back(auth.substr(7));
+std::string OwnerOf(const Request& req) {
+  if (!req.token_sha256) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : *req.token_sha256) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
   }
-  for (const std::string& p : presented) {
-    if (std::find(svc.tokens.begin(), svc.tokens.end(), p) == svc.tokens.end()) continue;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(p.data()), p.size(), d);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char c : d) {
-      hex += kHex[c >> 4];
-      hex += kHex[c & 15];
-    }
-    return hex;
-  }
-  return {};
+  return hex;
 }
 
 // The stored exchange if it is alive and the request's client may see it.
@@ -86,7 +73,7 @@ std::optional<StoredResponse> Lookup(const Request& req, const Services& svc,
   ResponseStore* store = ResponseStoreOf(svc);
   if (store == nullptr) return std::nullopt;
   std::optional<StoredResponse> s = store->Get(id, ToUnixMs(NowMs()));
-  if (s && s->owner != OwnerOf(req, svc)) return std::nullopt;
+  if (s && s->owner != OwnerOf(req)) return std::nullopt;
   return s;
 }
 
@@ -234,7 +221,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
     }
     ResponsesAnswer& ra = std::get<ResponsesAnswer>(response);
     FinishAnswer(a, req, svc, up, TokensOf(ra.usage));
-    if (rr.store) Keep(svc, rr, OwnerOf(req, svc), ctx.id, ra.body, ra.output_items);
+    if (rr.store) Keep(svc, rr, OwnerOf(req), ctx.id, ra.body, ra.output_items);
     co_return co_await SendJson(client, 200, std::move(ra.body), keep_alive);
   }
 
@@ -254,7 +241,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
   StreamWriter out(client, res, std::nullopt);
   std::function<void()> kept;
   if (rr.store) {
-    kept = [&svc, &rr, &translator, id = ctx.id, owner = OwnerOf(req, svc)] {
+    kept = [&svc, &rr, &translator, id = ctx.id, owner = OwnerOf(req)] {
       Keep(svc, rr, owner, id, translator.FinalResponse(), translator.OutputItems());
     };
   }

@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include "admin/ops.h"
+#include "clients/clients.h"
 #include "common/names.h"
 #include "proxy/anthropic.h"
 #include "proxy/client_watch.h"
@@ -85,12 +86,17 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 }
 
 // Compares digests, so that neither the content nor the length of a token leaks through
-// timing; every configured token is compared (no early exit).
-bool DigestMatches(std::string_view presented, const std::vector<Digest>& tokens) {
+// timing; every configured token is compared (no early exit, no branch on a match). Returns
+// the index of the matching token, or tokens.size().
+size_t DigestMatch(std::string_view presented, const std::vector<ClientToken>& tokens) {
   Digest d = DigestOf(presented);
-  bool ok = false;
-  for (const auto& t : tokens) ok |= CRYPTO_memcmp(d.data(), t.data(), d.size()) == 0;
-  return ok;
+  size_t found = tokens.size();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    size_t mask = size_t{0} - static_cast<size_t>(
+                                  CRYPTO_memcmp(d.data(), tokens[i].sha256.data(), d.size()) == 0);
+    found = (found & ~mask) | (i & mask);
+  }
+  return found;
 }
 
 // A token as a fixed-width block: its bytes, zeros, its length. Tokens up to 120 bytes.
@@ -117,18 +123,25 @@ struct TokenBlock {
 // request's own work; each thread remembers the last token it was shown and the verdict.
 // The memo is compared over its whole width whatever the token, so timing tells only
 // whether a presented token equals the last one entirely — no more than the answer tells.
-bool TokenMatches(std::string_view presented, const std::vector<Digest>& tokens) {
+// Returns the matching token, or null.
+const ClientToken* TokenMatch(std::string_view presented, const std::vector<ClientToken>& tokens) {
   struct Memo {
     TokenBlock token;
-    const std::vector<Digest>* tokens = nullptr;  // whose tokens: one server's
-    bool match = false;
+    const std::vector<ClientToken>* tokens = nullptr;  // whose tokens: one server's
+    size_t match = 0;
   };
   thread_local Memo memo;
   std::optional<TokenBlock> block = TokenBlock::Of(presented);
-  if (!block) return DigestMatches(presented, tokens);
-  if (memo.tokens == &tokens && memo.token.SameAs(*block)) return memo.match;
-  memo = Memo{*block, &tokens, DigestMatches(presented, tokens)};
-  return memo.match;
+  size_t i;
+  if (!block) {
+    i = DigestMatch(presented, tokens);
+  } else if (memo.tokens == &tokens && memo.token.SameAs(*block)) {
+    i = memo.match;
+  } else {
+    memo = Memo{*block, &tokens, DigestMatch(presented, tokens)};
+    i = memo.match;
+  }
+  return i < tokens.size() ? &tokens[i] : nullptr;
 }
 
 std::string_view BearerOf(const RequestParser& msg) {
@@ -140,19 +153,20 @@ std::string_view BearerOf(const RequestParser& msg) {
 }
 
 // The client token from x-goog-api-key, ?key= or Authorization: Bearer (and x-api-key, what
-// Anthropic's clients send, where `x_api_key`).
-bool ClientAuthorized(const Request& req, const std::vector<Digest>& tokens, bool x_api_key) {
+// Anthropic's clients send, where `x_api_key`): the first that matches, or null.
+const ClientToken* ClientAuthorized(const Request& req, const std::vector<ClientToken>& tokens,
+                                    bool x_api_key) {
   if (auto key = x_api_key ? req.msg.Find("x-api-key") : std::nullopt) {
-    if (TokenMatches(*key, tokens)) return true;
+    if (const ClientToken* t = TokenMatch(*key, tokens)) return t;
   }
   if (auto key = req.msg.Find("x-goog-api-key")) {
-    if (TokenMatches(*key, tokens)) return true;
+    if (const ClientToken* t = TokenMatch(*key, tokens)) return t;
   }
   if (auto k = QueryParam(req.query, "key")) {
-    if (TokenMatches(*k, tokens)) return true;
+    if (const ClientToken* t = TokenMatch(*k, tokens)) return t;
   }
   std::string_view bearer = BearerOf(req.msg);
-  return !bearer.empty() && TokenMatches(bearer, tokens);
+  return bearer.empty() ? nullptr : TokenMatch(bearer, tokens);
 }
 
 bool IsNativePath(std::string_view path) {
@@ -183,7 +197,6 @@ asio::awaitable<void> DrainInput(tcp::socket& socket, Deadline& deadline,
 
 Server::Server(Services& services, std::shared_ptr<asio::ssl::context> upstream_tls)
     : svc_(services), upstream_tls_(std::move(upstream_tls)) {
-  for (const auto& t : svc_.tokens) token_digests_.push_back(DigestOf(t));
   unsigned n = std::max(1u, svc_.config->threads);
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
@@ -409,8 +422,9 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
                                        : GeminiErrorBody(code, message),
                         keep_conn);
   };
+  const ClientToken* token = nullptr;
   if ((kind == Route::kNative || kind == Route::kOpenAi || anthropic) &&
-      !ClientAuthorized(req, token_digests_, anthropic)) {
+      !(token = ClientAuthorized(req, svc_.client_tokens, anthropic))) {
     req.route = "auth";
     return error(401,
                  anthropic ? "missing or wrong client token: send it in x-api-key or "
@@ -418,6 +432,10 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
                            : "missing or wrong client token: send it in x-goog-api-key, ?key= or "
                              "Authorization: Bearer",
                  keep_alive && !head.has_body());
+  }
+  if (token) {
+    req.client = token->client;
+    req.token_sha256 = &token->sha256;
   }
   if (kind == Route::kAdmin) {
     req.route = "admin";
@@ -485,6 +503,7 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       http::response<http::string_body> res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = svc_.metrics->Render(gauges, view ? &*view : nullptr);
+      if (svc_.clients) AppendClientMetrics(res.body(), svc_.clients->View(now));
       res.prepare_payload();
       return SendAnswer(client, std::move(res), keep);
     }
@@ -515,6 +534,12 @@ http::response<http::string_body> Server::AdminAnswer(const Request& req) {
     const TimePoint now = NowMs();
     return JsonResponse(200, AdminCapacityJson(svc_.pool->Capacity(now), now), true);
   }
+  if (req.path == "/admin/clients" && get) {
+    return JsonResponse(
+        200,
+        AdminClientsJson(svc_.clients ? svc_.clients->View(NowMs()) : std::vector<ClientView>{}),
+        true);
+  }
   if (req.path == "/admin/reload" && post) {
     std::string summary = svc_.reload ? svc_.reload() : "error: reload not available";
     bool failed = summary.starts_with("error: ");
@@ -535,14 +560,16 @@ void Server::Record(const Request& req, int status) const {
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started).count();
   svc_.metrics->RequestDone(req.route, status, secs);
+  if (req.client) req.client->CountStatus(status);
   if (spdlog::should_log(spdlog::level::info)) {
     // The format is compiled: parsing it at run time for every request cost more than
     // writing the line.
     fmt::memory_buffer line;
     fmt::format_to(std::back_inserter(line),
-                   FMT_COMPILE("req={} {} {} route={} model={} key={} attempts={} status={} "
-                               "ms={:.1f}"),
+                   FMT_COMPILE("req={} {} {} route={} client={} model={} key={} attempts={} "
+                               "status={} ms={:.1f}"),
                    req.id, std::string_view(req.msg.method_string()), req.path, req.route,
+                   req.client ? std::string_view(req.client->name()) : std::string_view("-"),
                    req.model, req.key_id, req.attempts, status, secs * 1000);
     spdlog::info(std::string_view(line.data(), line.size()));
   }

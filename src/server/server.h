@@ -70,7 +70,6 @@ class Server {
   void Record(const Request& req, int status) const;
 
   Services& svc_;
-  std::vector<std::array<unsigned char, 32>> token_digests_;  // SHA-256 of each client token
   std::shared_ptr<boost::asio::ssl::context> upstream_tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;

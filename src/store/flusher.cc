@@ -61,8 +61,8 @@ auto Newest = [](auto& kept, auto&& newer) { kept = std::move(newer); };
 }  // namespace
 
 size_t RowCount(const Batch& b) {
-  return b.usage.size() + b.states.size() + b.statuses.size() + b.bindings.size() +
-         b.cursors.size() + b.project_states.size() + b.limits.size();
+  return b.usage.size() + b.client_usage.size() + b.states.size() + b.statuses.size() +
+         b.bindings.size() + b.cursors.size() + b.project_states.size() + b.limits.size();
 }
 
 size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
@@ -80,6 +80,12 @@ size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
         kept.candidate_tokens += u.candidate_tokens;
         kept.thought_tokens += u.thought_tokens;
       });
+  MergeRows(
+      older.client_usage, std::move(newer.client_usage),
+      [](const ClientUsageDelta& u) {
+        return Join({u.client, u.model, u.day});
+      },
+      [](ClientUsageDelta& kept, ClientUsageDelta&& u) { kept.requests += u.requests; });
   // The others are values: the newest wins.
   MergeRows(
       older.states, std::move(newer.states),
@@ -119,6 +125,7 @@ size_t MergeForRetry(Batch& older, Batch&& newer, size_t max_rows) {
   // Usage is history; states, statuses and bindings steer the pool after a restart.
   size_t excess = rows - max_rows;
   size_t dropped = DropOldest(older.usage, excess);
+  dropped += DropOldest(older.client_usage, excess - dropped);
   dropped += DropOldest(older.bindings, excess - dropped);
   dropped += DropOldest(older.states, excess - dropped);
   dropped += DropOldest(older.statuses, excess - dropped);

@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS usage(
   candidate_tokens INTEGER NOT NULL DEFAULT 0,
   thought_tokens INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(key_id, model, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_usage(
+  client TEXT NOT NULL,
+  model TEXT NOT NULL,
+  day TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(client, model, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS key_model(
   key_id TEXT NOT NULL,
   model TEXT NOT NULL,
@@ -87,6 +93,11 @@ constexpr char kUsageUpsertSql[] =
     " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
     " candidate_tokens = candidate_tokens + excluded.candidate_tokens,"
     " thought_tokens = thought_tokens + excluded.thought_tokens";
+// Added after version 1's first release, by CREATE ... IF NOT EXISTS above: an additive
+// change, so the schema version stays and an older binary ignores the table.
+constexpr char kClientUsageUpsertSql[] =
+    "INSERT INTO client_usage(client, model, day, requests) VALUES(?1, ?2, ?3, ?4)"
+    " ON CONFLICT(client, model, day) DO UPDATE SET requests = requests + excluded.requests";
 constexpr char kStateUpsertSql[] =
     "INSERT INTO key_model(key_id, model, state, until_ms, reason) VALUES(?1, ?2, ?3, ?4, ?5)"
     " ON CONFLICT(key_id, model) DO UPDATE SET"
@@ -333,8 +344,9 @@ int MigrateBindingExpiry(sqlite3* db, std::string* msg) {
 
 struct SqliteStore::Statements {
   Stmt begin, commit, rollback;
-  Stmt usage_upsert, state_upsert, state_delete, status_upsert, binding_upsert, binding_expire,
-      cursor_upsert, project_state_upsert, project_state_delete, limit_upsert, limit_delete;
+  Stmt usage_upsert, client_usage_upsert, state_upsert, state_delete, status_upsert,
+      binding_upsert, binding_expire, cursor_upsert, project_state_upsert, project_state_delete,
+      limit_upsert, limit_delete;
 };
 
 SqliteStore::SqliteStore(sqlite3* db, std::string path, std::unique_ptr<Statements> stmts,
@@ -450,6 +462,7 @@ std::unique_ptr<SqliteStore> SqliteStore::Open(const std::string& dir, std::stri
       {"COMMIT", &stmts->commit},
       {"ROLLBACK", &stmts->rollback},
       {kUsageUpsertSql, &stmts->usage_upsert},
+      {kClientUsageUpsertSql, &stmts->client_usage_upsert},
       {kStateUpsertSql, &stmts->state_upsert},
       {kStateDeleteSql, &stmts->state_delete},
       {kStatusUpsertSql, &stmts->status_upsert},
@@ -494,6 +507,11 @@ bool SqliteStore::Write(const Batch& batch, std::string* error) {
                "usage")) {
       break;
     }
+  }
+  for (size_t i = 0; ok && i < batch.client_usage.size(); ++i) {
+    const ClientUsageDelta& u = batch.client_usage[i];
+    check(Run(db_, stmts_->client_usage_upsert.get(), &msg, u.client, u.model, u.day, u.requests),
+          "client_usage");
   }
   for (size_t i = 0; ok && i < batch.states.size(); ++i) {
     const KeyModelState& s = batch.states[i];
@@ -558,12 +576,20 @@ Loaded SqliteStore::Load(const std::string& day, std::string* error) {
       &msg);
   if (rc == SQLITE_OK) {
     rc = Query(
-        db_, "SELECT key_id, model, state, until_ms, reason FROM key_model", {},
+        db_, "SELECT client, model, day, requests FROM client_usage WHERE day = ?1", {day},
         [&out](sqlite3_stmt* s) {
-          out.states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
-                                sqlite3_column_int64(s, 3), ColumnText(s, 4)});
+          out.client_usage.push_back(
+              {ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2), sqlite3_column_int64(s, 3)});
         },
         &msg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = Query(db_, "SELECT key_id, model, state, until_ms, reason FROM key_model", {},
+               [&out](sqlite3_stmt* s) {
+                 out.states.push_back({ColumnText(s, 0), ColumnText(s, 1), ColumnText(s, 2),
+                                       sqlite3_column_int64(s, 3), ColumnText(s, 4)});
+               },
+               &msg);
   }
   if (rc == SQLITE_OK) {
     rc = Query(

@@ -2,6 +2,7 @@
 //
 // What it keeps, by key id (never a real key):
 //   usage      per key id, model, quota day: requests, 429s, errors, token counts
+//   client_usage  per named client (SPEC 2.3), model, quota day: requests admitted
 //   key_model  per key id and model: state (cooling | exhausted) and its deadline
 //   key_status per key id: active | invalid, with the reason
 //   binding    upload sessions, files and caches -> the key id that created them, and when

@@ -64,6 +64,20 @@ TEST(MergeForRetry, CountersSumAndValuesKeepTheNewest) {
   EXPECT_EQ(older.bindings_expired_by_ms, 9);
 }
 
+TEST(MergeForRetry, ClientUsageOfOneClientModelAndDaySumsUp) {
+  Batch older;
+  older.client_usage = {{"ci-bots", "m", "2026-03-10", 2}, {"alice", "m", "2026-03-10", 1}};
+  Batch newer;
+  newer.client_usage = {{"ci-bots", "m", "2026-03-10", 3}, {"ci-bots", "m", "2026-03-11", 4}};
+  EXPECT_EQ(MergeForRetry(older, std::move(newer), 100), 0u);
+  ASSERT_EQ(older.client_usage.size(), 3u);
+  EXPECT_EQ(older.client_usage[0].client, "alice");
+  EXPECT_EQ(older.client_usage[1].requests, 5);
+  EXPECT_EQ(older.client_usage[2].day, "2026-03-11");
+  EXPECT_EQ(RowCount(older), 3u);
+  EXPECT_FALSE(older.empty());
+}
+
 TEST(MergeForRetry, BeyondTheCapTheOldestUsageGoesFirst) {
   Batch older;
   for (int i = 0; i < 10; ++i) older.usage.push_back(Usage("k" + std::to_string(i), "m", "d", 1));

@@ -130,6 +130,30 @@ TEST_F(SqliteStoreTest, LoadReturnsOnlyTheRequestedDaysUsage) {
   EXPECT_TRUE(store->Load("2024-12-31").usage.empty());
 }
 
+TEST_F(SqliteStoreTest, ClientUsageAddsUpPerClientModelAndDayAndLoadsTheDaysRows) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Batch b;
+  b.client_usage = {{"ci-bots", "gemini-2.5-flash", "2026-03-10", 2},
+                    {"ci-bots", "-", "2026-03-10", 1},
+                    {"alice", "gemini-2.5-flash", "2026-03-09", 5}};
+  std::string error;
+  ASSERT_TRUE(store->Write(b, &error)) << error;
+  b.client_usage = {{"ci-bots", "gemini-2.5-flash", "2026-03-10", 3}};
+  ASSERT_TRUE(store->Write(b, &error)) << error;
+  store.reset();
+  store = OpenStore();
+  Loaded day = store->Load("2026-03-10");
+  std::map<std::pair<std::string, std::string>, int64_t> got;
+  for (const ClientUsageDelta& u : day.client_usage) {
+    EXPECT_EQ(u.day, "2026-03-10");
+    got[{u.client, u.model}] = u.requests;
+  }
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, int64_t>{
+                     {{"ci-bots", "gemini-2.5-flash"}, 5}, {{"ci-bots", "-"}, 1}}));
+  EXPECT_EQ(store->Load("2026-03-09").client_usage.size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, StatesReplaceAndOkDeletes) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
