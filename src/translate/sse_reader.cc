@@ -48,10 +48,18 @@ std::vector<std::string> SseReader::Feed(std::string_view bytes) {
       data_.clear();
       return out;
     }
-    line_.append(bytes.substr(pos, end - pos));
-    if (eol == std::string_view::npos) break;
-    if (at_start_ && line_.starts_with("\xEF\xBB\xBF")) line_.erase(0, 3);
-    Line(line_, out);
+    if (eol == std::string_view::npos) {
+      line_.append(bytes.substr(pos, end - pos));
+      break;
+    }
+    // A line that lies whole in these bytes is read where it is, not copied first.
+    std::string_view line = bytes.substr(pos, end - pos);
+    if (!line_.empty()) {
+      line_.append(line);
+      line = line_;
+    }
+    if (at_start_ && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    Line(line, out);
     line_.clear();
     skip_lf_ = bytes[eol] == '\r';
     pos = eol + 1;
