@@ -107,6 +107,8 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error,
   try {
     json::parse_options opts;
     opts.max_depth = kMaxJsonDepth;
+    // FirstInvalidUtf8 has checked the whole text already: not again string by string.
+    opts.allow_invalid_utf8 = true;
     // The parser's own stack in a buffer of this frame: no allocation for it on each event.
     unsigned char temp[2048];
     json::parser p(json::storage_ptr(), opts, temp, sizeof temp);

@@ -109,13 +109,17 @@ class Translator {
 
     Tools(in, out);
 
-    json::array items;
+    // The conversation's items, pointing into the stored ones and the client's input (not
+    // copied: they are only read, and serialized for the store).
+    std::vector<const json::value*> items;
+    json::value previous(scratch.storage());  // moved into without a copy
     if (opts_.previous_items) {
       std::string err;
-      std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err);
+      std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err, scratch.storage());
       if (!prev || !prev->is_array())
         Fail("previous_response_id", "the stored response is unreadable");
-      items = std::move(prev->get_array());
+      previous = std::move(*prev);
+      for (const json::value& v : previous.get_array()) items.push_back(&v);
     }
     const size_t first_own = items.size();
     if (const json::value* iv = Get(in, "instructions")) {
@@ -124,34 +128,36 @@ class Translator {
     }
     const json::value* input = Get(in, "input");
     if (input == nullptr) Fail("input", "required");
+    json::value string_input(scratch.storage());
     if (input->is_string()) {
-      json::object part;
+      json::object part(scratch.storage());
       part["type"] = "input_text";
       part["text"] = input->get_string();
-      json::object msg;
+      json::object msg(scratch.storage());
       msg["type"] = "message";
       msg["role"] = "user";
-      msg["content"] = json::array{std::move(part)};
-      items.push_back(std::move(msg));
+      msg["content"] = json::array({std::move(part)}, scratch.storage());
+      string_input = std::move(msg);
+      items.push_back(&string_input);
     } else {
       const json::array& a = AsArray(*input, "input");
       if (items.size() + a.size() > kMaxItems) {
         Fail("input", "more than " + std::to_string(kMaxItems) + " items with the stored ones");
       }
-      for (const json::value& v : a) items.push_back(v);
+      for (const json::value& v : a) items.push_back(&v);
     }
     // Items an item_reference may name: those of the conversation with an id.
-    for (const json::value& v : items) {
-      if (!v.is_object()) continue;
-      const json::value* id = v.get_object().if_contains("id");
-      if (id != nullptr && id->is_string()) by_id_.emplace(std::string(id->get_string()), &v);
+    for (const json::value* v : items) {
+      if (!v->is_object()) continue;
+      const json::value* id = v->get_object().if_contains("id");
+      if (id != nullptr && id->is_string()) by_id_.emplace(std::string(id->get_string()), v);
     }
     // Paths name the client's own items; stored ones are named through previous_response_id.
     for (size_t i = 0; i < items.size(); ++i) {
       const std::string path =
           i < first_own ? std::string("previous_response_id")
                         : (input->is_string() ? std::string("input") : Idx("input", i - first_own));
-      Item(items[i], path);
+      Item(*items[i], path);
     }
     FlushModel();
     FlushOutputs();
@@ -173,16 +179,29 @@ class Translator {
     json::object gen = GenerationConfig(in, out.model);
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
-    json::object echo;
+    // Written as the object of these members would serialize (the names need no escaping).
+    out.echo = "{";
     for (std::string_view k :
          {"instructions", "tools", "tool_choice", "reasoning", "text", "temperature", "top_p",
           "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id", "user",
           "prompt_cache_key", "truncation", "service_tier"}) {
-      if (const json::value* v = in.if_contains(k)) echo[k] = *v;
+      const json::value* v = in.if_contains(k);
+      if (v == nullptr) continue;
+      out.echo += '"';
+      out.echo += k;
+      out.echo += "\":";
+      out.echo += json::serialize(*v);
+      out.echo += ',';
     }
-    echo["store"] = out.store;
-    out.echo = json::serialize(echo);
-    out.items = json::serialize(items);
+    out.echo += out.store ? "\"store\":true}" : "\"store\":false}";
+    if (out.store) {  // only a kept exchange needs its conversation
+      out.items = "[";
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out.items += ',';
+        out.items += json::serialize(*items[i]);
+      }
+      out.items += ']';
+    }
     out.body = json::serialize(body);
     return out;
   }

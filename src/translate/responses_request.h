@@ -85,7 +85,9 @@ struct ResponsesRequest {
   std::string session;
   std::set<std::string, std::less<>> custom_tools;  // names of the request's custom tools
   std::string body;                                 // the generateContent JSON
-  std::string items;  // the conversation so far as a JSON array of items (previous + input)
+  // The conversation so far as a JSON array of items (previous + input); empty when store
+  // is false (nothing keeps it).
+  std::string items;
   // The request's fields a response object repeats (instructions, tools, tool_choice,
   // reasoning, text, temperature, top_p, max_output_tokens, metadata, ...), a JSON object.
   std::string echo;

@@ -1,7 +1,9 @@
 #include "translate/responses_stream.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
+#include <vector>
 
 #include "translate/chat_common.h"
 #include "translate/error.h"
@@ -21,34 +23,30 @@ std::string_view ErrorCode(int status) {
   return "server_error";
 }
 
-json::object UsageObject(const GeminiUsage& u) {
-  json::object usage;
-  usage["input_tokens"] = u.prompt_tokens;
-  json::object in;
-  in["cached_tokens"] = u.cached_tokens;
-  usage["input_tokens_details"] = std::move(in);
-  usage["output_tokens"] = u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens;
-  json::object out;
-  out["reasoning_tokens"] = u.thoughts_tokens;
-  usage["output_tokens_details"] = std::move(out);
-  usage["total_tokens"] = u.total_tokens;
-  return usage;
+// The usage object as UsageObject had it: input_tokens, input_tokens_details
+// {cached_tokens}, output_tokens (candidates + thoughts + tool-use prompt),
+// output_tokens_details {reasoning_tokens}, total_tokens.
+void AppendUsage(std::string& out, const GeminiUsage& u) {
+  out += "{\"input_tokens\":";
+  out += std::to_string(u.prompt_tokens);
+  out += ",\"input_tokens_details\":{\"cached_tokens\":";
+  out += std::to_string(u.cached_tokens);
+  out += "},\"output_tokens\":";
+  out += std::to_string(u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens);
+  out += ",\"output_tokens_details\":{\"reasoning_tokens\":";
+  out += std::to_string(u.thoughts_tokens);
+  out += "},\"total_tokens\":";
+  out += std::to_string(u.total_tokens);
+  out += '}';
 }
 
-json::object OutputText(std::string_view text) {
-  json::object part;
-  part["type"] = "output_text";
-  part["text"] = text;
-  part["annotations"] = json::array();
-  return part;
+std::string JsonString(std::string_view s) {
+  std::string out;
+  AppendJsonString(out, s);
+  return out;
 }
 
-json::object SummaryText(std::string_view text) {
-  json::object part;
-  part["type"] = "summary_text";
-  part["text"] = text;
-  return part;
-}
+void Tail(std::string& out) { out += "}\n\n"; }
 
 std::string_view Str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -58,122 +56,190 @@ std::string_view Str(const json::object& o, std::string_view key) {
 }  // namespace
 
 ResponsesStreamTranslator::ResponsesStreamTranslator(ResponsesContext ctx) : ctx_(std::move(ctx)) {
-  if (!ctx_.echo.empty()) {
-    std::string err;
-    std::optional<json::value> e = ParseJson(ctx_.echo, &err);
-    if (e && e->is_object()) echo_ = std::move(e->get_object());
-  }
   if (!ctx_.new_id) ctx_.new_id = [](std::string_view prefix) { return std::string(prefix) + "0"; };
+  PlanResponseObject();
 }
 
 std::string ResponsesStreamTranslator::Encrypted(const std::string& signature) const {
   return "gs1." + Base64UrlEncode(signature);
 }
 
-json::object ResponsesStreamTranslator::ResponseObject(std::string_view status) const {
-  return ResponseObject(status, status == "in_progress" ? json::array() : output_);
+// The response object is written as text from a plan made once per stream: its members in
+// OpenAI's order with their defaults, the request's echoed fields (ctx.echo) in place of a
+// default of the same name or after the defaults, then usage. Members whose value changes
+// (status, error, incomplete_details, output, usage) are slots filled in as it is written;
+// an echoed field of the same name fixes the value, except error (set on failure) and usage.
+// The text is the one Boost.JSON gave for the object built member by member.
+void ResponsesStreamTranslator::PlanResponseObject() {
+  struct Member {
+    std::string key;
+    std::string text;  // the value, or the slot's value when it has none to fill in
+    Slot slot = Slot::kNone;
+  };
+  std::vector<Member> members = {
+      {"id", JsonString(ctx_.id)},
+      {"object", "\"response\""},
+      {"created_at", std::to_string(ctx_.created_at)},
+      {"status", "", Slot::kStatus},
+      {"error", "null", Slot::kError},
+      {"incomplete_details", "", Slot::kIncompleteDetails},
+      {"instructions", "null"},
+      {"max_output_tokens", "null"},
+      {"model", JsonString(ctx_.model)},
+      {"output", "", Slot::kOutput},
+      {"parallel_tool_calls", "true"},
+      {"previous_response_id", "null"},
+      {"reasoning", "{\"effort\":null,\"summary\":null}"},
+      {"store", "true"},
+      {"temperature", "null"},
+      {"text", "{\"format\":{\"type\":\"text\"}}"},
+      {"tool_choice", "\"auto\""},
+      {"tools", "[]"},
+      {"top_p", "null"},
+      {"truncation", "\"disabled\""},
+      {"metadata", "{}"},
+  };
+  if (!ctx_.echo.empty()) {
+    std::string err;
+    ScratchJson scratch;
+    std::optional<json::value> e = ParseJson(ctx_.echo, &err, scratch.storage());
+    if (e && e->is_object()) {
+      for (const auto& kv : e->get_object()) {
+        auto it = std::find_if(members.begin(), members.end(),
+                               [&](const Member& m) { return m.key == kv.key(); });
+        if (it == members.end()) {
+          members.push_back(Member{std::string(kv.key()), json::serialize(kv.value())});
+          it = members.end() - 1;
+        } else {
+          it->text = json::serialize(kv.value());
+        }
+        if (it->slot != Slot::kError) it->slot = Slot::kNone;
+      }
+    }
+  }
+  auto usage = std::find_if(members.begin(), members.end(),
+                            [](const Member& m) { return m.key == "usage"; });
+  if (usage == members.end()) {
+    members.push_back(Member{"usage", "", Slot::kUsage});
+  } else {
+    usage->slot = Slot::kUsage;
+  }
+  std::string text;
+  for (const Member& m : members) {
+    text += text.empty() && plan_.empty() ? '{' : ',';
+    AppendJsonString(text, m.key);
+    text += ':';
+    if (m.slot == Slot::kNone) {
+      text += m.text;
+      continue;
+    }
+    if (m.slot == Slot::kError) error_default_ = m.text;
+    plan_.push_back(Segment{std::move(text), m.slot});
+    text.clear();
+  }
+  text += '}';
+  plan_.push_back(Segment{std::move(text), Slot::kNone});
 }
 
-json::object ResponsesStreamTranslator::ResponseObject(std::string_view status,
-                                                       json::array output) const {
-  json::object r;
-  r.reserve(26 + echo_.size());
-  r["id"] = ctx_.id;
-  r["object"] = "response";
-  r["created_at"] = ctx_.created_at;
-  r["status"] = status;
-  r["error"] = nullptr;
-  if (!incomplete_reason_.empty() && status == "incomplete") {
-    json::object d;
-    d["reason"] = incomplete_reason_;
-    r["incomplete_details"] = std::move(d);
-  } else {
-    r["incomplete_details"] = nullptr;
+std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
+                                                      std::string_view error) const {
+  const bool in_progress = status == "in_progress";
+  std::string r;
+  r.reserve(640 + ctx_.echo.size() + (in_progress ? 0 : output_.size()));
+  for (const Segment& seg : plan_) {
+    r += seg.text;
+    switch (seg.slot) {
+      case Slot::kNone:
+        break;
+      case Slot::kStatus:
+        AppendJsonString(r, status);
+        break;
+      case Slot::kError:
+        r += error.empty() ? std::string_view(error_default_) : error;
+        break;
+      case Slot::kIncompleteDetails:
+        if (!incomplete_reason_.empty() && status == "incomplete") {
+          r += "{\"reason\":";
+          AppendJsonString(r, incomplete_reason_);
+          r += '}';
+        } else {
+          r += "null";
+        }
+        break;
+      case Slot::kOutput:
+        r += '[';
+        if (!in_progress) r += output_;
+        r += ']';
+        break;
+      case Slot::kUsage:
+        if (in_progress || !usage_.present) {
+          r += "null";
+        } else {
+          AppendUsage(r, usage_);
+        }
+        break;
+    }
   }
-  r["instructions"] = nullptr;
-  r["max_output_tokens"] = nullptr;
-  r["model"] = ctx_.model;
-  r["output"] = std::move(output);
-  r["parallel_tool_calls"] = true;
-  r["previous_response_id"] = nullptr;
-  json::object reasoning;
-  reasoning["effort"] = nullptr;
-  reasoning["summary"] = nullptr;
-  r["reasoning"] = std::move(reasoning);
-  r["store"] = true;
-  r["temperature"] = nullptr;
-  json::object format;
-  format["type"] = "text";
-  json::object text;
-  text["format"] = std::move(format);
-  r["text"] = std::move(text);
-  r["tool_choice"] = "auto";
-  r["tools"] = json::array();
-  r["top_p"] = nullptr;
-  r["truncation"] = "disabled";
-  r["metadata"] = json::object();
-  for (const auto& kv : echo_) r[kv.key()] = kv.value();
-  r["usage"] = status == "in_progress" || !usage_.present ? json::value(nullptr)
-                                                          : json::value(UsageObject(usage_));
   return r;
 }
 
-void ResponsesStreamTranslator::Emit(std::string_view type, json::object data, std::string& out) {
+bool ResponsesStreamTranslator::Head(std::string_view type, std::string& out) {
   if (quiet_) {  // a whole answer: only the final response object is wanted
     ++seq_;
-    return;
+    return false;
   }
-  EmitMembers(type, data.empty() ? std::string_view() : json::serialize(data), out);
-}
-
-void ResponsesStreamTranslator::EmitMembers(std::string_view type, std::string_view members,
-                                            std::string& out) {
-  // {"type":…,"sequence_number":…, then the data's members: written in place rather than
-  // built as one more object (the event types are fixed ASCII names, nothing to escape).
+  // {"type":…,"sequence_number":…, then the data's members (the event types are fixed
+  // ASCII names, nothing to escape).
   out += "event: ";
   out += type;
   out += "\ndata: {\"type\":\"";
   out += type;
   out += "\",\"sequence_number\":";
   out += std::to_string(seq_++);
-  if (members.size() < 2) {
-    out += '}';
-  } else {
-    out += ',';
-    out += members.substr(1);  // without its opening brace
-  }
-  out += "\n\n";
+  return true;
+}
+
+void ResponsesStreamTranslator::ItemRef(std::string_view item_id, std::string& out) const {
+  out += ",\"item_id\":";
+  AppendJsonString(out, item_id);
+  out += ",\"output_index\":";
+  out += std::to_string(output_count_);
+}
+
+void ResponsesStreamTranslator::ItemEvent(std::string_view type, std::string_view item,
+                                          std::string& out) {
+  if (!Head(type, out)) return;
+  out += ",\"output_index\":";
+  out += std::to_string(output_count_);
+  out += ",\"item\":";
+  out += item;
+  Tail(out);
 }
 
 void ResponsesStreamTranslator::EmitDelta(std::string_view type, std::string_view index_name,
                                           std::string_view text, bool logprobs, std::string& out) {
-  if (quiet_) {
-    ++seq_;
-    return;
-  }
-  // The most frequent event, written as text: {"item_id","output_index",<index_name>: 0,
-  // "delta"[, "logprobs": []]}.
-  std::string members = "{\"item_id\":";
-  AppendJsonString(members, open_id_);
-  members += ",\"output_index\":";
-  members += std::to_string(output_.size());
-  members += ",\"";
-  members += index_name;
-  members += "\":0,\"delta\":";
-  AppendJsonString(members, text);
-  if (logprobs) members += ",\"logprobs\":[]";
-  members += '}';
-  EmitMembers(type, members, out);
+  // The most frequent event: {"item_id","output_index",<index_name>: 0, "delta"[,
+  // "logprobs": []]}.
+  if (!Head(type, out)) return;
+  ItemRef(open_id_, out);
+  out += ",\"";
+  out += index_name;
+  out += "\":0,\"delta\":";
+  AppendJsonString(out, text);
+  if (logprobs) out += ",\"logprobs\":[]";
+  Tail(out);
 }
 
 void ResponsesStreamTranslator::Begin(std::string& out) {
   if (begun_) return;
   begun_ = true;
-  json::object created;
-  created["response"] = ResponseObject("in_progress");
-  const std::string members = json::serialize(created);  // the same for both events
-  EmitMembers("response.created", members, out);
-  EmitMembers("response.in_progress", members, out);
+  const std::string response = ResponseObject("in_progress");  // the same for both events
+  for (std::string_view type : {"response.created", "response.in_progress"}) {
+    if (!Head(type, out)) continue;
+    out += ",\"response\":";
+    out += response;
+    Tail(out);
+  }
 }
 
 std::string ResponsesStreamTranslator::Feed(std::string_view upstream_bytes) {
@@ -261,29 +327,35 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
   status_ = "failed";
   try {
     const std::string_view code = ErrorCode(status);
-    json::object e;
-    e["code"] = code;
-    e["message"] = message;
-    e["param"] = nullptr;
+    const std::string quoted = JsonString(message);
     // OpenAI's own error event has no `error` member; openai-node raises only on one, so it
     // is added for the SDKs (Codex reads response.failed, which follows).
-    json::object inner;
-    inner["type"] = status == 429   ? "rate_limit_error"
-                    : status == 400 ? "invalid_request_error"
-                                    : "api_error";
-    inner["code"] = code;
-    inner["message"] = message;
-    inner["param"] = nullptr;
-    e["error"] = std::move(inner);
-    Emit("error", std::move(e), out);
-    json::object r = ResponseObject("failed");
-    json::object err;
-    err["code"] = code;
-    err["message"] = message;
-    r["error"] = std::move(err);
-    json::object failed;
-    failed["response"] = std::move(r);
-    Emit("response.failed", std::move(failed), out);
+    if (Head("error", out)) {
+      out += ",\"code\":\"";
+      out += code;
+      out += "\",\"message\":";
+      out += quoted;
+      out += ",\"param\":null,\"error\":{\"type\":\"";
+      out += status == 429   ? "rate_limit_error"
+             : status == 400 ? "invalid_request_error"
+                             : "api_error";
+      out += "\",\"code\":\"";
+      out += code;
+      out += "\",\"message\":";
+      out += quoted;
+      out += ",\"param\":null}";
+      Tail(out);
+    }
+    if (Head("response.failed", out)) {
+      std::string error = "{\"code\":\"";
+      error += code;
+      error += "\",\"message\":";
+      error += quoted;
+      error += '}';
+      out += ",\"response\":";
+      out += ResponseObject("failed", error);
+      Tail(out);
+    }
   } catch (const std::exception&) {
     out +=
         "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"stream "
@@ -352,122 +424,116 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
 }
 
 void ResponsesStreamTranslator::OpenReasoning(std::string& out) {
-  json::object item;
-  item["type"] = "reasoning";
-  item["summary"] = json::array();
-  OpenItem(Open::kReasoning, "rs_", std::move(item), "response.reasoning_summary_part.added",
-           "summary_index", SummaryText(""), out);
+  OpenItem(Open::kReasoning, "rs_", ",\"type\":\"reasoning\",\"summary\":[]",
+           "response.reasoning_summary_part.added", "summary_index",
+           "{\"type\":\"summary_text\",\"text\":\"\"}", out);
 }
 
 void ResponsesStreamTranslator::OpenMessage(std::string& out) {
-  json::object item;
-  item["type"] = "message";
-  item["status"] = "in_progress";
-  item["role"] = "assistant";
-  item["content"] = json::array();
-  OpenItem(Open::kMessage, "msg_", std::move(item), "response.content_part.added", "content_index",
-           OutputText(""), out);
+  OpenItem(Open::kMessage, "msg_",
+           ",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]",
+           "response.content_part.added", "content_index",
+           "{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}", out);
 }
 
-void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix, json::object item,
-                                         std::string_view part_event, std::string_view index_name,
-                                         json::object first_part, std::string& out) {
+void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix,
+                                         std::string_view item_rest, std::string_view part_event,
+                                         std::string_view index_name, std::string_view first_part,
+                                         std::string& out) {
   CloseOpen(out);
   open_ = kind;
   open_id_ = ctx_.new_id(id_prefix);
   open_text_.clear();
   open_sig_.clear();
   if (quiet_) return;  // a whole answer: no events
-  const int64_t index = static_cast<int64_t>(output_.size());
-  json::object added;
-  added["output_index"] = index;
   // The id first, as OpenAI writes it.
-  json::object with_id;
-  with_id.reserve(item.size() + 1);
-  with_id["id"] = open_id_;
-  for (auto& kv : item) with_id[kv.key()] = std::move(kv.value());
-  added["item"] = std::move(with_id);
-  Emit("response.output_item.added", std::move(added), out);
-  json::object part;
-  part["item_id"] = open_id_;
-  part["output_index"] = index;
-  part[index_name] = 0;
-  part["part"] = std::move(first_part);
-  Emit(part_event, std::move(part), out);
+  std::string item = "{\"id\":";
+  AppendJsonString(item, open_id_);
+  item += item_rest;
+  item += '}';
+  ItemEvent("response.output_item.added", item, out);
+  if (!Head(part_event, out)) return;
+  ItemRef(open_id_, out);
+  out += ",\"";
+  out += index_name;
+  out += "\":0,\"part\":";
+  out += first_part;
+  Tail(out);
 }
 
 void ResponsesStreamTranslator::CloseOpen(std::string& out) {
   if (open_ == Open::kNone) return;
-  const int64_t index = static_cast<int64_t>(output_.size());
-  json::object item;
+  std::string item = "{\"id\":";
+  AppendJsonString(item, open_id_);
+  const std::string text = JsonString(open_text_);
   if (open_ == Open::kReasoning) {
-    if (!quiet_) {  // a whole answer wants the item only
-      json::object d;
-      d["item_id"] = open_id_;
-      d["output_index"] = index;
-      d["summary_index"] = 0;
-      d["text"] = open_text_;
-      Emit("response.reasoning_summary_text.done", d, out);
-      d.erase("text");
-      d["part"] = SummaryText(open_text_);
-      Emit("response.reasoning_summary_part.done", std::move(d), out);
+    if (Head("response.reasoning_summary_text.done", out)) {
+      ItemRef(open_id_, out);
+      out += ",\"summary_index\":0,\"text\":";
+      out += text;
+      Tail(out);
     }
-    item["id"] = open_id_;
-    item["type"] = "reasoning";
-    item["summary"] = json::array{SummaryText(open_text_)};
+    if (Head("response.reasoning_summary_part.done", out)) {
+      ItemRef(open_id_, out);
+      out += ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":";
+      out += text;
+      out += '}';
+      Tail(out);
+    }
+    item += ",\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":";
+    item += text;
+    item += "}]";
     if (ctx_.include_encrypted && !open_sig_.empty()) {
-      item["encrypted_content"] = Encrypted(open_sig_);
+      item += ",\"encrypted_content\":";
+      AppendJsonString(item, Encrypted(open_sig_));
       carried_sig_ = true;
     }
   } else {
-    if (!quiet_) {
-      json::object d;
-      d["item_id"] = open_id_;
-      d["output_index"] = index;
-      d["content_index"] = 0;
-      d["text"] = open_text_;
-      d["logprobs"] = json::array();
-      Emit("response.output_text.done", d, out);
-      d.erase("text");
-      d.erase("logprobs");
-      d["part"] = OutputText(open_text_);
-      Emit("response.content_part.done", std::move(d), out);
+    if (Head("response.output_text.done", out)) {
+      ItemRef(open_id_, out);
+      out += ",\"content_index\":0,\"text\":";
+      out += text;
+      out += ",\"logprobs\":[]";
+      Tail(out);
     }
-    item["id"] = open_id_;
-    item["type"] = "message";
-    item["status"] = status_ == "incomplete" ? "incomplete" : "completed";
-    item["role"] = "assistant";
-    item["content"] = json::array{OutputText(open_text_)};
+    if (Head("response.content_part.done", out)) {
+      ItemRef(open_id_, out);
+      out += ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":";
+      out += text;
+      out += ",\"annotations\":[]}";
+      Tail(out);
+    }
+    item += ",\"type\":\"message\",\"status\":";
+    item += status_ == "incomplete" ? "\"incomplete\"" : "\"completed\"";
+    item += ",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":";
+    item += text;
+    item += ",\"annotations\":[]}]";
   }
-  if (!quiet_) {
-    json::object done;
-    done["output_index"] = index;
-    done["item"] = item;
-    Emit("response.output_item.done", std::move(done), out);
-  }
-  output_.push_back(std::move(item));
+  item += '}';
+  ItemEvent("response.output_item.done", item, out);
+  AddOutput(item);
   open_ = Open::kNone;
   open_text_.clear();
   open_sig_.clear();
 }
 
+void ResponsesStreamTranslator::AddOutput(std::string_view item) {
+  if (output_count_ > 0) output_ += ',';
+  output_ += item;
+  ++output_count_;
+}
+
 void ResponsesStreamTranslator::SignatureItem(const std::string& signature, std::string& out) {
   CloseOpen(out);
-  const int64_t index = static_cast<int64_t>(output_.size());
-  json::object item;
-  item["id"] = ctx_.new_id("rs_");
-  item["type"] = "reasoning";
-  item["summary"] = json::array();
-  json::object added;
-  added["output_index"] = index;
-  added["item"] = item;
-  Emit("response.output_item.added", std::move(added), out);
-  item["encrypted_content"] = Encrypted(signature);
-  json::object done;
-  done["output_index"] = index;
-  done["item"] = item;
-  Emit("response.output_item.done", std::move(done), out);
-  output_.push_back(std::move(item));
+  std::string item = "{\"id\":";
+  AppendJsonString(item, ctx_.new_id("rs_"));
+  item += ",\"type\":\"reasoning\",\"summary\":[]";
+  ItemEvent("response.output_item.added", item + '}', out);
+  item += ",\"encrypted_content\":";
+  AppendJsonString(item, Encrypted(signature));
+  item += '}';
+  ItemEvent("response.output_item.done", item, out);
+  AddOutput(item);
   carried_sig_ = true;
 }
 
@@ -499,39 +565,45 @@ void ResponsesStreamTranslator::Call(const json::object& p, std::string& out) {
   } else {
     payload = json::serialize(args);
   }
-  const int64_t index = static_cast<int64_t>(output_.size());
+  const std::string quoted_id = JsonString(id);
+  const std::string quoted_name = JsonString(name);
+  const std::string quoted_payload = JsonString(payload);
   const std::string_view field = custom ? "input" : "arguments";
-  json::object item;
-  item["id"] = id;
-  item["type"] = custom ? "custom_tool_call" : "function_call";
-  item["status"] = "in_progress";
-  item["call_id"] = call_id;
-  item["name"] = name;
-  item[field] = "";
-  json::object added;
-  added["output_index"] = index;
-  added["item"] = item;
-  Emit("response.output_item.added", std::move(added), out);
+  // {"id","type","status","call_id","name",<field>}
+  std::string head = "{\"id\":" + quoted_id + ",\"type\":";
+  head += custom ? "\"custom_tool_call\"" : "\"function_call\"";
+  std::string rest = ",\"call_id\":";
+  AppendJsonString(rest, call_id);
+  rest += ",\"name\":";
+  rest += quoted_name;
+  rest += ",\"";
+  rest += field;
+  rest += "\":";
+  ItemEvent("response.output_item.added", head + ",\"status\":\"in_progress\"" + rest + "\"\"}",
+            out);
   const std::string_view prefix =
       custom ? "response.custom_tool_call_input" : "response.function_call_arguments";
-  json::object delta;
-  delta["item_id"] = id;
-  delta["output_index"] = index;
-  delta["delta"] = payload;
-  Emit(std::string(prefix) + ".delta", std::move(delta), out);
-  json::object fin;
-  fin["item_id"] = id;
-  fin["output_index"] = index;
-  if (!custom) fin["name"] = name;
-  fin[field] = payload;
-  Emit(std::string(prefix) + ".done", std::move(fin), out);
-  item["status"] = "completed";
-  item[field] = payload;
-  json::object done;
-  done["output_index"] = index;
-  done["item"] = item;
-  Emit("response.output_item.done", std::move(done), out);
-  output_.push_back(std::move(item));
+  if (Head(std::string(prefix) + ".delta", out)) {
+    ItemRef(id, out);
+    out += ",\"delta\":";
+    out += quoted_payload;
+    Tail(out);
+  }
+  if (Head(std::string(prefix) + ".done", out)) {
+    ItemRef(id, out);
+    if (!custom) {
+      out += ",\"name\":";
+      out += quoted_name;
+    }
+    out += ",\"";
+    out += field;
+    out += "\":";
+    out += quoted_payload;
+    Tail(out);
+  }
+  const std::string item = head + ",\"status\":\"completed\"" + rest + quoted_payload + '}';
+  ItemEvent("response.output_item.done", item, out);
+  AddOutput(item);
 }
 
 std::string ResponsesStreamTranslator::End(std::string& out) {
@@ -547,23 +619,30 @@ std::string ResponsesStreamTranslator::End(std::string& out) {
   CloseOpen(out);
   if (!pending_sig_.empty() && ctx_.include_encrypted) SignatureItem(pending_sig_, out);
   if (!quiet_) {
-    json::object fin;
-    fin["response"] = ResponseObject(status_);
-    Emit(status_ == "completed" ? "response.completed" : "response.incomplete", std::move(fin),
-         out);
+    // Kept: FinalResponse() (the exchange being stored) wants the same bytes.
+    final_ = ResponseObject(status_);
+    Head(status_ == "completed" ? "response.completed" : "response.incomplete", out);
+    out += ",\"response\":";
+    out += final_;
+    Tail(out);
   }
   done_ = true;
   return std::move(out);
 }
 
 std::string ResponsesStreamTranslator::FinalResponse() const {
-  return json::serialize(ResponseObject(status_));
+  if (!final_.empty()) return final_;
+  return ResponseObject(status_);
 }
 
 std::string ResponsesStreamTranslator::TakeFinalResponse() {
-  return json::serialize(ResponseObject(status_, std::move(output_)));
+  std::string r = final_.empty() ? ResponseObject(status_) : std::move(final_);
+  final_.clear();
+  output_.clear();
+  output_count_ = 0;
+  return r;
 }
 
-std::string ResponsesStreamTranslator::OutputItems() const { return json::serialize(output_); }
+std::string ResponsesStreamTranslator::OutputItems() const { return "[" + output_ + "]"; }
 
 }  // namespace gkm

@@ -31,6 +31,7 @@
 #include <boost/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "translate/responses_response.h"
 #include "translate/sse_reader.h"
@@ -65,6 +66,13 @@ class ResponsesStreamTranslator {
 
  private:
   enum class Open { kNone, kReasoning, kMessage };
+  // The response object's members whose value changes as the answer goes (responses_stream.cc).
+  enum class Slot { kNone, kStatus, kError, kIncompleteDetails, kOutput, kUsage };
+  // A run of the response object's text that stays the same, then one changing member's value.
+  struct Segment {
+    std::string text;
+    Slot slot = Slot::kNone;
+  };
 
   void Begin(std::string& out);
   void Event(const boost::json::object& ev, std::string& out);
@@ -72,26 +80,38 @@ class ResponsesStreamTranslator {
   void Call(const boost::json::object& part, std::string& out);
   void OpenReasoning(std::string& out);
   void OpenMessage(std::string& out);
-  // Closes what is open, opens an output item (its id made here) and its first part.
-  void OpenItem(Open kind, std::string_view id_prefix, boost::json::object item,
+  // Closes what is open and opens an output item (its id made here): output_item.added with
+  // `item_rest` (the item's members after its id, written as text: `,"type":…`), then
+  // `part_event` for its first part.
+  void OpenItem(Open kind, std::string_view id_prefix, std::string_view item_rest,
                 std::string_view part_event, std::string_view index_name,
-                boost::json::object first_part, std::string& out);
+                std::string_view first_part, std::string& out);
   void CloseOpen(std::string& out);
   void SignatureItem(const std::string& signature, std::string& out);
-  void Emit(std::string_view type, boost::json::object data, std::string& out);
+  // Appends a finished item (its JSON text) to the output.
+  void AddOutput(std::string_view item);
+  // An event's frame up to its data's sequence number (`event: <type>\ndata: {"type":…,
+  // "sequence_number":n`); the caller writes the data's other members then `}\n\n`.
+  // False in quiet mode (a whole answer), where the event is only counted.
+  bool Head(std::string_view type, std::string& out);
+  // output_item.added or .done: {"output_index":…,"item":<item>}.
+  void ItemEvent(std::string_view type, std::string_view item, std::string& out);
   // A text delta of the open item (output_text or reasoning_summary_text).
   void EmitDelta(std::string_view type, std::string_view index_name, std::string_view text,
                  bool logprobs, std::string& out);
-  // One event from its data's members already serialized as an object ("{…}").
-  void EmitMembers(std::string_view type, std::string_view members, std::string& out);
-  boost::json::object ResponseObject(std::string_view status) const;
-  boost::json::object ResponseObject(std::string_view status, boost::json::array output) const;
+  // `,"item_id":<open id>,"output_index":<n>`, as most item events start.
+  void ItemRef(std::string_view item_id, std::string& out) const;
+  // The response object with this status: output [] while in progress, else the finished
+  // items; `error` (members of the error object, or empty for null) is for response.failed.
+  std::string ResponseObject(std::string_view status, std::string_view error = {}) const;
+  void PlanResponseObject();
   std::string End(std::string& out);
   std::string Fail(int status, std::string_view message, std::string out);
   std::string Encrypted(const std::string& signature) const;
 
   ResponsesContext ctx_;
-  boost::json::object echo_;
+  std::vector<Segment> plan_;           // the response object (PlanResponseObject)
+  std::string error_default_ = "null";  // the error member's value while nothing failed
   SseReader reader_;
   bool begun_ = false;
   bool done_ = false;
@@ -99,7 +119,9 @@ class ResponsesStreamTranslator {
   bool quiet_ = false;  // Whole(): events are counted but not written
   int64_t seq_ = 0;
   GeminiUsage usage_;
-  boost::json::array output_;  // finished items
+  std::string output_;  // the finished items, as JSON text joined by commas
+  size_t output_count_ = 0;
+  std::string final_;  // the finished response object once End() wrote it
   Open open_ = Open::kNone;
   std::string open_id_;
   std::string open_text_;
