@@ -448,6 +448,10 @@ const Option kOptions[] = {
      "'*' in FROM matches any run of characters; exact names before globs, then the first "
      "glob given; repeatable (env: comma separated; TOML: array)",
      nullptr, &SetModelAliases},
+    {"recheck-invalid", "S", Kind::kInteger, "3600",
+     "seconds between probes of each invalid key (GET models?pageSize=1); a key that answers "
+     "is active again; 0 = never, else 1..31536000",
+     &SetCount<&Config::recheck_invalid, 0, 31536000>},
     {"metrics-per-key", "", Kind::kSwitch, "false",
      "export metrics per key (a switch; env and TOML: true or false)",
      &SetSwitch<&Config::metrics_per_key>},
