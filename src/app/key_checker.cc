@@ -20,6 +20,8 @@ namespace {
 namespace asio = boost::asio;
 using Steady = std::chrono::steady_clock;
 
+constexpr std::chrono::seconds kStartDelay{60};
+
 // How often the invalid keys are looked at: a quarter of the interval, within bounds.
 Steady::duration TickOf(std::chrono::seconds interval) {
   auto quarter = std::chrono::duration_cast<std::chrono::milliseconds>(interval) / 4;
@@ -63,10 +65,12 @@ KeyChecker::~KeyChecker() { Stop(); }
 void KeyChecker::Start() {
   if (thread_.joinable()) return;
   if (config_.recheck_invalid.count() > 0) {
-    // Keys invalid at start (restored from the store) are due at once.
-    for (const auto& key : pool_.InvalidKeys()) {
-      last_probe_[key->id()] = Steady::now() - config_.recheck_invalid;
-    }
+    // Keys invalid at start (restored from the store) are due a minute after it (or one
+    // interval, if shorter): restarts more frequent than the interval do not starve them,
+    // and a start does not probe at once what the store has just said.
+    const auto interval = config_.recheck_invalid;
+    const auto first = Steady::now() - interval + std::min<Steady::duration>(interval, kStartDelay);
+    for (const auto& key : pool_.InvalidKeys()) last_probe_[key->id()] = first;
     asio::co_spawn(io_, Loop(), asio::detached);
   }
   thread_ = std::thread([this] {

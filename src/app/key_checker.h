@@ -5,7 +5,8 @@
 // I/O thread or one of its connections. With an interval S > 0, every tick (S/4, between
 // 250 ms and 30 s) it lists the pool's invalid keys and probes each one whose last probe is
 // at least S old; a key met invalid for the first time while serving counts as probed then
-// (Google has just said it is invalid), keys already invalid at start are probed at once.
+// (Google has just said it is invalid); keys already invalid at start are first probed a
+// minute after it (or one interval, if shorter).
 // Check() probes one key whatever its status, for the admin API. At most `concurrency`
 // probes run at once, both kinds together, each bounded by the probe timeout.
 //

@@ -93,7 +93,7 @@ test('an invalid key is revived by the background re-check, serves again, and st
   }
 });
 
-test('--recheck-invalid 0 never probes; keys invalid at start are probed at once when re-checks are on', async () => {
+test('--recheck-invalid 0 never probes; keys invalid at start are probed one interval after it', async () => {
   const mock = await startMock();
   const p = await startProxy({ keys: [GOOD, FLIP], upstream: mock.url, args: ['--recheck-invalid', '0'] });
   try {
@@ -103,11 +103,15 @@ test('--recheck-invalid 0 never probes; keys invalid at start are probed at once
     await sleep(2500);
     assert.equal(mock.probes().length, 0, 'no probe at all');
     assert.equal(keyEntry(await p.adminKeys(), FLIP).status, 'invalid');
-    // Restarted with hourly re-checks, the key found invalid in the store is probed now.
-    const q = await restartProxy(p, { args: ['--recheck-invalid', '3600'] });
+    // Restarted with re-checks, the key found invalid in the store is probed one interval
+    // (2 s) after the start, not at once.
+    const q = await restartProxy(p, { args: ['--recheck-invalid', '2'] });
     try {
+      const started = Date.now();
+      assert.equal(keyEntry(await q.adminKeys(), FLIP).status, 'invalid');
       await eventually(async () => assert.equal(keyEntry(await q.adminKeys(), FLIP).status, 'active'),
-        { timeoutMs: 5000, intervalMs: 100 });
+        { timeoutMs: 6000, intervalMs: 100 });
+      assert.ok(Date.now() - started >= 1500, `revived after ${Date.now() - started} ms`);
       assert.equal(mock.probes(FLIP).length, 1);
       assert.equal(mock.probes(GOOD).length, 0);
     } finally {
