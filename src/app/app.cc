@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "clients/clients.h"
+#include "app/check_keys.h"
+#include "app/key_checker.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_file.h"
@@ -142,6 +144,9 @@ void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& 
 int RunApp(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1] == "check-keys") {
+    return RunCheckKeys({args.begin() + 2, args.end()}, Environment());
+  }
   ConfigResult loaded = LoadConfig(args, Environment(), std::thread::hardware_concurrency());
   if (auto* h = std::get_if<ShowHelp>(&loaded)) {
     std::cout << h->text;
@@ -291,10 +296,15 @@ int RunApp(int argc, char** argv) {
 
   auto tls = MakeUpstreamTls(cfg, &error);
   if (cfg.upstream.tls && !tls) return Fail(2, error);
+  // Probes of invalid keys (--recheck-invalid) and POST /admin/keys/{id}/check, on a thread
+  // of their own.
+  KeyChecker checker(cfg, pool, tls);
+  svc.check_key = [&](std::string id) { return checker.Check(std::move(id)); };
   Server server(svc, tls);
   if (!server.Listen(&error)) return Fail(1, error);
   flusher.Start();
   server.Start();
+  checker.Start();
   spdlog::info(
       "gemini-key-manager {} listening on {}:{} with {} keys, {} I/O threads, upstream "
       "{}://{}:{}{}",
@@ -335,6 +345,7 @@ int RunApp(int argc, char** argv) {
                  server.open_connections());
   }
   server.Stop();
+  checker.Stop();
   flusher.Stop();
   spdlog::info("stopped (state flushed to {})", store->path());
   return stopping ? 0 : 1;

@@ -467,6 +467,10 @@ const Option kOptions[] = {
      "per minute; '-' for not known), e.g. gemini-2.5-pro=5/100/250000; '*' globs; overrides "
      "what the proxy learns from 429s; repeatable (env GKM_LIMITS: comma separated; TOML: array)",
      nullptr, &SetLimits},
+    {"recheck-invalid", "S", Kind::kInteger, "3600",
+     "seconds between probes of each invalid key (GET models?pageSize=1); a key that answers "
+     "is active again; 0 = never, else 1..31536000",
+     &SetCount<&Config::recheck_invalid, 0, 31536000>},
     {"metrics-per-key", "", Kind::kSwitch, "false",
      "export metrics per key (a switch; env and TOML: true or false)",
      &SetSwitch<&Config::metrics_per_key>},

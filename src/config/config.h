@@ -82,6 +82,8 @@ struct Config {
   bool fetch_image_urls = false;
   // Let those fetches reach loopback and private addresses (tests, trusted networks).
   bool fetch_allow_private = false;
+  // Seconds between probes of each invalid key (GET models?pageSize=1); 0 = never.
+  std::chrono::seconds recheck_invalid{3600};
   // Seconds between counter flushes to the state store (not in SPEC; default 1).
   std::chrono::milliseconds flush_interval{1000};
   // Seconds a graceful shutdown waits for in-flight requests.

@@ -1185,6 +1185,44 @@ PoolGauges KeyPool::Gauges(TimePoint now) {
   return g;
 }
 
+std::shared_ptr<const ApiKey> KeyPool::KeyById(std::string_view key_id) const {
+  std::lock_guard lock(mu_);
+  auto it = slot_by_id_.find(key_id);
+  if (it == slot_by_id_.end() || slots_[it->second].removed) return nullptr;
+  return slots_[it->second].key;
+}
+
+std::vector<std::shared_ptr<const ApiKey>> KeyPool::InvalidKeys() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const ApiKey>> out;
+  if (present_count_ == usable_count_) return out;
+  out.reserve(present_count_ - usable_count_);
+  for (const Slot& s : slots_) {
+    if (!s.removed && s.invalid) out.push_back(s.key);
+  }
+  return out;
+}
+
+bool KeyPool::SetStatus(std::string_view key_id, bool invalid, std::string_view reason,
+                        TimePoint now) {
+  std::function<void()> notify;
+  {
+    std::lock_guard lock(mu_);
+    auto it = slot_by_id_.find(key_id);
+    if (it == slot_by_id_.end() || slots_[it->second].removed) return false;
+    const uint32_t s = it->second;
+    Slot& slot = slots_[s];
+    std::string why = invalid ? std::string(reason) : std::string();
+    if (slot.invalid == invalid && slot.reason == why) return true;
+    SetFlags(s, slot.removed, invalid, now);
+    slot.reason = std::move(why);
+    QueueStatus(s);
+    notify = on_state_change_;
+  }
+  if (notify) notify();
+  return true;
+}
+
 }  // namespace gkm
 
 namespace gkm {

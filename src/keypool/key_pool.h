@@ -416,6 +416,17 @@ class KeyPool {
   std::unordered_map<std::string, int64_t> restored_cursors_;
   std::function<void()> on_state_change_;
   uint64_t last_pick_steps_ = 0;
+
+ public:
+  // Probes of keys (SPEC 2.1 --recheck-invalid, 3.9 POST /admin/keys/{id}/check).
+  // The key with this id (not removed), or null.
+  std::shared_ptr<const ApiKey> KeyById(std::string_view key_id) const;
+  // The keys invalid now (not removed). O(1) when none is, else O(keys).
+  std::vector<std::shared_ptr<const ApiKey>> InvalidKeys() const;
+  // A probe's finding: the key active, or invalid for `reason`. Unlike ResetKey, its
+  // per-model states are kept (a key exhausted for today stays so). The store is told at once
+  // when the status changes. False when there is no such key.
+  bool SetStatus(std::string_view key_id, bool invalid, std::string_view reason, TimePoint now);
 };
 
 }  // namespace gkm

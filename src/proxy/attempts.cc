@@ -62,20 +62,6 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSomeFrom(Stream& s, UpstreamC
   co_return std::pair<error_code, size_t>{conn.deadline().Done(ec), got};
 }
 
-std::string DescribeTransport(const error_code& ec) {
-  if (ec == beast::error::timeout) return "upstream timeout";
-  if (ec == asio::error::connection_refused) return "connection refused";
-  if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
-      ec == asio::error::eof) {
-    return "connection reset";
-  }
-  if (ec.category() == asio::error::get_ssl_category() ||
-      ec.category() == asio::ssl::error::get_stream_category()) {
-    return "TLS failure: " + ec.message();
-  }
-  return "transport error: " + ec.message();
-}
-
 // The request head that goes upstream, as wire bytes: the client fields that cross
 // (headers.h decides), the real key, a request for plain bodies. Written straight into one
 // string (no per-field allocations); the body follows as a second buffer.
@@ -191,6 +177,26 @@ std::string NoAnswer::Message() const {
   std::string m = why.message;
   if (!last_failure.empty()) m += "; last upstream answer: " + last_failure;
   return m;
+}
+
+std::string DescribeTransport(const error_code& ec) {
+  if (ec == beast::error::timeout) return "upstream timeout";
+  if (ec == asio::error::connection_refused) return "connection refused";
+  if (ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
+      ec == asio::error::eof) {
+    return "connection reset";
+  }
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == asio::ssl::error::get_stream_category()) {
+    return "TLS failure: " + ec.message();
+  }
+  return "transport error: " + ec.message();
+}
+
+asio::awaitable<error_code> SendAndReadHead(UpstreamConnection& conn, const std::string& head,
+                                            std::string_view body, UpstreamParser& p,
+                                            std::chrono::seconds timeout) {
+  return conn.Visit([&](auto& s) { return SendAndReadHead(s, conn, head, body, p, timeout); });
 }
 
 int64_t RetryAfterSeconds(const NoKey& nk) {
@@ -372,8 +378,9 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
         // Nothing of an unreadable body is judged or passed on (it may hold the key in a
         // coding the proxy cannot undo). A 429 without a readable reason cools the key:
         // retiring it for the day on no evidence would cost far more than a short wait.
-        a.verdict = a.status == 429 ? Verdict{Outcome::kCooling, Millis(0), "429, body unreadable", false, {}}
-                                    : Classify(a.status, "", Bare429::kCooling);
+        a.verdict = a.status == 429
+                        ? Verdict{Outcome::kCooling, Millis(0), "429, body unreadable", false, {}}
+                        : Classify(a.status, "", Bare429::kCooling);
         a.error_body = GeminiErrorBody(a.status, a.body_error);
         a.decoded = true;
       }

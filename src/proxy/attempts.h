@@ -85,6 +85,17 @@ boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(
 boost::asio::awaitable<bool> ReadBody(Answer& a, std::string& out, size_t limit,
                                       std::chrono::seconds timeout);
 
+// Sends a request head (wire bytes) and body on `conn` and reads the answer's head, all
+// within `timeout` (the connection's Deadline). For exchanges outside CallUpstream (probes).
+boost::asio::awaitable<boost::system::error_code> SendAndReadHead(UpstreamConnection& conn,
+                                                                  const std::string& head,
+                                                                  std::string_view body,
+                                                                  UpstreamParser& p,
+                                                                  std::chrono::seconds timeout);
+// A transport failure in words for verdicts and logs: "connection refused", "upstream
+// timeout", "TLS failure: ...".
+std::string DescribeTransport(const boost::system::error_code& ec);
+
 // Records the answer's usage in the pool and gives the connection back for reuse when the
 // whole body was read and the server keeps it open.
 void FinishAnswer(Answer& a, const Request& req, Services& svc, UpstreamPool& up,

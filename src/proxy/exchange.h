@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,9 @@ struct Services {
   // Reloads the key file (SIGHUP, POST /admin/reload): a one-line summary, or an error
   // text starting with "error: ".
   std::function<std::string()> reload;
+  // Probes a key now (POST /admin/keys/{id}/check): the JSON answer, or nullopt when there
+  // is no such key. Runs on the key checker's thread; empty when there is none.
+  std::function<boost::asio::awaitable<std::optional<std::string>>(std::string key_id)> check_key;
   bool fault_injection = false;  // GKM_FAULT_INJECTION=1 (tests only): see FaultPoint
   // A stream that has keepalive events (Anthropic's ping) sends one after this long without
   // upstream bytes (relay.h). GKM_TEST_PING_MS=<ms> (tests only) shortens it.

@@ -361,6 +361,34 @@ asio::awaitable<int> SendAnswer(ClientConn& client, http::response<http::string_
   co_return PackResult(res.result_int(), sent && keep_alive);
 }
 
+// The key id of POST /admin/keys/{id}/check, else nullopt.
+std::optional<std::string> KeyCheckId(const Request& req) {
+  constexpr std::string_view kPrefix = "/admin/keys/", kSuffix = "/check";
+  const std::string& p = req.path;
+  if (req.msg.method() != http::verb::post || !p.starts_with(kPrefix) || !p.ends_with(kSuffix) ||
+      p.size() <= kPrefix.size() + kSuffix.size()) {
+    return std::nullopt;
+  }
+  return p.substr(kPrefix.size(), p.size() - kPrefix.size() - kSuffix.size());
+}
+
+// POST /admin/keys/{id}/check (SPEC 3.9): the probe runs on the key checker's thread; this
+// request waits for it.
+asio::awaitable<int> ServeKeyCheck(ClientConn& client, Services& svc, std::string id, bool keep) {
+  if (!svc.check_key) {
+    co_return co_await SendAnswer(
+        client, JsonResponse(503, GeminiErrorBody(503, "key checks are not available"), keep),
+        keep);
+  }
+  std::optional<std::string> answer = co_await svc.check_key(id);
+  if (!answer) {
+    co_return co_await SendAnswer(
+        client, JsonResponse(404, GeminiErrorBody(404, "no key with id " + Printable(id)), keep),
+        keep);
+  }
+  co_return co_await SendAnswer(client, JsonResponse(200, std::move(*answer), keep), keep);
+}
+
 }  // namespace
 
 Server::Route Server::RouteOf(const Request& req, OpenAiRoute* openai) const {
@@ -508,6 +536,7 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
       return SendAnswer(client, std::move(res), keep);
     }
     case Route::kAdmin:
+      if (auto id = KeyCheckId(req)) return ServeKeyCheck(client, svc_, std::move(*id), keep);
       return SendAnswer(client, AdminAnswer(req), keep);
     case Route::kOpenAi:
       return ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);

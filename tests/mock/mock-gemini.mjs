@@ -17,7 +17,7 @@
 //        [--informational 103,100]
 // prints {"port":N} on stdout once listening. Behaviours can then be set over HTTP:
 //   POST /__mock/behaviour {"key":K,"model":M|"*","behaviour":B,"queue":false}
-//   POST /__mock/reset     GET /__mock/requests
+//   POST /__mock/reset     GET /__mock/requests     GET /__mock/stats ({inFlight, maxInFlight})
 //
 // Behaviours (per key and model; `*` matches any key or any model; a queued one is used once
 // and takes precedence over the sticky one set by setKey):
@@ -60,6 +60,11 @@
 // bypass value `skip_thought_signature_validator` passes. entry.signatures records what was
 // checked ('ok', 'bypass', or null when nothing needed checking).
 // The 429 behaviours accept {retryDelay, quotaId, quotaValue, violations, reverse:true}.
+// Any behaviour takes `delayMs` to answer that much later (e.g. {type:'invalid', delayMs:300}).
+// Models list (`GET /v1beta/models?pageSize=N`, how a proxy probes a key): behaviours set for
+// model '*' apply; an invalid key gets 400 API_KEY_INVALID, a suspended one the 403 naming
+// it, compressed as any answer. mock.probes(key) lists those requests; mock.inFlight and
+// mock.maxInFlight count the requests being answered at once.
 // Image generation (Imagen's :predict, image output of *-image* models): see mock-images.mjs.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
@@ -652,6 +657,7 @@ export async function startMock(opts = {}) {
   let baseUrl = '';
 
   const slot = (key, model) => `${key}\u0000${model}`;
+  const stats = { inFlight: 0, maxInFlight: 0 };
 
   function pick(key, model) {
     const keys = key ? [key, '*'] : ['*'];
@@ -711,8 +717,20 @@ export async function startMock(opts = {}) {
       files.clear();
       caches.clear();
       uploads.clear();
+      stats.maxInFlight = stats.inFlight;
     },
     clearRequests() { requests.length = 0; },
+    // API requests being answered now, and the most answered at once since start or
+    // resetMaxInFlight()/reset() (for tests of a client's concurrency bound).
+    get inFlight() { return stats.inFlight; },
+    get maxInFlight() { return stats.maxInFlight; },
+    resetMaxInFlight() { stats.maxInFlight = stats.inFlight; },
+    // The key probes that reached the mock: GET {version}/models?pageSize=1 (optionally only
+    // those of one key).
+    probes(key) {
+      return requests.filter((r) => r.method === 'GET' && /^\/v1(beta|alpha)?\/models$/.test(r.decodedPath) &&
+        r.query.pageSize === '1' && (key === undefined || r.key === key));
+    },
     // The thought signatures the mock has issued (WIRE-AGENTS D4).
     signatures: issuedSignatures,
     // Keys that reached the mock, in order (optionally only for one model or path part).
@@ -962,6 +980,9 @@ export async function startMock(opts = {}) {
         return send(res, null, 400, { 'content-type': 'application/json' }, JSON.stringify({ error: String(e.message) }));
       }
     }
+    if (url.pathname === '/__mock/stats' && req.method === 'GET') {
+      return send(res, null, 200, { 'content-type': 'application/json' }, JSON.stringify(stats));
+    }
     if (url.pathname === '/__mock/requests' && req.method === 'GET') {
       return send(res, null, 200, { 'content-type': 'application/json' }, JSON.stringify(requests));
     }
@@ -977,6 +998,10 @@ export async function startMock(opts = {}) {
       res.mockEncoding = 'identity';  // not Google: the control API stays plain
       return control(req, res, url, body);
     }
+    // Requests being answered at once (the most ever seen is kept until reset()).
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    res.once('close', () => { stats.inFlight--; });
 
     // Google routes on decoded path segments (`gemini%2D2.5-flash` is gemini-2.5-flash);
     // URLSearchParams already decodes query names and values (`k%65y` is `key`).
@@ -1053,6 +1078,7 @@ export async function startMock(opts = {}) {
     sendInformational(res, entry, early);
     const earlyDelay = b.informationalDelayMs ?? informationalDelayMs;
     if (early.length && earlyDelay > 0) await sleep(earlyDelay);
+    if (b.delayMs > 0) await sleep(b.delayMs);
     if (res.destroyed) return undefined;
     if (b.type === 'reset') { entry.reset = true; entry.finishedAt = Date.now(); return resetSocket(req); }
     if (b.type === 'hang') { hanging.add(res); entry.hung = true; return undefined; }

@@ -1043,3 +1043,46 @@ test('toolcall without calls: streamed once each, the last part with STOP and th
   assert.equal(events[0].candidates[0].finishReason, undefined);
   assert.ok(mock.signatures.has(events[1].candidates[0].content.parts[0].thoughtSignature));
 });
+
+test('key probes (models?pageSize=1): one model page; invalid 400, suspended 403 naming the key (gzip when accepted); flipped by setKey', async () => {
+  const probe = (key, headers = {}) => call('/v1beta/models?pageSize=1', { method: 'GET', key, headers });
+  const ok = await probe(K1);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.json.models.length, 1);
+  assert.equal(typeof ok.json.nextPageToken, 'string');
+  const bad = await probe('bad-key-0001');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.details.find((d) => d.reason).reason, 'API_KEY_INVALID');
+  // fetch() accepts gzip: the 403 comes compressed and names the key once decoded.
+  const sus = await probe('suspended-key-0002');
+  assert.equal(sus.status, 403);
+  assert.equal(sus.headers.get('content-encoding'), 'gzip');
+  assert.match(sus.json.error.message, /api_key:suspended-key-0002/);
+  // A test makes an invalid key valid (and back).
+  mock.setKey('bad-key-0001', '*', 'ok');
+  assert.equal((await probe('bad-key-0001')).status, 200);
+  mock.clearKey('bad-key-0001', '*');
+  assert.equal((await probe('bad-key-0001')).status, 400);
+  assert.deepEqual(mock.probes('bad-key-0001').map((r) => r.status), [400, 200, 400]);
+  assert.equal(mock.probes().length, 5);
+  // A models list of another size is no probe.
+  await call('/v1beta/models?pageSize=2', { method: 'GET' });
+  assert.equal(mock.probes().length, 5);
+});
+
+test('delayMs on any behaviour; inFlight and maxInFlight count requests answered at once', async () => {
+  mock.setKey('*', '*', { type: 'invalid', delayMs: 200 });
+  assert.equal(mock.maxInFlight, 0);
+  const t0 = Date.now();
+  const all = await Promise.all([1, 2, 3].map((i) => call('/v1beta/models?pageSize=1', { method: 'GET', key: `k-${i}` })));
+  assert.ok(Date.now() - t0 >= 190, 'answered after the delay');
+  assert.deepEqual(all.map((r) => r.status), [400, 400, 400]);
+  assert.equal(mock.maxInFlight, 3);
+  assert.equal(mock.inFlight, 0);
+  mock.resetMaxInFlight();
+  assert.equal(mock.maxInFlight, 0);
+  await call('/v1beta/models?pageSize=1', { method: 'GET' });
+  assert.equal(mock.maxInFlight, 1);
+  mock.reset();
+  assert.equal(mock.maxInFlight, 0);
+});

@@ -94,6 +94,7 @@ TEST(ConfigDefaults, EveryDefault) {
   EXPECT_EQ(c.log_max_files, 5u);
   EXPECT_FALSE(c.upstream_ca);
   EXPECT_FALSE(c.metrics_per_key);
+  EXPECT_EQ(c.recheck_invalid, std::chrono::seconds(3600));
   EXPECT_EQ(c.flush_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(c.shutdown_grace, std::chrono::seconds(30));
 }
@@ -170,6 +171,8 @@ const Case kCases[] = {
      [](const Config& c) {
        EXPECT_EQ(c.model_aliases.Map("claude-sonnet-4-5"), "gemini-2.5-flash");
      }},
+    {"recheck-invalid", "5", "5",
+     [](const Config& c) { EXPECT_EQ(c.recheck_invalid, std::chrono::seconds(5)); }},
     {"metrics-per-key", "true", "true", [](const Config& c) { EXPECT_TRUE(c.metrics_per_key); }},
     {"flush-interval-ms", "250", "250",
      [](const Config& c) { EXPECT_EQ(c.flush_interval, std::chrono::milliseconds(250)); }},
@@ -389,6 +392,8 @@ TEST(ConfigValues, AllLogLevelsAndLimits) {
   EXPECT_EQ(Ok(Load({"--flush-interval-ms", "10"})).flush_interval.count(), 10);
   EXPECT_EQ(Ok(Load({"--flush-interval-ms", "60000"})).flush_interval.count(), 60000);
   EXPECT_EQ(Ok(Load({"--shutdown-grace", "0"})).shutdown_grace.count(), 0);
+  EXPECT_EQ(Ok(Load({"--recheck-invalid", "0"})).recheck_invalid.count(), 0);
+  EXPECT_EQ(Ok(Load({"--recheck-invalid", "31536000"})).recheck_invalid.count(), 31536000);
 }
 
 TEST(ConfigValues, ValueMayStartWithDashesInEqualsForm) {
@@ -506,6 +511,9 @@ const Bad kBad[] = {
     {"state-dir", ""},
     {"log-dir", ""},
     {"upstream-ca", ""},
+    {"recheck-invalid", "31536001"},
+    {"recheck-invalid", "-1"},
+    {"recheck-invalid", "1h"},
     {"metrics-per-key", "maybe"},
     {"model-alias", "claude-sonnet-4-5"},
     {"model-alias", "=gemini-2.5-flash"},
