@@ -35,6 +35,7 @@ namespace gkm {
 class ClientWatchList;
 class PingList;
 class SignatureCache;
+class WaitQueue;
 
 namespace http = boost::beast::http;
 
@@ -56,6 +57,7 @@ struct Request {
   std::string model = "-";
   std::string key_id = "-";
   int attempts = 0;
+  int64_t queued_ms = 0;  // time spent waiting for a key (SPEC 4.7)
 };
 
 struct Services {
@@ -64,6 +66,7 @@ struct Services {
   Affinity* affinity = nullptr;
   SessionStore* sessions = nullptr;  // soft session affinity; null: none
   Metrics* metrics = nullptr;
+  WaitQueue* queue = nullptr;  // requests waiting for a key (--max-queue-wait); null: none
   std::vector<std::string> tokens;
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls

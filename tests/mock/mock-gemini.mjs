@@ -60,6 +60,8 @@
 // bypass value `skip_thought_signature_validator` passes. entry.signatures records what was
 // checked ('ok', 'bypass', or null when nothing needed checking).
 // The 429 behaviours accept {retryDelay, quotaId, quotaValue, violations, reverse:true}.
+// Any behaviour accepts {delayMs}: the answer (an error too) goes out that long after the
+// request arrived, as a slow upstream's would.
 // Image generation (Imagen's :predict, image output of *-image* models): see mock-images.mjs.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
@@ -1053,6 +1055,8 @@ export async function startMock(opts = {}) {
     sendInformational(res, entry, early);
     const earlyDelay = b.informationalDelayMs ?? informationalDelayMs;
     if (early.length && earlyDelay > 0) await sleep(earlyDelay);
+    if (res.destroyed) return undefined;
+    if (b.delayMs > 0) await sleep(b.delayMs);
     if (res.destroyed) return undefined;
     if (b.type === 'reset') { entry.reset = true; entry.finishedAt = Date.now(); return resetSocket(req); }
     if (b.type === 'hang') { hanging.add(res); entry.hung = true; return undefined; }
