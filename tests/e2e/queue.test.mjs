@@ -195,6 +195,25 @@ test('requests waiting for a model are served in the order they came', async () 
   });
 });
 
+test('a graceful stop ends the waits at once with 503 instead of holding the stop', async () => {
+  await withProxy(['--max-queue-wait', '90'], async (p) => {
+    const model = 'queue-drain';
+    // A RetryInfo 429 cools the key for 40 to 60 s (to the minute boundary at least).
+    mock.queue(KEY, model, { type: 'retryinfo', retryDelay: '40s' });
+    assert.equal((await p.generate(model)).status, 503);
+    const waiting = p.generate(model, { body: body('drained') });
+    await eventually(async () => assert.equal((await metrics(p)).value('gkm_queue_length'), 1));
+    const stopAt = Date.now();
+    const stopped = p.stop('SIGTERM');
+    const r = await waiting;
+    assert.equal(r.status, 503, r.body);
+    assert.ok(Date.now() - stopAt < 2000, `answered ${Date.now() - stopAt} ms after SIGTERM`);
+    assert.ok(Number(r.headers['retry-after']) >= 30, `Retry-After ${r.headers['retry-after']}`);
+    assert.equal(await stopped, 0);
+    assert.equal(mock.requests.filter((e) => e.body.includes('drained')).length, 0);
+  });
+});
+
 test('without --max-queue-wait nothing waits: 503 at once, as before', async () => {
   await withProxy([], async (p) => {
     const model = 'queue-off';
