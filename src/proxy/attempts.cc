@@ -142,8 +142,12 @@ std::string ClientCredential(const Request& req, const Services& svc) {
 }
 
 // The outcome of a call whose client left: abandoned, nothing reported, nobody to answer.
-NoAnswer ClientLeft(const Request& req) {
-  spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
+NoAnswer ClientLeft(const Request& req, bool queued = false) {
+  if (queued) {
+    spdlog::info("req={} the client left while waiting for a key; it left the queue", req.id);
+  } else {
+    spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
+  }
   NoAnswer gone{NoKey{NoKey::Why::kTried, Millis(0), "the client left"}, ""};
   gone.client_gone = true;
   return gone;
@@ -291,7 +295,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
       if (place.ShouldJoin()) {
         // Others wait for this model: line up behind them rather than overtake them.
         QueuePlace::Next next = co_await place.Wait(nullptr);
-        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req);
+        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req, true);
         if (next != QueuePlace::Next::kPick) {
           if (state_changed) co_await AwaitDurable(svc);
           co_return NoAnswer{AfterQueue(next, std::nullopt, place, call, svc), last_failure};
@@ -319,7 +323,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
           request_no = svc.pool->NewRequest();
           continue;
         }
-        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req);
+        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req, true);
         *nk = AfterQueue(next, std::move(*nk), place, call, svc);
       }
       if (state_changed) co_await AwaitDurable(svc);

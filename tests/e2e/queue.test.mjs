@@ -173,6 +173,7 @@ test('a client that leaves while waiting leaves the queue; its request never goe
       assert.equal(m.value('gkm_queue_length'), 0);
       assert.equal(waitCount(m, 'gone'), 1, m.text);
     }, { timeoutMs: 1500 });
+    await eventually(() => assert.match(p.output(), /the client left while waiting for a key/));
     await sleep(2200);  // past the key's window
     assert.equal(mock.requests.filter((e) => e.body.includes('leaver')).length, 0);
     assert.equal((await p.generate(model)).status, 200);  // the key serves the next one
