@@ -76,6 +76,11 @@ void Metrics::UpstreamAttempt(Outcome outcome, double seconds) {
   upstream_duration_.Observe(seconds);
 }
 
+void Metrics::QueueLeft(QueueResult result, double seconds) {
+  queued_.fetch_sub(1, std::memory_order_relaxed);
+  queue_wait_[static_cast<size_t>(result)].Observe(seconds);
+}
+
 std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const {
   std::string out;
   out.reserve(8192);
@@ -114,6 +119,21 @@ std::string Metrics::Render(const PoolGauges& g, const PoolView* per_key) const 
   out += "# HELP gkm_inflight_requests Client requests being served.\n";
   out += "# TYPE gkm_inflight_requests gauge\n";
   out += "gkm_inflight_requests " + std::to_string(inflight_.load()) + "\n";
+  out += "# HELP gkm_queue_length Requests waiting for a key now (--max-queue-wait).\n";
+  out += "# TYPE gkm_queue_length gauge\n";
+  out += "gkm_queue_length " + std::to_string(queued_.load()) + "\n";
+  out += "# HELP gkm_queue_wait_seconds Time requests waited for a key, by how the wait ended.\n";
+  out += "# TYPE gkm_queue_wait_seconds histogram\n";
+  for (auto [result, name] :
+       {std::pair{QueueResult::kServed, "served"}, std::pair{QueueResult::kTimeout, "timeout"},
+        std::pair{QueueResult::kNoKey, "no_key"}, std::pair{QueueResult::kGone, "gone"}}) {
+    queue_wait_[static_cast<size_t>(result)].Render(out, "gkm_queue_wait_seconds",
+                                                    std::string("result=\"") + name + "\"");
+  }
+  out += "# HELP gkm_queue_rejected_total Requests that would have waited but found the queue ";
+  out += "full (--max-queued).\n";
+  out += "# TYPE gkm_queue_rejected_total counter\n";
+  out += "gkm_queue_rejected_total " + std::to_string(queue_rejected_.load()) + "\n";
   out += "# HELP gkm_keys Keys in the pool by status.\n";
   out += "# TYPE gkm_keys gauge\n";
   out += "gkm_keys{status=\"active\"} " + std::to_string(g.keys_active) + "\n";

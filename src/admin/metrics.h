@@ -36,6 +36,11 @@ class Histogram {
 // with no key known for the session (miss).
 enum class SessionResult : uint8_t { kHit, kMoved, kMiss };
 
+// How a wait in the queue for a key ended (SPEC 4.7, proxy/wait_queue.h): with a key
+// (served), at the end of --max-queue-wait (timeout), with the pool's next opening beyond
+// it or nothing to wait for any more (no_key), or with the client gone (gone).
+enum class QueueResult : uint8_t { kServed, kTimeout, kNoKey, kGone };
+
 class Metrics {
  public:
   void RequestDone(const std::string& route, int code, double seconds);
@@ -44,6 +49,10 @@ class Metrics {
     sessions_[static_cast<size_t>(result)].fetch_add(1, std::memory_order_relaxed);
   }
   void InflightAdd(int delta) { inflight_.fetch_add(delta, std::memory_order_relaxed); }
+  // A request took a place in the queue / left it after `seconds` / found it full.
+  void QueueJoined() { queued_.fetch_add(1, std::memory_order_relaxed); }
+  void QueueLeft(QueueResult result, double seconds);
+  void QueueRejected() { queue_rejected_.fetch_add(1, std::memory_order_relaxed); }
 
   // The whole exposition. per_key: also per-key series from the pool view.
   std::string Render(const PoolGauges& gauges, const PoolView* per_key) const;
@@ -56,6 +65,9 @@ class Metrics {
   Histogram upstream_duration_;
   std::array<std::atomic<uint64_t>, 3> sessions_{};
   std::atomic<int64_t> inflight_{0};
+  std::atomic<int64_t> queued_{0};
+  std::array<Histogram, 4> queue_wait_;  // by QueueResult
+  std::atomic<uint64_t> queue_rejected_{0};
 };
 
 // Appends the per-client series (SPEC 2.3, label `client`): gkm_client_requests_total{client,

@@ -29,6 +29,7 @@
 #include "logging/log.h"
 #include "proxy/exchange.h"
 #include "proxy/signature_cache.h"
+#include "proxy/wait_queue.h"
 #include "server/server.h"
 #include "store/flusher.h"
 #include "store/legacy_import.h"
@@ -254,6 +255,8 @@ int RunApp(int argc, char** argv) {
   MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
   svc.sessions = &sessions;
   svc.metrics = &metrics;
+  WaitQueue queue(WaitQueue::Options{cfg.max_queue_wait, cfg.max_queued});
+  svc.queue = &queue;
   if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {
     svc.fault_injection = true;
     spdlog::warn("GKM_FAULT_INJECTION=1: requests may ask for injected faults (tests only)");
@@ -344,6 +347,7 @@ int RunApp(int argc, char** argv) {
     spdlog::warn("{} connections still open after the grace time; closing them",
                  server.open_connections());
   }
+  queue.Close();  // no wake-up may reach an I/O thread that is stopping
   server.Stop();
   checker.Stop();
   flusher.Stop();

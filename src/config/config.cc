@@ -433,6 +433,13 @@ const Option kOptions[] = {
     {"max-attempts", "N", Kind::kInteger, "0 (= number of keys)",
      "most upstream attempts for one client request, 0..1000",
      &SetCount<&Config::max_attempts, 0, 1000>},
+    {"max-queue-wait", "S", Kind::kInteger, "0 (= never wait)",
+     "seconds a request may wait for a key that will serve within them, instead of a 503; "
+     "waiters go out first come, first served per model; 0..3600",
+     &SetCount<&Config::max_queue_wait, 0, 3600>},
+    {"max-queued", "N", Kind::kInteger, "1000",
+     "requests waiting for a key at once; beyond it, 503 at once; 0..1000000",
+     &SetCount<&Config::max_queued, 0, 1000000>},
     {"upstream-timeout", "S", Kind::kInteger, "600",
      "seconds to wait for upstream response headers, and between streamed chunks, 1..86400",
      &SetCount<&Config::upstream_timeout, 1, 86400>},

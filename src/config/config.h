@@ -63,6 +63,10 @@ struct Config {
   std::chrono::seconds reset_time{0};  // since local midnight, < 24h
   OpenAiMode openai_mode = OpenAiMode::kTranslate;
   uint32_t max_attempts = 0;  // 0 = number of keys
+  // Waiting instead of failing (SPEC 4.7): how long a request may wait for a key (0: never),
+  // and how many may wait at once.
+  std::chrono::seconds max_queue_wait{0};
+  uint32_t max_queued = 1000;
   std::chrono::seconds upstream_timeout{600};
   uint64_t max_body_bytes = 104857600;
   uint32_t threads = 0;  // 0 = number of cores (resolved by LoadConfig)

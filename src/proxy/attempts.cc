@@ -11,10 +11,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <cstdio>
 
 #include "clients/clients.h"
 #include "proxy/client_watch.h"
 #include "proxy/headers.h"
+#include "proxy/queue_place.h"
 #include "proxy/wire.h"
 #include "translate/anthropic_error.h"
 #include "translate/error.h"
@@ -164,11 +166,44 @@ std::optional<NoAnswer> AdmitClient(Request& req, const std::string& model) {
 }
 
 // The outcome of a call whose client left: abandoned, nothing reported, nobody to answer.
-NoAnswer ClientLeft(const Request& req) {
-  spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
+NoAnswer ClientLeft(const Request& req, bool queued = false) {
+  if (queued) {
+    spdlog::info("req={} the client left while waiting for a key; it left the queue", req.id);
+  } else {
+    spdlog::info("req={} the client left while the upstream was answering; call abandoned", req.id);
+  }
   NoAnswer gone{NoKey{NoKey::Why::kTried, Millis(0), "the client left"}, ""};
   gone.client_gone = true;
   return gone;
+}
+
+// Why a request that waited, or would have waited, for a key gets no key after all, with the
+// pool's latest word on how long until one serves (its Retry-After).
+NoKey AfterQueue(QueuePlace::Next next, std::optional<NoKey> latest, const QueuePlace& place,
+                 const UpstreamCall& call, Services& svc) {
+  if (!latest || (next != QueuePlace::Next::kNotQueued && next != QueuePlace::Next::kFull)) {
+    // Time has passed since `latest`, or the request lined up without asking: ask (without
+    // taking a key).
+    if (auto now = svc.pool->Unavailable(call.model, NowMs())) latest = std::move(now);
+  }
+  NoKey nk = latest ? std::move(*latest)
+                    : NoKey{NoKey::Why::kCooling, Millis(1000),
+                            "requests for model " + call.model + " are waiting for a key"};
+  char waited[32];
+  std::snprintf(waited, sizeof waited, "%.1f", place.waited().count() / 1000.0);
+  switch (next) {
+    case QueuePlace::Next::kFull:
+      nk.message += "; the queue of requests waiting for a key is full";
+      break;
+    case QueuePlace::Next::kTimeout:
+    case QueuePlace::Next::kNoKey:
+      nk.message += std::string("; waited ") + waited + " s for a key (--max-queue-wait " +
+                    std::to_string(svc.config->max_queue_wait.count()) + ")";
+      break;
+    default:
+      break;
+  }
+  return nk;
 }
 
 }  // namespace
@@ -270,7 +305,7 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
                                                              Services& svc, UpstreamPool& up) {
   const Config& cfg = *svc.config;
   if (std::optional<NoAnswer> refused = AdmitClient(req, call.model)) co_return std::move(*refused);
-  const uint64_t request_no = svc.pool->NewRequest();
+  uint64_t request_no = svc.pool->NewRequest();
   const size_t max_attempts =
       cfg.max_attempts ? cfg.max_attempts : std::max<size_t>(1, svc.pool->size());
   std::string last_failure;
@@ -279,6 +314,9 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
   // several calls (embeddings in batches, model list pages) gets the full budget for each.
   size_t attempts = 0;
   ClientWatch watch(req.client_watch, req.client_socket);
+  // Waiting for a key instead of failing (SPEC 4.7); never for a key bound by affinity.
+  QueuePlace place(call.bound_key ? nullptr : svc.queue, svc.metrics, watch, call.model,
+                   &svc.draining, &req.queued_ms);
   // Soft session affinity: the key that served this session last, tried first.
   std::optional<SessionId> session;
   std::optional<std::string> preferred;
@@ -300,6 +338,16 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
                (p = svc.pool->PickPreferred(*preferred, call.model, request_no, NowMs()))) {
       pick = std::move(*p);
     } else {
+      if (place.ShouldJoin()) {
+        // Others wait for this model: line up behind them rather than overtake them.
+        QueuePlace::Next next = co_await place.Wait(nullptr);
+        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req, true);
+        if (next != QueuePlace::Next::kPick) {
+          if (state_changed) co_await AwaitDurable(svc);
+          co_return NoAnswer{AfterQueue(next, std::nullopt, place, call, svc), last_failure};
+        }
+        request_no = svc.pool->NewRequest();
+      }
       // Also when the session's key cannot serve: a preference never fails a request.
       pick = svc.pool->Pick(call.model, request_no, NowMs());
     }
@@ -312,9 +360,22 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
       if (nk->why == NoKey::Why::kAffinityUnusable) {
         nk->message = call.bound_name + " belongs to key " + *call.bound_key + ": " + nk->message;
       }
+      if (attempts < max_attempts) {
+        // Phase: wait, when a key will serve within the request's --max-queue-wait. A request
+        // whose attempts ran out does not wait. After a wait the keys this request tried may
+        // be tried again: their window has passed (a new request number for the pool).
+        QueuePlace::Next next = co_await place.Wait(nk);
+        if (next == QueuePlace::Next::kPick) {
+          request_no = svc.pool->NewRequest();
+          continue;
+        }
+        if (next == QueuePlace::Next::kGone) co_return ClientLeft(req, true);
+        *nk = AfterQueue(next, std::move(*nk), place, call, svc);
+      }
       if (state_changed) co_await AwaitDurable(svc);
       co_return NoAnswer{std::move(*nk), last_failure};
     }
+    place.Served();
     Answer a;
     a.picked = std::get<PickedKey>(std::move(pick));
     const ApiKey& key = *a.picked.key;

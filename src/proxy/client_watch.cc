@@ -57,6 +57,10 @@ void ClientWatchList::Sweep() {
       w->conn_->socket().close(ignored);  // the pending attempt fails at once
       w->conn_ = nullptr;
     }
+    if (w->timer_) {
+      w->timer_->cancel();  // the wait in the queue ends at once
+      w->timer_ = nullptr;
+    }
     Remove(w);  // moves the last watch to i
   }
   if (!watches_.empty()) Arm();
@@ -73,8 +77,19 @@ void ClientWatch::Watch(UpstreamConnection* conn) {
   if (index_ == kUnlisted) list_->Add(this);
 }
 
+void ClientWatch::WatchWait(asio::steady_timer* timer) {
+  if (!list_ || !client_) return;
+  if (gone_) {
+    timer->cancel();
+    return;
+  }
+  timer_ = timer;
+  if (index_ == kUnlisted) list_->Add(this);
+}
+
 void ClientWatch::Stop() {
   conn_ = nullptr;
+  timer_ = nullptr;
   if (list_ && index_ != kUnlisted) list_->Remove(this);
 }
 

@@ -9,6 +9,9 @@
 // MSG_PEEK per client): a FIN or a reset is a departure; bytes from the client (a
 // pipelined next request) are not. Joining and leaving the list is O(1).
 //
+// The same watch serves a request that waits in the queue for a key (SPEC 4.7, queue_place.h):
+// there a departure cancels the wait's timer, so that the request leaves its line at once.
+//
 // Both classes live on one I/O thread and are used from it only. A ClientWatchList must
 // outlive its watches and be destroyed before its io_context.
 #pragma once
@@ -59,9 +62,14 @@ class ClientWatch {
 
   // Watches from now on; a departure closes `conn` (the attempt in flight).
   void Watch(UpstreamConnection* conn);
-  // The attempt's connection is about to be released or closed: a departure must not close
-  // it any more (a released connection may serve another request next).
-  void Unbind() { conn_ = nullptr; }
+  // Watches from now on while the request waits in the queue; a departure cancels `timer`.
+  void WatchWait(boost::asio::steady_timer* timer);
+  // The attempt's connection is about to be released or closed (a departure must not close
+  // it any more: a released connection may serve another request next), or the wait is over.
+  void Unbind() {
+    conn_ = nullptr;
+    timer_ = nullptr;
+  }
   // The client left (and the bound connection, if any, was closed).
   bool gone() const { return gone_; }
   // Ends the watch: the answer goes to the client now, or the call is over.
@@ -74,6 +82,7 @@ class ClientWatch {
   ClientWatchList* list_;
   boost::asio::ip::tcp::socket* client_;
   UpstreamConnection* conn_ = nullptr;
+  boost::asio::steady_timer* timer_ = nullptr;
   size_t index_ = kUnlisted;  // place in list_->watches_
   bool gone_ = false;
 };

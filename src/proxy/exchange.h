@@ -39,6 +39,7 @@ class Clients;
 class ClientWatchList;
 class PingList;
 class SignatureCache;
+class WaitQueue;
 
 namespace http = boost::beast::http;
 
@@ -66,6 +67,7 @@ struct Request {
   std::string model = "-";
   std::string key_id = "-";
   int attempts = 0;
+  int64_t queued_ms = 0;  // time spent waiting for a key (SPEC 4.7)
 };
 
 struct ClientToken {
@@ -82,6 +84,7 @@ struct Services {
   Clients* clients = nullptr;  // the named clients and their limits; null: none (tests)
   // Every accepted client token, as its SHA-256, and whose it is (one of `clients`).
   std::vector<ClientToken> client_tokens;
+  WaitQueue* queue = nullptr;  // requests waiting for a key (--max-queue-wait); null: none
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls
   std::atomic<bool> draining{false};

@@ -27,6 +27,7 @@
 #include "proxy/idle_ping.h"
 #include "proxy/native.h"
 #include "proxy/openai.h"
+#include "proxy/wait_queue.h"
 #include "proxy/wire.h"
 #include "server/client_io.h"
 #include "translate/anthropic_error.h"
@@ -273,6 +274,7 @@ asio::awaitable<void> Server::AcceptLoop() {
 
 void Server::Drain() {
   svc_.draining.store(true);
+  if (svc_.queue) svc_.queue->WakeAll();  // waiters for a key give up: nothing new goes out
   asio::post(workers_[0]->ctx, [this] {
     if (acceptor_) {
       boost::system::error_code ec;
@@ -600,6 +602,7 @@ void Server::Record(const Request& req, int status) const {
                    req.id, std::string_view(req.msg.method_string()), req.path, req.route,
                    req.client ? std::string_view(req.client->name()) : std::string_view("-"),
                    req.model, req.key_id, req.attempts, status, secs * 1000);
+    if (req.queued_ms > 0) fmt::format_to(std::back_inserter(line), " queued_ms={}", req.queued_ms);
     spdlog::info(std::string_view(line.data(), line.size()));
   }
 }

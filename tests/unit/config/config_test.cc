@@ -84,6 +84,8 @@ TEST(ConfigDefaults, EveryDefault) {
   EXPECT_EQ(c.reset_time, std::chrono::seconds(0));
   EXPECT_EQ(c.openai_mode, OpenAiMode::kTranslate);
   EXPECT_EQ(c.max_attempts, 0u);
+  EXPECT_EQ(c.max_queue_wait, std::chrono::seconds(0));
+  EXPECT_EQ(c.max_queued, 1000u);
   EXPECT_EQ(c.upstream_timeout, std::chrono::seconds(600));
   EXPECT_EQ(c.max_body_bytes, 104857600u);
   EXPECT_EQ(c.threads, kCores);  // 0 resolved to the number of cores
@@ -154,6 +156,9 @@ const Case kCases[] = {
     {"openai-mode", "google", "\"google\"",
      [](const Config& c) { EXPECT_EQ(c.openai_mode, OpenAiMode::kGoogle); }},
     {"max-attempts", "7", "7", [](const Config& c) { EXPECT_EQ(c.max_attempts, 7u); }},
+    {"max-queue-wait", "30", "30",
+     [](const Config& c) { EXPECT_EQ(c.max_queue_wait, std::chrono::seconds(30)); }},
+    {"max-queued", "5", "5", [](const Config& c) { EXPECT_EQ(c.max_queued, 5u); }},
     {"upstream-timeout", "120", "120",
      [](const Config& c) { EXPECT_EQ(c.upstream_timeout, std::chrono::seconds(120)); }},
     {"max-body-bytes", "2048", "2048", [](const Config& c) { EXPECT_EQ(c.max_body_bytes, 2048u); }},
@@ -385,6 +390,9 @@ TEST(ConfigValues, AllLogLevelsAndLimits) {
   EXPECT_EQ(Ok(Load({"--openai-mode", "translate"})).openai_mode, OpenAiMode::kTranslate);
   EXPECT_FALSE(Ok(Load({"--bare-429", "day"})).bare_429_cooling);
   EXPECT_EQ(Ok(Load({"--max-attempts", "1000"})).max_attempts, 1000u);
+  EXPECT_EQ(Ok(Load({"--max-queue-wait", "3600"})).max_queue_wait.count(), 3600);
+  EXPECT_EQ(Ok(Load({"--max-queued", "0"})).max_queued, 0u);
+  EXPECT_EQ(Ok(Load({"--max-queued", "1000000"})).max_queued, 1000000u);
   EXPECT_EQ(Ok(Load({"--max-body-bytes", "17179869184"})).max_body_bytes, 17179869184u);
   EXPECT_EQ(Ok(Load({"--threads", "256"})).threads, 256u);
   EXPECT_EQ(Ok(Load({"--threads", "0"})).threads, kCores);
@@ -483,6 +491,11 @@ const Bad kBad[] = {
     {"max-attempts", "5x"},
     {"max-attempts", " 5"},
     {"max-attempts", "+5"},
+    {"max-queue-wait", "-1"},
+    {"max-queue-wait", "3601"},
+    {"max-queue-wait", "1.5"},
+    {"max-queued", "-1"},
+    {"max-queued", "1000001"},
     {"upstream-timeout", "0"},
     {"upstream-timeout", "86401"},
     {"client-timeout", "0"},
