@@ -65,6 +65,18 @@
 // model '*' apply; an invalid key gets 400 API_KEY_INVALID, a suspended one the 403 naming
 // it, compressed as any answer. mock.probes(key) lists those requests; mock.inFlight and
 // mock.maxInFlight count the requests being answered at once.
+// Quotas as Google counts them (WIRE A4, SPEC 4.5): mock.setProjects({key: project}) names each
+// key's Google Cloud project (a key not named is a project of its own), and
+// mock.setQuota(model, {rpm, rpd}, project?) gives every project (or one) a per-minute and a
+// per-day request budget for a model. generateContent / streamGenerateContent calls answered
+// 'ok' count against their project's budget for the model; one over it gets the 429 Google
+// sends: QuotaFailure GenerateRequestsPerMinutePerProjectPerModel-FreeTier (or ...PerDay...)
+// with quotaValue the limit, and a fractional RetryInfo (the time to the next window of
+// Google's, whose minute windows start at second :00 and whose days at midnight Pacific; a
+// per-day 429's retryDelay is a few seconds, as Google's is, and says nothing of the day).
+// A 429 is not counted. A limit of 0 answers 429 "limit: 0" at once. mock.quotaStats() gives
+// {`${project}|${model}`: {served, rejected_minute, rejected_day}}; mock.resetQuotas() starts
+// new windows (as if the day turned).
 // Image generation (Imagen's :predict, image output of *-image* models): see mock-images.mjs.
 // Keys starting with `bad-` are 'invalid' and keys starting with `suspended-` are 'suspended'
 // unless a behaviour is set for them.
@@ -657,6 +669,46 @@ export async function startMock(opts = {}) {
   let baseUrl = '';
 
   const slot = (key, model) => `${key}\u0000${model}`;
+  // Quotas: key -> project, model -> {default: {rpm, rpd}, byProject: Map}, and the counts.
+  const projectOf = new Map();
+  const quotaLimits = new Map();
+  const quotaCounts = new Map(); // `${project}|${model}` -> {minute, minuteCount, day, dayCount, served, rejected_minute, rejected_day}
+  const pacificDay = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Los_Angeles', year: 'numeric', month: '2-digit', day: '2-digit' });
+  function quotaAnswer(key, model) {
+    const q = quotaLimits.get(model);
+    if (!q) return null;
+    const project = projectOf.get(key) ?? key;
+    const limits = q.byProject.get(project) ?? q.default;
+    if (!limits) return null;
+    const id = `${project}|${model}`;
+    const now = Date.now();
+    const minute = Math.floor(now / 60000);
+    const day = pacificDay.format(new Date(now));
+    let c = quotaCounts.get(id);
+    if (!c) quotaCounts.set(id, c = { minute, minuteCount: 0, day, dayCount: 0, served: 0, rejected_minute: 0, rejected_day: 0 });
+    if (c.minute !== minute) { c.minute = minute; c.minuteCount = 0; }
+    if (c.day !== day) { c.day = day; c.dayCount = 0; }
+    const metric = 'generativelanguage.googleapis.com/generate_content_free_tier_requests';
+    const fraction = () => `${((60000 - (now % 60000)) / 1000 + Math.random() / 1000).toFixed(9)}s`;
+    if (limits.rpd !== undefined && c.dayCount >= limits.rpd) {
+      c.rejected_day += 1;
+      return quota429({}, model, {
+        quotaId: 'GenerateRequestsPerDayPerProjectPerModel-FreeTier', quotaValue: String(limits.rpd),
+        quotaMetric: metric, retryDelay: `${(Math.random() * 40).toFixed(6)}s`,
+      });
+    }
+    if (limits.rpm !== undefined && c.minuteCount >= limits.rpm) {
+      c.rejected_minute += 1;
+      return quota429({}, model, {
+        quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier', quotaValue: String(limits.rpm),
+        quotaMetric: metric, retryDelay: fraction(),
+      });
+    }
+    c.minuteCount += 1;
+    c.dayCount += 1;
+    c.served += 1;
+    return null;
+  }
   const stats = { inFlight: 0, maxInFlight: 0 };
 
   function pick(key, model) {
@@ -693,6 +745,20 @@ export async function startMock(opts = {}) {
     url: '',
     port: 0,
     requests,
+    setProjects(map) {
+      for (const [k, p] of Object.entries(map)) projectOf.set(k, p);
+    },
+    setQuota(model, limits, project) {
+      let q = quotaLimits.get(model);
+      if (!q) quotaLimits.set(model, q = { default: null, byProject: new Map() });
+      if (project === undefined) q.default = limits; else q.byProject.set(project, limits);
+    },
+    quotaStats() {
+      const out = {};
+      for (const [id, c] of quotaCounts) out[id] = { served: c.served, rejected_minute: c.rejected_minute, rejected_day: c.rejected_day };
+      return out;
+    },
+    resetQuotas() { quotaCounts.clear(); },
     files,
     caches,
     uploads,
@@ -717,6 +783,9 @@ export async function startMock(opts = {}) {
       files.clear();
       caches.clear();
       uploads.clear();
+      projectOf.clear();
+      quotaLimits.clear();
+      quotaCounts.clear();
       stats.maxInFlight = stats.inFlight;
     },
     clearRequests() { requests.length = 0; },
@@ -1098,7 +1167,8 @@ export async function startMock(opts = {}) {
     if (b.type === 'raw') {
       return send(res, entry, b.status ?? 200, b.headers ?? {}, b.body ?? '');
     }
-    const err = errorFor(b, model, key);
+    const err = errorFor(b, model, key)
+      ?? (b.type === 'ok' && mm && ['generateContent', 'streamGenerateContent'].includes(method) ? quotaAnswer(key, model) : null);
     if (err) return sendError(res, entry, err, arrayForm);
     if (b.type === 'delay') await sleep(b.ms ?? 100);
     if (res.destroyed) return undefined;

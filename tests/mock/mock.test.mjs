@@ -1086,3 +1086,39 @@ test('delayMs on any behaviour; inFlight and maxInFlight count requests answered
   mock.reset();
   assert.equal(mock.maxInFlight, 0);
 });
+
+test('quotas: one budget per project and model, Google\'s 429s with quotaValue and a fractional retryDelay', async () => {
+  mock.setProjects({ [K1]: 'p1', [K2]: 'p1' });
+  mock.setQuota('gemini-q', { rpm: 2, rpd: 3 });
+  mock.setQuota('gemini-q', { rpd: 0 }, 'p0');
+  mock.setProjects({ 'test-key-0003': 'p0' });
+  // Keep the burst inside one wall-clock minute.
+  if (Date.now() % 60000 > 55000) await new Promise((r) => setTimeout(r, 60000 - (Date.now() % 60000) + 100));
+  assert.equal((await gen('gemini-q', { key: K1 })).status, 200);
+  assert.equal((await gen('gemini-q', { key: K2 })).status, 200);
+  const minute = await gen('gemini-q', { key: K1 });
+  assert.equal(minute.status, 429);
+  const qf = minute.json.error.details.find((d) => d['@type'].endsWith('QuotaFailure'));
+  assert.equal(qf.violations[0].quotaId, 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier');
+  assert.equal(qf.violations[0].quotaValue, '2');
+  const retry = minute.json.error.details.find((d) => d['@type'].endsWith('RetryInfo')).retryDelay;
+  assert.match(retry, /^\d+\.\d{9}s$/);
+  const secs = parseFloat(retry);
+  const toMinute = (60000 - (Date.now() % 60000)) / 1000;
+  assert.ok(Math.abs(secs - toMinute) < 1.5, `retryDelay ${retry} ends the wall-clock minute (${toMinute}s left)`);
+  // Another model, or a key of its own project, has its own budget.
+  assert.equal((await gen('gemini-other', { key: K1 })).status, 200);
+  mock.setQuota('gemini-q', { rpm: 10, rpd: 3 });
+  assert.equal((await gen('gemini-q', { key: K2 })).status, 200);
+  const day = await gen('gemini-q', { key: K1 });
+  assert.equal(day.status, 429);
+  const dv = day.json.error.details.find((d) => d['@type'].endsWith('QuotaFailure')).violations[0];
+  assert.equal(dv.quotaId, 'GenerateRequestsPerDayPerProjectPerModel-FreeTier');
+  assert.equal(dv.quotaValue, '3');
+  const zero = await gen('gemini-q', { key: 'test-key-0003' });
+  assert.equal(zero.status, 429);
+  assert.match(zero.json.error.message, /limit: 0/);
+  assert.deepEqual(mock.quotaStats()['p1|gemini-q'], { served: 3, rejected_minute: 1, rejected_day: 1 });
+  mock.resetQuotas();
+  assert.equal((await gen('gemini-q', { key: K1 })).status, 200);
+});
