@@ -790,6 +790,7 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
                           verdict.outcome == Outcome::kDayExhausted ||
                           verdict.outcome == Outcome::kCooling;
     ModelPool* m = FindLocked(model);
+    const bool fresh = m == nullptr;  // picked before the model was tracked: not reserved
     if (m == nullptr && !not_found) m = TrackLocked(model, confirms, now);
     if (m != nullptr && confirms && !m->confirmed) {
       m->confirmed = true;
@@ -820,8 +821,13 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
       Roll(pm, now);
       if (status == 429 || status == 0) {
         // Google did not count it (a refusal, or no answer): give the reservation back.
-        pm.minute_requests -= pm.minute_requests > 0;
-        pm.day_requests -= pm.day_requests > 0;
+        if (!fresh) {
+          pm.minute_requests -= pm.minute_requests > 0;
+          pm.day_requests -= pm.day_requests > 0;
+        }
+      } else if (fresh) {
+        ++pm.minute_requests;  // Google counted it: so do the windows, late
+        ++pm.day_requests;
       }
       pm.minute_tokens += tokens.prompt;
       if (!verdict.quotas.empty()) Learn(*m, p, verdict.quotas, now);
@@ -847,7 +853,10 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
           // Google's minute window for the project ends when its RetryInfo says: later
           // windows start there (the pacing phase).
           ProjectModel& pm = m->projects[p];
-          pm.phase_ms = (ToUnixMs(now + verdict.retry_delay) % kMinuteMs + kMinuteMs) % kMinuteMs;
+          // To the second: RetryInfo is truncated to the millisecond, and a window that
+          // started a millisecond early would let one request too many through.
+          const int64_t end_s = (ToUnixMs(now + verdict.retry_delay) + 500) / 1000;
+          pm.phase_ms = (end_s * 1000 % kMinuteMs + kMinuteMs) % kMinuteMs;
           pm.minute = MinuteIndex(now, pm.phase_ms);
           const QuotaLimits l = LimitsOf(*m, pm);
           if (l.rpm > pm.minute_requests) pm.minute_requests = l.rpm;

@@ -25,7 +25,8 @@ std::string Id(int i) { return ApiKey("probe-key-" + std::to_string(i)).id(); }
 TEST(KeyPoolStatus, InvalidKeysListsOnlyInvalidOnes) {
   KeyPool pool = ThreeKeys();
   EXPECT_TRUE(pool.InvalidKeys().empty());
-  pool.Report(1, "m", 400, Verdict{Outcome::kInvalid, 0ms, "API key invalid", false, {}}, {}, kT);  // slot 1
+  pool.Report(1, "m", 400, Verdict{Outcome::kInvalid, 0ms, "API key invalid", false, {}}, {},
+              kT);  // slot 1
   auto invalid = pool.InvalidKeys();
   ASSERT_EQ(invalid.size(), 1u);
   EXPECT_EQ(invalid[0]->id(), Id(1));
@@ -39,7 +40,8 @@ TEST(KeyPoolStatus, RevivedKeyServesAgainAndKeepsItsModelStates) {
   int changes = 0;
   pool.SetOnStateChange([&] { ++changes; });
   // Key 1 is exhausted for model "a" today, then found invalid.
-  pool.Report(1, "a", 429, Verdict{Outcome::kDayExhausted, 0ms, "per-day quota", false, {}}, {}, kT);
+  pool.Report(1, "a", 429, Verdict{Outcome::kDayExhausted, 0ms, "per-day quota", false, {}}, {},
+              kT);
   pool.Report(1, "b", 400, Verdict{Outcome::kInvalid, 0ms, "API key invalid", false, {}}, {}, kT);
   pool.TakeBatch(kT);
   changes = 0;

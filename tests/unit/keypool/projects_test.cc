@@ -203,26 +203,27 @@ TEST(Pacing, LearnedMinuteLimitIsNeverExceededAndThePhaseComesFromRetryInfo) {
   Fleet f;
   f.Add("a", 2);
   auto pool = MakePool(f);
-  // Google's window ends 17.5 s from now: its windows start at :17.5 past each minute. The
-  // project cools until the later of that and the next minute (SPEC 4.2).
+  // Google's window ends 17.2 s from now: its windows start at :17 past each minute (phases
+  // are kept to the second). The project cools until the later of that and the next minute
+  // (SPEC 4.2).
   auto k = TryPick(*pool, "m", kNoon);
-  pool->Report(k->slot, "m", 429, Judge(Body429({{kMinuteProject, 5}}, "17.5s")), {}, kNoon);
+  pool->Report(k->slot, "m", 429, Judge(Body429({{kMinuteProject, 5}}, "17.2s")), {}, kNoon);
   EXPECT_FALSE(TryPick(*pool, "m", kNoon + 17s));
   auto nk = pool->Unavailable("m", kNoon + 17s);
   ASSERT_TRUE(nk);
   EXPECT_EQ(nk->why, NoKey::Why::kCooling);
   EXPECT_EQ(nk->retry_after, 43s);
   // From then on: five per window of Google's phase, whatever the wall-clock minute says.
-  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 60s), 5);  // window [:17.5, 1:17.5)
+  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 60s), 5);  // window [:17, 1:17)
   auto paced = pool->Pick("m", pool->NewRequest(), kNoon + 70s);
   ASSERT_TRUE(std::holds_alternative<NoKey>(paced));
-  EXPECT_EQ(std::get<NoKey>(paced).retry_after, 7500ms);
+  EXPECT_EQ(std::get<NoKey>(paced).retry_after, 7s);
   EXPECT_NE(std::get<NoKey>(paced).message.find("paced by their per-minute limit"),
             std::string::npos);
   EXPECT_EQ(pool->Gauges(kNoon + 70s).project_models_paced, 1);
-  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 77500ms), 5);
+  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 77s), 5);
   EXPECT_EQ(ServeAll(*pool, "m", kNoon + 120s), 0);  // crossing :00 changes nothing
-  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 137500ms), 5);
+  EXPECT_EQ(ServeAll(*pool, "m", kNoon + 137s), 5);
 }
 
 TEST(Pacing, FlagLimitsPaceFromTheFirstRequestAndDaysReset) {
