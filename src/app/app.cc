@@ -214,6 +214,7 @@ int RunApp(int argc, char** argv) {
   for (const auto& a : keys.attributes) projects.push_back(a.project);
   PoolOptions pool_options;
   pool_options.limits = cfg.limits;
+  pool_options.strategy = cfg.strategy;
   KeyPool pool(std::move(keys.keys), *clock, std::move(pool_options), std::move(projects));
   Affinity affinity;
   Metrics metrics;

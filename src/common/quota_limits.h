@@ -17,6 +17,13 @@
 
 namespace gkm {
 
+// How the pool chooses among the projects that can serve now (SPEC 4.8, --strategy).
+enum class PoolStrategy : uint8_t {
+  kRoundRobin,  // each project in turn, then each of its keys in turn
+  kLeastUsed,   // the project with the lowest share of its known per-day limit used
+  kFillFirst,   // the first project in key-file order until it is spent, then the next
+};
+
 struct QuotaLimits {
   int64_t rpm = -1;  // requests per minute window
   int64_t rpd = -1;  // requests per quota day

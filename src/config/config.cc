@@ -289,6 +289,19 @@ Problem SetOpenAiMode(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
+Problem SetStrategy(std::string_view v, Config& c) {
+  if (v == "round_robin") {
+    c.strategy = PoolStrategy::kRoundRobin;
+  } else if (v == "least_used") {
+    c.strategy = PoolStrategy::kLeastUsed;
+  } else if (v == "fill_first") {
+    c.strategy = PoolStrategy::kFillFirst;
+  } else {
+    return Quote(v) + " is not round_robin, least_used or fill_first";
+  }
+  return std::nullopt;
+}
+
 Problem SetBare429(std::string_view v, Config& c) {
   if (v == "day") {
     c.bare_429_cooling = false;
@@ -474,6 +487,11 @@ const Option kOptions[] = {
      "per minute; '-' for not known), e.g. gemini-2.5-pro=5/100/250000; '*' globs; overrides "
      "what the proxy learns from 429s; repeatable (env GKM_LIMITS: comma separated; TOML: array)",
      nullptr, &SetLimits},
+    {"strategy", "S", Kind::kString, "round_robin",
+     "how a key is chosen among those that can serve: round_robin (projects in turn, then "
+     "their keys), least_used (the project with the lowest share of its known per-day limit "
+     "used), fill_first (one project, in key-file order, until it is spent)",
+     &SetStrategy},
     {"recheck-invalid", "S", Kind::kInteger, "3600",
      "seconds between probes of each invalid key (GET models?pageSize=1); a key that answers "
      "is active again; 0 = never, else 1..31536000",

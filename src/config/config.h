@@ -81,6 +81,7 @@ struct Config {
   ModelAliases model_aliases;
   // --limit MODEL=RPM/RPD[/TPM]: per-project quotas known up front (SPEC 2.1, 4.6).
   LimitTable limits;
+  PoolStrategy strategy = PoolStrategy::kRoundRobin;
   bool metrics_per_key = false;
   // OpenAI routes: fetch remote image URLs (else they are refused with a 400).
   bool fetch_image_urls = false;

@@ -62,6 +62,7 @@ uint32_t KeyPool::ProjectIndexLocked(const std::string& name, const std::string&
   projects_.push_back(Project{internal, !name.empty(), 0});
   for (auto& [model, m] : models_) {
     m->projects.emplace_back();
+    m->first.Resize(projects_.size());
     if (auto l = learned_.find(model); l != learned_.end()) {
       if (auto pl = l->second.find(internal); pl != l->second.end()) {
         m->projects.back().learned = pl->second;
@@ -233,6 +234,8 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   m->position.assign(slots_.size(), kNotInRing);
   m->keys.resize(slots_.size());
   m->projects.resize(projects_.size());
+  m->first.Resize(projects_.size());
+  if (options_.strategy == PoolStrategy::kLeastUsed) m->buckets.resize(64);
   m->flag_limits = options_.limits.Resolve(model);
   if (auto l = learned_.find(m->name); l != learned_.end()) {
     for (const auto& [project, limits] : l->second) {
@@ -324,14 +327,55 @@ TimePoint MinuteEnd(int64_t index, int64_t phase_ms) {
 
 }  // namespace
 
+uint8_t KeyPool::BucketOf(const ModelPool& m, const ProjectModel& pm) const {
+  // A project whose per-day limit is not known ranks first: its share cannot be told, and
+  // using it is how its limit gets known.
+  const int64_t rpd = LimitsOf(m, pm).rpd;
+  if (rpd <= 0) return 0;
+  return static_cast<uint8_t>(std::min<int64_t>(63, pm.day_requests * 64 / rpd));
+}
+
 void KeyPool::ProjectInsert(ModelPool& m, uint32_t p) {
-  Insert(m.pring, p, [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; });
+  ProjectModel& pm = m.projects[p];
+  if (pm.pos != kNotInRing) return;
+  auto place = [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; };
+  switch (options_.strategy) {
+    case PoolStrategy::kRoundRobin:
+      Insert(m.pring, p, place);
+      break;
+    case PoolStrategy::kFillFirst:
+      m.first.Insert(p);
+      pm.pos = 0;
+      break;
+    case PoolStrategy::kLeastUsed:
+      pm.bucket = BucketOf(m, pm);
+      Insert(m.buckets[pm.bucket].ring, p, place);
+      m.bucket_mask |= uint64_t{1} << pm.bucket;
+      break;
+  }
+  ++m.projects_in;
 }
 
 void KeyPool::ProjectErase(ModelPool& m, uint32_t p) {
-  if (Erase(m.pring, m.cursor, p, [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; })) {
-    m.cursor_dirty = true;
+  ProjectModel& pm = m.projects[p];
+  if (pm.pos == kNotInRing) return;
+  auto place = [&m](uint32_t i) -> int32_t& { return m.projects[i].pos; };
+  switch (options_.strategy) {
+    case PoolStrategy::kRoundRobin:
+      if (Erase(m.pring, m.cursor, p, place)) m.cursor_dirty = true;
+      break;
+    case PoolStrategy::kFillFirst:
+      m.first.Erase(p);
+      pm.pos = kNotInRing;
+      break;
+    case PoolStrategy::kLeastUsed: {
+      ModelPool::Bucket& b = m.buckets[pm.bucket];
+      Erase(b.ring, b.cursor, p, place);
+      if (b.ring.empty()) m.bucket_mask &= ~(uint64_t{1} << pm.bucket);
+      break;
+    }
   }
+  --m.projects_in;
 }
 
 void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
@@ -561,32 +605,68 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
   return NothingUsable(m, now, tried_some);
 }
 
+std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint64_t request,
+                                                 TimePoint now, bool& tried_some) {
+  if (!HasBudget(m, p, now)) return std::nullopt;  // it left the rotation until its window ends
+  ProjectModel& pm = m.projects[p];
+  for (size_t k = pm.ring.size(); k > 0; --k) {
+    ++last_pick_steps_;
+    const uint32_t slot = pm.ring[pm.cursor++ % pm.ring.size()];
+    KeyModel& km = m.keys[slot];
+    Slot& s = slots_[slot];
+    if (km.last_request == request || s.last_request == request) {
+      tried_some = true;
+      continue;
+    }
+    km.last_request = request;
+    s.last_request = request;
+    // The request is sent: it counts in the project's windows, and a project that has now
+    // used its budget leaves the rotation before the next pick sees it.
+    ++pm.minute_requests;
+    ++pm.day_requests;
+    if (HasBudget(m, p, now) && options_.strategy == PoolStrategy::kLeastUsed &&
+        BucketOf(m, pm) != pm.bucket) {
+      ProjectErase(m, p);  // re-ranked by its new share
+      ProjectInsert(m, p);
+    }
+    return slot;
+  }
+  return std::nullopt;
+}
+
 std::optional<uint32_t> KeyPool::PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
                                                bool& tried_some) {
-  for (size_t n = m.pring.size(); n > 0 && !m.pring.empty(); --n) {
-    ++last_pick_steps_;
-    const uint32_t p = m.pring[m.cursor++ % m.pring.size()];
-    m.cursor_dirty = true;
-    if (!HasBudget(m, p, now)) continue;  // it left the ring until its window ends
-    ProjectModel& pm = m.projects[p];
-    for (size_t k = pm.ring.size(); k > 0; --k) {
-      ++last_pick_steps_;
-      const uint32_t slot = pm.ring[pm.cursor++ % pm.ring.size()];
-      KeyModel& km = m.keys[slot];
-      Slot& s = slots_[slot];
-      if (km.last_request == request || s.last_request == request) {
-        tried_some = true;
-        continue;
+  switch (options_.strategy) {
+    case PoolStrategy::kRoundRobin:
+      for (size_t n = m.pring.size(); n > 0 && !m.pring.empty(); --n) {
+        ++last_pick_steps_;
+        const uint32_t p = m.pring[m.cursor++ % m.pring.size()];
+        m.cursor_dirty = true;
+        if (auto slot = TakeFromProject(m, p, request, now, tried_some)) return slot;
       }
-      km.last_request = request;
-      s.last_request = request;
-      // The request is sent: it counts in the project's windows, and a project that has
-      // now used its budget leaves the ring before the next pick sees it.
-      ++pm.minute_requests;
-      ++pm.day_requests;
-      HasBudget(m, p, now);
-      return slot;
-    }
+      break;
+    case PoolStrategy::kFillFirst:
+      // Key-file order: the first project that can serve, then the ones after it.
+      for (auto p = m.first.NextFrom(0); p; p = m.first.NextFrom(*p + 1)) {
+        ++last_pick_steps_;
+        if (auto slot = TakeFromProject(m, static_cast<uint32_t>(*p), request, now, tried_some)) {
+          return slot;
+        }
+      }
+      break;
+    case PoolStrategy::kLeastUsed:
+      // The lowest share first; projects of one share in turn.
+      for (uint64_t done = 0; (m.bucket_mask & ~done) != 0;) {
+        const int b = __builtin_ctzll(m.bucket_mask & ~done);
+        done |= (uint64_t{2} << b) - 1;
+        ModelPool::Bucket& bucket = m.buckets[b];
+        for (size_t n = bucket.ring.size(); n > 0 && !bucket.ring.empty(); --n) {
+          ++last_pick_steps_;
+          const uint32_t p = bucket.ring[bucket.cursor++ % bucket.ring.size()];
+          if (auto slot = TakeFromProject(m, p, request, now, tried_some)) return slot;
+        }
+      }
+      break;
   }
   return std::nullopt;
 }
@@ -609,7 +689,7 @@ std::optional<NoKey> KeyPool::Unavailable(std::string_view model, TimePoint now)
     return NothingUsable(nullptr, now, false);
   }
   RejoinDue(*m, now);
-  if (!m->pring.empty()) return std::nullopt;
+  if (m->projects_in > 0) return std::nullopt;
   return NothingUsable(m, now, false);
 }
 

@@ -55,6 +55,7 @@
 #include "common/quota_limits.h"
 #include "common/state_records.h"
 #include "common/time.h"
+#include "keypool/index_set.h"
 #include "quotaday/quota_clock.h"
 #include "verdict/verdict.h"
 
@@ -92,6 +93,8 @@ struct PoolOptions {
   size_t max_probation_models = 16;
   // --limit: per-project limits known up front (SPEC 2.1).
   LimitTable limits;
+  // --strategy (SPEC 4.8).
+  PoolStrategy strategy = PoolStrategy::kRoundRobin;
 };
 
 // What /admin/keys shows (SPEC 3.5).
@@ -247,7 +250,8 @@ class KeyPool {
   struct ProjectModel {
     std::vector<uint32_t> ring;  // usable slots of the project's keys
     uint64_t cursor = 0;
-    int32_t pos = -1;  // place in ModelPool::pring; -1 when out
+    int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
+    uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
     State state = State::kOk;
     bool paced = false;  // the state comes from pacing, not from Google
     TimePoint until{};
@@ -284,7 +288,18 @@ class KeyPool {
   };
   struct ModelPool {
     std::string name;
-    std::vector<uint32_t> pring;    // projects that can serve: state ok, a usable key
+    // Projects that can serve (state ok, a usable key), in the strategy's structure:
+    // round_robin a ring (pring, cursor); fill_first a set of indices (first);
+    // least_used 64 rings by share of the day's limit used (buckets, bucket_mask).
+    std::vector<uint32_t> pring;
+    IndexSet first;
+    struct Bucket {
+      std::vector<uint32_t> ring;
+      uint64_t cursor = 0;
+    };
+    std::vector<Bucket> buckets;
+    uint64_t bucket_mask = 0;
+    size_t projects_in = 0;         // projects in the rotation
     std::vector<int32_t> position;  // per slot: place in its project's ring; -1 when out
     uint64_t cursor = 0;            // of pring
     bool cursor_dirty = false;
@@ -349,6 +364,10 @@ class KeyPool {
   void RingInsert(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void ProjectInsert(ModelPool& m, uint32_t project);
+  uint8_t BucketOf(const ModelPool& m, const ProjectModel& pm) const;
+  // A key of `project` is taken for `request`: stamps, counts, re-ranks.
+  std::optional<uint32_t> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
+                                          TimePoint now, bool& tried_some);
   void ProjectErase(ModelPool& m, uint32_t project);
   void RejoinDue(ModelPool& m, TimePoint now);
   // Projects: the index of `name` (created, with its place in every model), its limits in

@@ -153,3 +153,18 @@ test('--limit: bad values exit 2 with one line naming the flag', async () => {
       (e) => /exited during startup \(code 2/.test(e.message) && /--limit/.test(e.message), bad);
   }
 });
+
+test('--strategy fill_first drains alpha, then beta, then the plain key; least_used and bad values', async (t) => {
+  const model = 'gemini-q-fill';
+  const p = await startProxy({ keys: KEY_LINES, upstream: mock.url, args: ['--strategy', 'fill_first', '--limit', `${model}=-/3`] });
+  t.after(() => p.cleanup());
+  for (let i = 0; i < 9; i++) assert.equal((await p.generate(model)).status, 200);
+  const projects = sentTo(model).map((k) => PROJECT[k] ?? 'plain');
+  assert.deepEqual(projects, ['alpha', 'alpha', 'alpha', 'beta', 'beta', 'beta', 'plain', 'plain', 'plain']);
+  // alpha's three keys shared its three requests.
+  assert.equal(new Set(sentTo(model).slice(0, 3)).size, 3);
+  const lu = await startProxy({ keys: KEY_LINES, upstream: mock.url, args: ['--strategy', 'least_used'] });
+  await lu.cleanup();
+  await assert.rejects(startProxy({ keys: ALL, upstream: mock.url, args: ['--strategy', 'random'] }),
+    (e) => /exited during startup \(code 2/.test(e.message) && /--strategy/.test(e.message));
+});

@@ -68,6 +68,7 @@ constexpr char kTokensMinute[] = "GenerateContentInputTokensPerModelPerMinute-Fr
 
 Verdict Judge(const std::string& body) { return Classify(429, body, Bare429::kDay); }
 Verdict Ok() { return Verdict{}; }
+Verdict V503() { return Classify(503, "", Bare429::kDay); }
 
 // The project of the key picked, from the key's text.
 std::string ProjectOf(const PickedKey& k) {
@@ -377,6 +378,115 @@ TEST(Pacing, PickStaysConstantWith100000KeysIn10000Projects) {
     if (i == 18) break;  // the last 10 projects hold 20 requests this minute
   }
   EXPECT_LE(max_steps, 4u);
+}
+
+}  // namespace
+}  // namespace gkm
+
+namespace gkm {
+namespace {
+
+TEST(IndexSet, NextFromAcrossLevels) {
+  IndexSet s;
+  s.Resize(300000);
+  EXPECT_FALSE(s.NextFrom(0));
+  for (size_t i : {5u, 64u, 4095u, 4096u, 262143u, 299999u}) s.Insert(i);
+  EXPECT_EQ(s.NextFrom(0), 5u);
+  EXPECT_EQ(s.NextFrom(6), 64u);
+  EXPECT_EQ(s.NextFrom(65), 4095u);
+  EXPECT_EQ(s.NextFrom(4097), 262143u);
+  EXPECT_EQ(s.NextFrom(262144), 299999u);
+  EXPECT_FALSE(s.NextFrom(300000));
+  s.Erase(4095);
+  s.Erase(4096);
+  EXPECT_EQ(s.NextFrom(65), 262143u);
+  EXPECT_TRUE(s.Contains(64));
+  EXPECT_FALSE(s.Contains(4096));
+  s.Resize(600000);  // growing keeps the members
+  EXPECT_EQ(s.NextFrom(6), 64u);
+  s.Insert(599999);
+  EXPECT_EQ(s.NextFrom(300000), 599999u);
+}
+
+std::unique_ptr<KeyPool> StrategyPool(PoolStrategy st, int projects, int keys_each,
+                                      const char* limit) {
+  Fleet f;
+  for (int p = 0; p < projects; ++p) f.Add("p" + std::to_string(p), keys_each);
+  PoolOptions o;
+  o.strategy = st;
+  if (limit) {
+    EXPECT_EQ(o.limits.Add(limit), "");
+  }
+  return MakePool(std::move(f), std::move(o));
+}
+
+int ProjectNo(const PickedKey& k) { return std::stoi(ProjectOf(k).substr(1)); }
+
+TEST(Strategy, FillFirstDrainsOneProjectBeforeTheNext) {
+  auto pool = StrategyPool(PoolStrategy::kFillFirst, 3, 2, "m=-/4");
+  std::vector<int> order;
+  for (int i = 0; i < 12; ++i) {
+    auto k = TryPick(*pool, "m", kNoon);
+    ASSERT_TRUE(k);
+    order.push_back(ProjectNo(*k));
+    pool->Report(k->slot, "m", 200, Ok(), {}, kNoon);
+  }
+  EXPECT_EQ(order, (std::vector<int>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2}));
+  EXPECT_FALSE(TryPick(*pool, "m", kNoon));
+  // The keys of the project being filled still take turns, and a request never gets the
+  // same key twice: its retry goes to the project's other key, then to the next project.
+  auto again = StrategyPool(PoolStrategy::kFillFirst, 2, 2, nullptr);
+  const uint64_t req = again->NewRequest();
+  std::vector<int> tries;
+  for (int i = 0; i < 4; ++i) {
+    auto r = again->Pick("m", req, kNoon);
+    ASSERT_TRUE(std::holds_alternative<PickedKey>(r));
+    tries.push_back(static_cast<int>(std::get<PickedKey>(r).slot));
+    again->Report(std::get<PickedKey>(r).slot, "m", 503, V503(), {}, kNoon);
+  }
+  EXPECT_EQ(std::set<int>(tries.begin(), tries.end()).size(), 4u);
+  EXPECT_LT(std::max(tries[0], tries[1]), std::min(tries[2], tries[3]));
+}
+
+TEST(Strategy, LeastUsedSpreadsBySharesOfTheDailyLimit) {
+  Fleet f;
+  f.Add("big", 1);
+  f.Add("small", 1);
+  PoolOptions o;
+  o.strategy = PoolStrategy::kLeastUsed;
+  auto pool = MakePool(std::move(f), std::move(o));
+  // Learned: big allows 300 a day, small 100.
+  for (auto [project, rpd] : {std::pair{"big", 300}, std::pair{"small", 100}}) {
+    Loaded l;
+    l.limits.push_back({project, "m", "day", "requests", rpd, 0});
+    pool->Restore(l, kNoon);
+  }
+  std::map<std::string, int> n;
+  for (int i = 0; i < 200; ++i) {
+    auto k = TryPick(*pool, "m", kNoon);
+    ASSERT_TRUE(k);
+    ++n[ProjectOf(*k)];
+    pool->Report(k->slot, "m", 200, Ok(), {}, kNoon);
+  }
+  // Three to one, as their limits are, within a bucket's width.
+  EXPECT_NEAR(n["big"], 150, 6);
+  EXPECT_NEAR(n["small"], 50, 6);
+}
+
+TEST(Strategy, EveryStrategyPicksInConstantStepsAt100000KeysIn10000Projects) {
+  for (PoolStrategy st :
+       {PoolStrategy::kRoundRobin, PoolStrategy::kLeastUsed, PoolStrategy::kFillFirst}) {
+    auto pool = StrategyPool(st, 10000, 10, "m=2/1000");
+    uint64_t max_steps = 0;
+    // Use up the minute budget of all projects but a few, then pick among those few.
+    for (int i = 0; i < 2 * 9990; ++i) {
+      auto k = TryPick(*pool, "m", kNoon);
+      ASSERT_TRUE(k) << static_cast<int>(st) << " at " << i;
+      max_steps = std::max(max_steps, pool->last_pick_steps());
+      pool->Report(k->slot, "m", 200, Ok(), {}, kNoon);
+    }
+    EXPECT_LE(max_steps, 4u) << static_cast<int>(st);
+  }
 }
 
 }  // namespace
