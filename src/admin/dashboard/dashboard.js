@@ -212,13 +212,17 @@
   }
 
   function drawChart(days, series, value, metric) {
-    const W = 700, H = 260, left = 48, bottom = 28, top = 10;
+    // Drawn at the box's own size, so that text is not stretched.
+    const box = $('chart');
+    const W = Math.max(300, Math.round(box.clientWidth || 700));
+    const H = Math.max(160, Math.round(box.clientHeight || 240));
+    const left = 48, bottom = 28, top = 16;
     const dayTotal = days.map((d) => series.reduce((s, x) => s + (value.get(d + '|' + x) || 0), 0));
     const max = Math.max(1, ...dayTotal);
     const scale = (H - bottom - top) / max;
     const slot = (W - left) / days.length;
     const barW = Math.max(4, slot * 0.6);
-    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'bars', 'data-metric': metric });
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'bars', 'data-metric': metric });
     // Axis: 0 and the maximum.
     for (const v of [0, max]) {
       const y = H - bottom - v * scale;
@@ -249,7 +253,7 @@
       total.textContent = dayTotal[i] ? fmt(dayTotal[i]) : '';
       root.append(total);
     });
-    $('chart').replaceChildren(root);
+    box.replaceChildren(root);
     $('chart').setAttribute('aria-label', `${metric} per day, ${days[0]} to ${days[days.length - 1]}`);
     const legend = $('legend');
     legend.replaceChildren();
