@@ -42,7 +42,9 @@ class UsageReaderTest : public testing_util::TempDirTest {
     auto reader = UsageReader::Open(dir_.string(), &error);
     EXPECT_NE(reader, nullptr) << error;
     std::vector<UsageRow> rows;
-    if (reader) EXPECT_TRUE(reader->Read(q, 1000, &rows, &error)) << error;
+    if (reader) {
+      EXPECT_TRUE(reader->Read(q, 1000, &rows, &error)) << error;
+    }
     return rows;
   }
 
