@@ -5,7 +5,7 @@
 # the Dockerfile all call it.
 #
 #   scripts/install-deps.sh            build + runtime packages
-#   scripts/install-deps.sh --test     also the test tools (redis, curl, npm SDKs)
+#   scripts/install-deps.sh --test     also the test tools (redis, curl, chromium, npm SDKs)
 #   scripts/install-deps.sh --bench    also the benchmark tools (nginx, wrk)
 #   scripts/install-deps.sh --runtime  only what the built binary needs to run
 set -euo pipefail
@@ -19,7 +19,10 @@ build_pkgs=(g++ cmake make pkg-config git
   libboost1.81-dev libssl-dev libsqlite3-dev zlib1g-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libhowardhinnant-date-dev libhiredis-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev googletest)
-test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev)
+# chromium (large) drives the dashboard's test (tests/e2e/dashboard.test.mjs) through
+# playwright-core; only --test installs it.
+test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev
+  chromium fonts-dejavu-core)
 bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev valgrind)
 
 want=()
@@ -65,6 +68,7 @@ if [[ $mode_test == 1 ]]; then
     exit 1
   fi
   if [[ ! -d "$root/tests/sdk/node_modules/@google/genai" || \
+        ! -d "$root/tests/sdk/node_modules/playwright-core" || \
         "$root/tests/sdk/package-lock.json" -nt "$root/tests/sdk/node_modules" ]]; then
     echo "install-deps: installing the npm test clients"
     (cd "$root/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error)

@@ -22,6 +22,8 @@
 #include "clients/clients.h"
 #include "app/check_keys.h"
 #include "app/key_checker.h"
+#include "app/usage_cmd.h"
+#include "app/usage_history.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_file.h"
@@ -147,6 +149,9 @@ int RunApp(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "check-keys") {
     return RunCheckKeys({args.begin() + 2, args.end()}, Environment());
+  }
+  if (args.size() > 1 && args[1] == "usage") {
+    return RunUsage({args.begin() + 2, args.end()}, Environment());
   }
   ConfigResult loaded = LoadConfig(args, Environment(), std::thread::hardware_concurrency());
   if (auto* h = std::get_if<ShowHelp>(&loaded)) {
@@ -304,6 +309,10 @@ int RunApp(int argc, char** argv) {
   // of their own.
   KeyChecker checker(cfg, pool, tls);
   svc.check_key = [&](std::string id) { return checker.Check(std::move(id)); };
+  // GET /admin/usage reads the database on a connection and a thread of its own.
+  HistoryReader history(cfg.state_dir);
+  svc.usage_history = [&](UsageQuery q) { return history.Read(std::move(q)); };
+  svc.quota_day = [&] { return clock->DayOf(NowMs()); };
   Server server(svc, tls);
   if (!server.Listen(&error)) return Fail(1, error);
   flusher.Start();

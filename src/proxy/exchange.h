@@ -23,6 +23,7 @@
 #include "common/http_io.h"
 #include "common/request_parser.h"
 #include "common/time.h"
+#include "common/usage_query.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_pool.h"
@@ -75,6 +76,13 @@ struct ClientToken {
   Client* client = nullptr;
 };
 
+// What a usage history read found.
+struct UsageAnswer {
+  std::vector<UsageRow> rows;
+  std::string error;      // empty when the read succeeded
+  bool too_many = false;  // the error is "more rows than an answer may hold"
+};
+
 struct Services {
   const Config* config = nullptr;
   KeyPool* pool = nullptr;
@@ -98,6 +106,11 @@ struct Services {
   // Probes a key now (POST /admin/keys/{id}/check): the JSON answer, or nullopt when there
   // is no such key. Runs on the key checker's thread; empty when there is none.
   std::function<boost::asio::awaitable<std::optional<std::string>>(std::string key_id)> check_key;
+  // Reads usage history (GET /admin/usage) on a thread of its own: the rows, or an error
+  // (too_many: more rows than an answer may hold). Empty when there is no store.
+  std::function<boost::asio::awaitable<UsageAnswer>(UsageQuery)> usage_history;
+  // Today's quota day, for the defaults of GET /admin/usage. Empty in tests.
+  std::function<std::string()> quota_day;
   bool fault_injection = false;  // GKM_FAULT_INJECTION=1 (tests only): see FaultPoint
   // A stream that has keepalive events (Anthropic's ping) sends one after this long without
   // upstream bytes (relay.h). GKM_TEST_PING_MS=<ms> (tests only) shortens it.

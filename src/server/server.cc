@@ -19,9 +19,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "admin/dashboard.h"
 #include "admin/ops.h"
 #include "clients/clients.h"
 #include "common/names.h"
+#include "common/usage_query.h"
 #include "proxy/anthropic.h"
 #include "proxy/client_watch.h"
 #include "proxy/idle_ping.h"
@@ -391,13 +393,84 @@ asio::awaitable<int> ServeKeyCheck(ClientConn& client, Services& svc, std::strin
   co_return co_await SendAnswer(client, JsonResponse(200, std::move(*answer), keep), keep);
 }
 
+// GET (or HEAD) of the dashboard's page or one of its assets, or of /admin (which sends the
+// browser on to /admin/): public, as the page is a login form (admin/dashboard.h).
+bool IsDashboardRequest(const Request& req) {
+  const auto m = req.msg.method();
+  return (m == http::verb::get || m == http::verb::head) &&
+         (req.path == "/admin" || DashboardAsset(req.path) != nullptr);
+}
+
+// The dashboard's page or asset, revalidated by ETag (a 304 when the browser has it).
+http::response<http::string_body> DashboardAnswer(const Request& req, bool keep) {
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.keep_alive(keep);
+  const EmbeddedAsset* asset = DashboardAsset(req.path);
+  if (!asset) {  // "/admin"
+    res.result(http::status::permanent_redirect);
+    res.set(http::field::location, "/admin/");
+    res.prepare_payload();
+    return res;
+  }
+  res.set(http::field::content_type, asset->content_type);
+  res.set(http::field::etag, asset->etag);
+  // Revalidated on every load: a new binary's page is never mixed with an old script.
+  res.set(http::field::cache_control, "no-cache");
+  res.set("content-security-policy", kDashboardCsp);
+  res.set("x-content-type-options", "nosniff");
+  res.set("x-frame-options", "DENY");
+  res.set("referrer-policy", "no-referrer");
+  if (req.msg.Find("if-none-match") == asset->etag) {
+    res.result(http::status::not_modified);
+    return res;
+  }
+  res.content_length(asset->body.size());
+  if (req.msg.method() != http::verb::head) res.body() = std::string(asset->body);
+  return res;
+}
+
+// GET /admin/usage (SPEC 3.9): usage history from the state store, read on the history
+// reader's thread; JSON or CSV.
+asio::awaitable<int> ServeUsage(ClientConn& client, Services& svc, const Request& req, bool keep) {
+  auto error = [keep](int code, const std::string& message) {
+    return JsonResponse(code, GeminiErrorBody(code, message), keep);
+  };
+  if (!svc.usage_history || !svc.quota_day) {
+    co_return co_await SendAnswer(client, error(503, "usage history is not available"), keep);
+  }
+  const std::string format = QueryParam(req.query, "format").value_or("json");
+  if (format != "json" && format != "csv") {
+    co_return co_await SendAnswer(
+        client, error(400, "format: must be json or csv, not '" + Printable(format, 40) + "'"),
+        keep);
+  }
+  auto parsed = ParseUsageQuery(QueryParam(req.query, "from"), QueryParam(req.query, "to"),
+                                QueryParam(req.query, "group_by"), svc.quota_day());
+  if (auto* bad = std::get_if<UsageQueryError>(&parsed)) {
+    co_return co_await SendAnswer(client, error(400, bad->param + ": " + bad->message), keep);
+  }
+  const UsageQuery& q = std::get<UsageQuery>(parsed);
+  UsageAnswer answer = co_await svc.usage_history(q);
+  if (!answer.error.empty()) {
+    co_return co_await SendAnswer(client, error(answer.too_many ? 400 : 500, answer.error), keep);
+  }
+  if (format == "json") {
+    co_return co_await SendAnswer(client, JsonResponse(200, UsageJson(q, answer.rows), keep), keep);
+  }
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/csv; charset=utf-8; header=present");
+  res.body() = UsageCsv(q, answer.rows);
+  res.prepare_payload();
+  co_return co_await SendAnswer(client, std::move(res), keep);
+}
+
 }  // namespace
 
 Server::Route Server::RouteOf(const Request& req, OpenAiRoute* openai) const {
   *openai = OpenAiRouteOf(req);
   if (req.path == "/healthz") return Route::kHealth;
   if (req.path == "/metrics") return Route::kMetrics;
-  if (req.path.starts_with("/admin/")) return Route::kAdmin;
+  if (req.path.starts_with("/admin/") || req.path == "/admin") return Route::kAdmin;
   if (*openai != OpenAiRoute::kNone) return Route::kOpenAi;
   if (AnthropicShaped(req)) return Route::kAnthropic;
   if (IsNativePath(req.path)) return Route::kNative;
@@ -470,6 +543,7 @@ std::optional<http::response<http::string_body>> Server::Admit(Request& req, Rou
   if (kind == Route::kAdmin) {
     req.route = "admin";
     if (!cfg.admin_token) return error(404, "not found", keep);
+    if (IsDashboardRequest(req)) return std::nullopt;  // the login form: public
     if (BearerOf(req.msg).empty() || !ConstantTimeEqual(BearerOf(req.msg), *cfg.admin_token)) {
       return error(401, "missing or wrong admin token", keep);
     }
@@ -539,6 +613,10 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     }
     case Route::kAdmin:
       if (auto id = KeyCheckId(req)) return ServeKeyCheck(client, svc_, std::move(*id), keep);
+      if (req.path == "/admin/usage" && req.msg.method() == http::verb::get) {
+        return ServeUsage(client, svc_, req, keep);
+      }
+      if (IsDashboardRequest(req)) return SendAnswer(client, DashboardAnswer(req, keep), keep);
       return SendAnswer(client, AdminAnswer(req), keep);
     case Route::kOpenAi:
       return ServeOpenAi(req, openai, client, svc_, *worker.upstream, keep_alive);
