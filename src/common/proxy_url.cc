@@ -4,6 +4,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
 
+#include "common/names.h"
+
 namespace gkm {
 namespace {
 
@@ -11,30 +13,6 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool PercentDecode(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = HexValue(in[i + 1]);
-    int lo = HexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
 }
 
 bool ValidHostName(std::string_view h) {
@@ -126,10 +104,14 @@ std::optional<ProxyUrl> ParseProxyUrl(std::string_view url, std::string* error) 
     std::string_view user = userinfo.substr(0, colon);
     std::string_view pass =
         colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
-    if (!PercentDecode(user, &p.user) || !PercentDecode(pass, &p.password)) {
+    auto user_text = PercentDecode(user);
+    auto pass_text = PercentDecode(pass);
+    if (!user_text || !pass_text) {
       *error = "has a malformed %-escape in its user or password";
       return std::nullopt;
     }
+    p.user = std::move(*user_text);
+    p.password = std::move(*pass_text);
     if (p.user.empty()) {
       *error = "has a password but no user name";
       return std::nullopt;

@@ -109,6 +109,7 @@ std::string EnvName(std::string_view flag) {
 // A repeatable flag's environment variable holds a list: GKM_TOKENS, GKM_MODEL_ALIASES.
 std::string ListEnvName(std::string_view flag) {
   std::string name = EnvName(flag);
+  if (name.ends_with('Y')) return name.substr(0, name.size() - 1) + "IES";  // PROXY: PROXIES
   return name + (name.ends_with('S') ? "ES" : "S");
 }
 
