@@ -222,8 +222,8 @@ asio::awaitable<std::variant<Fetched, std::string>> FetchUrl(
       SSL_set_tlsext_host_name(stream.native_handle(), parsed->host.c_str());
       stream.set_verify_callback(asio::ssl::host_name_verification(parsed->host));
       beast::get_lowest_layer(stream).expires_at(deadline);
-      auto [hec] =
-          co_await stream.async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
+      auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                                   as_tuple(use_awaitable));
       if (hec) co_return "TLS with " + parsed->host + " failed: " + hec.message();
       out = co_await Exchange(stream, beast::get_lowest_layer(stream), *parsed, deadline, limits,
                               &redirect);
