@@ -37,6 +37,7 @@
 #include "store/legacy_import.h"
 #include "store/sqlite_store.h"
 #include "upstream/fetch.h"
+#include "upstream/egress.h"
 #include "upstream/upstream.h"
 
 extern char** environ;
@@ -144,6 +145,14 @@ void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& 
 
 }  // namespace
 
+std::map<std::string, std::string> ProxyPins(const KeyFile& file) {
+  std::map<std::string, std::string> pins;
+  for (size_t i = 0; i < file.keys.size() && i < file.attributes.size(); ++i) {
+    if (!file.attributes[i].proxy.empty()) pins.emplace(file.keys[i].id(), file.attributes[i].proxy);
+  }
+  return pins;
+}
+
 int RunApp(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv, argv + argc);
@@ -214,6 +223,12 @@ int RunApp(int argc, char** argv) {
 
   ImportLegacyUsage(cfg, *store, *clock);
 
+  std::shared_ptr<Egress> egress = Egress::Make(cfg, &error);
+  if (!egress) return Fail(2, error);
+  for (const auto& p : egress->SetKeyProxies(ProxyPins(keys))) {
+    spdlog::error("{}: {}", cfg.keys_file, p);
+  }
+
   size_t key_count = keys.keys.size();
   std::vector<std::string> projects;
   for (const auto& a : keys.attributes) projects.push_back(a.project);
@@ -258,6 +273,7 @@ int RunApp(int argc, char** argv) {
   }
   svc.pool = &pool;
   svc.affinity = &affinity;
+  svc.egress = egress;
   MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
   svc.sessions = &sessions;
   svc.metrics = &metrics;
@@ -290,6 +306,9 @@ int RunApp(int argc, char** argv) {
       return "error: " + err;
     }
     for (const auto& w : next.warnings) spdlog::warn("{}: {}", cfg.keys_file, w);
+    for (const auto& p : egress->SetKeyProxies(ProxyPins(next))) {
+      spdlog::error("{}: {}", cfg.keys_file, p);
+    }
     // SPEC 4.2: a key is invalid "until reload or admin reset"; a reload is how an operator
     // says "I fixed these keys" without naming each one.
     std::vector<std::string> next_projects;
@@ -308,6 +327,7 @@ int RunApp(int argc, char** argv) {
   // Probes of invalid keys (--recheck-invalid) and POST /admin/keys/{id}/check, on a thread
   // of their own.
   KeyChecker checker(cfg, pool, tls);
+  checker.SetEgress(egress);
   svc.check_key = [&](std::string id) { return checker.Check(std::move(id)); };
   // GET /admin/usage reads the database on a connection and a thread of its own.
   HistoryReader history(cfg.state_dir);
@@ -324,6 +344,7 @@ int RunApp(int argc, char** argv) {
       GKM_VERSION, cfg.listen.host, server.port(), key_count, cfg.threads,
       cfg.upstream.tls ? "https" : "http", cfg.upstream.host, cfg.upstream.port,
       cfg.upstream.base_path);
+  spdlog::info("upstream connections go {}", egress->Describe());
   spdlog::default_logger()->flush();  // the start-up lines at once, not within a second
 
   // The main thread waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and stop.

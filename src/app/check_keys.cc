@@ -1,5 +1,7 @@
 #include "app/check_keys.h"
 
+#include "app/app.h"
+
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,6 +18,7 @@
 #include "config/config.h"
 #include "keypool/key_file.h"
 #include "proxy/probe.h"
+#include "upstream/egress.h"
 #include "upstream/upstream.h"
 
 namespace gkm {
@@ -180,6 +183,12 @@ int RunCheckKeys(const std::vector<std::string>& args,
     std::fprintf(stderr, "%s: %s\n", cfg.keys_file.c_str(), w.c_str());
   auto tls = MakeUpstreamTls(cfg, &error);
   if (cfg.upstream.tls && !tls) return Fail(error);
+  // Probes leave as requests do: through each key's egress proxy.
+  std::shared_ptr<Egress> egress = Egress::Make(cfg, &error);
+  if (!egress) return Fail(error);
+  for (const auto& p : egress->SetKeyProxies(ProxyPins(keys))) {
+    std::fprintf(stderr, "%s: %s\n", cfg.keys_file.c_str(), p.c_str());
+  }
 
   std::vector<Row> rows(keys.keys.size());
   std::vector<std::shared_ptr<const ApiKey>> shared;
@@ -197,6 +206,7 @@ int RunCheckKeys(const std::vector<std::string>& args,
   asio::io_context io;
   UpstreamPool up(io.get_executor(), cfg.upstream, tls, std::chrono::seconds(10),
                   parsed.concurrency);
+  up.SetEgress(egress);
   size_t next = 0;
   const size_t workers = std::min(parsed.concurrency, shared.size());
   size_t running = workers;

@@ -53,6 +53,9 @@ class KeyChecker {
   // checker's thread and the answer comes back on the caller's executor.
   boost::asio::awaitable<std::optional<std::string>> Check(std::string key_id);
 
+  // Probes leave through each key's egress proxy, as requests do. Before Start().
+  void SetEgress(std::shared_ptr<const Egress> egress) { upstream_.SetEgress(std::move(egress)); }
+
  private:
   boost::asio::awaitable<void> Loop();
   boost::asio::awaitable<std::optional<std::string>> CheckHere(std::string key_id);

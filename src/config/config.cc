@@ -21,6 +21,8 @@
 
 #include <openssl/sha.h>
 
+#include "common/proxy_url.h"
+
 #ifndef GKM_VERSION
 #define GKM_VERSION "unknown"
 #endif
@@ -107,6 +109,7 @@ std::string EnvName(std::string_view flag) {
 // A repeatable flag's environment variable holds a list: GKM_TOKENS, GKM_MODEL_ALIASES.
 std::string ListEnvName(std::string_view flag) {
   std::string name = EnvName(flag);
+  if (name.ends_with('Y')) return name.substr(0, name.size() - 1) + "IES";  // PROXY: PROXIES
   return name + (name.ends_with('S') ? "ES" : "S");
 }
 
@@ -363,6 +366,26 @@ Problem SetLimits(const std::vector<std::string>& values, Config& c) {
   return std::nullopt;
 }
 
+// Egress proxy URLs: the message names the problem, never the password.
+Problem SetUpstreamProxies(const std::vector<std::string>& values, Config& c) {
+  std::vector<std::string> urls;
+  for (const std::string& v : values) {
+    std::string_view url = Trim(v);
+    if (url.empty()) continue;
+    std::string why;
+    auto parsed = ParseProxyUrl(url, &why);
+    if (!parsed) {
+      const size_t at = url.rfind('@');
+      const std::string shown =
+          at == std::string_view::npos ? std::string(url) : "..." + std::string(url.substr(at));
+      return Quote(shown) + " " + why;
+    }
+    urls.emplace_back(url);
+  }
+  c.upstream_proxies = std::move(urls);
+  return std::nullopt;
+}
+
 Problem SetModelAliases(const std::vector<std::string>& values, Config& c) {
   ModelAliases aliases;
   for (const std::string& v : values) {
@@ -477,6 +500,12 @@ const Option kOptions[] = {
     {"upstream-ca", "FILE", Kind::kString, "none",
      "extra CA certificates (PEM) to trust for the upstream; system CAs are always trusted",
      &SetPath<&Config::upstream_ca>},
+    {"upstream-proxy", "URL", Kind::kList, "none (HTTPS_PROXY / NO_PROXY when unset)",
+     "egress proxy for upstream connections: http://[user:pass@]host:port (CONNECT), "
+     "socks5://... or socks5h://... (the proxy resolves the name); with several, each key is "
+     "pinned to one by rendezvous hashing of its id; a key's proxy= in the key file wins; "
+     "repeatable (env: comma separated; TOML: array)",
+     nullptr, &SetUpstreamProxies},
     {"model-alias", "FROM=TO", Kind::kList, "none",
      "model name clients send (claude-sonnet-4-5, gpt-5-codex) served by a Gemini model; "
      "'*' in FROM matches any run of characters; exact names before globs, then the first "
@@ -943,6 +972,35 @@ std::variant<Layer, std::string> ReadConfigFile(const std::string& path, const s
   return layer;
 }
 
+// Without --upstream-proxy, an https upstream honours HTTPS_PROXY / https_proxy (the lower
+// case first, as curl) unless NO_PROXY / no_proxy exempts its host. Plain http upstreams
+// (local mocks) ignore the environment.
+std::optional<std::string> ReadEnvironmentProxy(const std::map<std::string, std::string>& env,
+                                                Config& c) {
+  if (!c.upstream_proxies.empty() || !c.upstream.tls) return std::nullopt;
+  auto get = [&env](const char* name) -> const std::string* {
+    auto it = env.find(name);
+    return it != env.end() && !Trim(it->second).empty() ? &it->second : nullptr;
+  };
+  const char* name = "https_proxy";
+  const std::string* url = get(name);
+  if (!url) url = get(name = "HTTPS_PROXY");
+  if (!url) return std::nullopt;
+  const std::string* no_proxy = get("no_proxy");
+  if (!no_proxy) no_proxy = get("NO_PROXY");
+  if (no_proxy && NoProxyMatches(*no_proxy, c.upstream.host, c.upstream.port)) {
+    return std::nullopt;
+  }
+  std::string why;
+  if (!ParseProxyUrl(Trim(*url), &why)) {
+    return std::string(name) + ": the proxy URL " + why +
+           " (set --upstream-proxy, or unset it, or exempt the upstream in NO_PROXY)";
+  }
+  c.env_proxy = std::string(Trim(*url));
+  c.env_proxy_name = name;
+  return std::nullopt;
+}
+
 }  // namespace
 
 ConfigResult LoadConfig(const std::vector<std::string>& argv,
@@ -984,6 +1042,7 @@ ConfigResult LoadConfig(const std::vector<std::string>& argv,
   }
   config.clients = std::move(clients);
   if (auto err = CheckClientsAgainstTokens(config)) return ConfigError{*err};
+  if (auto err = ReadEnvironmentProxy(env, config)) return ConfigError{*err};
   if (config.threads == 0) config.threads = std::max(1u, hardware_threads);
   return config;
 }

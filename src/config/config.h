@@ -77,6 +77,12 @@ struct Config {
   uint64_t log_max_size = 10485760;
   uint32_t log_max_files = 5;
   std::optional<std::string> upstream_ca;
+  // Egress proxies (SPEC 2.1): --upstream-proxy URLs (validated; each key pinned to one by
+  // rendezvous hashing). Without them, HTTPS_PROXY (or https_proxy) for an https upstream
+  // unless NO_PROXY (no_proxy) exempts its host: the URL and the variable's name, or empty.
+  std::vector<std::string> upstream_proxies;
+  std::string env_proxy;
+  std::string env_proxy_name;
   // --model-alias FROM=TO: the model names agents send, as Gemini models (SPEC 2.1).
   ModelAliases model_aliases;
   // --limit MODEL=RPM/RPD[/TPM]: per-project quotas known up front (SPEC 2.1, 4.6).

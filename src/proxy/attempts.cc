@@ -22,6 +22,7 @@
 #include "translate/error.h"
 #include "upstream/content_coding.h"
 #include "upstream/http_io.h"
+#include "upstream/tunnel.h"
 
 namespace gkm {
 namespace {
@@ -388,9 +389,15 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     const std::string head = BuildUpstreamHead(call, up, key);
     auto t0 = std::chrono::steady_clock::now();
     error_code ec;
+    std::string egress_failure;  // the egress proxy's failure, in words (EgressError)
     for (int round = 0; round < 2; ++round) {
       try {
-        a.conn = co_await up.Acquire(round > 0);
+        a.conn = co_await up.Acquire(key.id(), round > 0);
+      } catch (const EgressError& e) {
+        ec = e.code();
+        egress_failure = e.reason();
+        a.conn.reset();
+        break;
       } catch (const boost::system::system_error& e) {
         ec = e.code();
         a.conn.reset();
@@ -418,7 +425,15 @@ asio::awaitable<std::variant<Answer, NoAnswer>> CallUpstream(Request& req, const
     }
     if (ec) {
       watch.Unbind();
-      Verdict v = TransportFailure(DescribeTransport(ec));
+      // A failing egress proxy is the proxy's fault, never the key's: transient, like any
+      // transport failure (docs/DECISIONS.md, egress proxies).
+      if (egress_failure.empty()) {
+        egress_failure = DescribeTransport(ec);
+        if (std::string route = up.RouteOf(key.id()); route != "direct") {
+          egress_failure += " (through egress proxy " + route + ")";
+        }
+      }
+      Verdict v = TransportFailure(egress_failure);
       svc.metrics->UpstreamAttempt(v.outcome, SecondsSince(t0));
       state_changed |= svc.pool->Report(a.picked.slot, call.model, 0, v, {}, NowMs());
       spdlog::debug("req={} attempt={} key={} model={} failed: {}", req.id, req.attempts, key.id(),

@@ -37,6 +37,7 @@ namespace gkm {
 
 class Client;
 class Clients;
+class Egress;
 class ClientWatchList;
 class PingList;
 class SignatureCache;
@@ -95,6 +96,9 @@ struct Services {
   WaitQueue* queue = nullptr;  // requests waiting for a key (--max-queue-wait); null: none
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls
+  // Egress proxies by key (--upstream-proxy, HTTPS_PROXY, the key file's proxy=; the pins
+  // are replaced on reload); null: every connection direct. Given to each UpstreamPool.
+  std::shared_ptr<Egress> egress;
   std::atomic<bool> draining{false};
   // Asks the store to write pending state changes now (a ticket), and whether the write
   // with that ticket has committed. Empty in tests without a store.

@@ -4,6 +4,7 @@
 
 #include "proxy/attempts.h"
 #include "proxy/exchange.h"
+#include "upstream/tunnel.h"
 
 namespace gkm {
 namespace {
@@ -61,7 +62,11 @@ boost::asio::awaitable<ProbeResult> ProbeKey(UpstreamPool& up, std::shared_ptr<c
   // A reused idle connection the server closed meanwhile gets one more try on a fresh one.
   for (int round = 0; round < 2; ++round) {
     try {
-      a.conn = co_await up.Acquire(round > 0);
+      a.conn = co_await up.Acquire(key->id(), round > 0);
+    } catch (const EgressError& e) {
+      r.verdict = TransportFailure(e.reason());
+      done();
+      co_return r;
     } catch (const boost::system::system_error& e) {
       ec = e.code();
       a.conn.reset();

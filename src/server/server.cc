@@ -205,6 +205,7 @@ Server::Server(Services& services, std::shared_ptr<asio::ssl::context> upstream_
     auto w = std::make_unique<Worker>();
     w->upstream = std::make_unique<UpstreamPool>(w->ctx.get_executor(), svc_.config->upstream,
                                                  upstream_tls_, std::chrono::seconds(10));
+    w->upstream->SetEgress(svc_.egress);
     workers_.push_back(std::move(w));
   }
 }

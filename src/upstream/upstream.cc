@@ -9,6 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "upstream/tunnel.h"
+
 namespace gkm {
 
 using asio::as_tuple;
@@ -69,20 +71,44 @@ UpstreamPool::UpstreamPool(asio::any_io_executor executor, UpstreamUrl url,
   if (url_.port != (url_.tls ? 443 : 80)) host_header_ += ":" + std::to_string(url_.port);
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(bool fresh) {
+std::string UpstreamPool::RouteOf(const std::string& key_id) const {
+  auto route = egress_ ? egress_->ForKey(key_id) : nullptr;
+  return route ? route->proxy.redacted : "direct";
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(
+    const std::string& key_id, bool fresh) {
+  std::shared_ptr<const EgressRoute> route = egress_ ? egress_->ForKey(key_id) : nullptr;
+  if (route && !route->broken.empty()) {
+    throw EgressError(asio::error::invalid_argument, route->broken);
+  }
+  const std::string route_key = route ? route->pool_key : std::string();
   if (!fresh) {
-    while (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      if (conn->socket().is_open()) {
-        conn->reused = true;
-        co_return conn;
+    if (auto it = idle_.find(route_key); it != idle_.end()) {
+      auto& idle = it->second;
+      while (!idle.empty()) {
+        auto conn = std::move(idle.back());
+        idle.pop_back();
+        --idle_count_;
+        if (conn->socket().is_open()) {
+          conn->reused = true;
+          co_return conn;
+        }
       }
     }
   }
+  // Direct: the upstream's address. Through a proxy: the proxy's; the upstream's name goes
+  // to the proxy (CONNECT, socks5h) or is resolved here (socks5) by OpenTunnel.
+  const std::string& connect_host = route ? route->proxy.host : url_.host;
+  const uint16_t connect_port = route ? route->proxy.port : url_.port;
   tcp::resolver resolver(executor_);
-  auto endpoints =
-      co_await resolver.async_resolve(url_.host, std::to_string(url_.port), use_awaitable);
+  auto [rec, endpoints] = co_await resolver.async_resolve(
+      connect_host, std::to_string(connect_port), as_tuple(use_awaitable));
+  if (rec) {
+    if (!route) throw boost::system::system_error(rec);
+    throw EgressError(rec, "egress proxy " + route->proxy.redacted + ": cannot resolve " +
+                               connect_host + ": " + rec.message());
+  }
   tcp::socket socket(executor_);
   {
     Deadline deadline(executor_, socket);
@@ -90,12 +116,31 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(bool 
     auto [ec, ep] = co_await asio::async_connect(socket, endpoints, as_tuple(use_awaitable));
     (void)ep;
     if (deadline.expired()) ec = beast::error::timeout;
+    if (ec && route) {
+      throw EgressError(
+          ec, "egress proxy " + route->proxy.redacted + " " +
+                  (ec == beast::error::timeout             ? std::string("did not accept in time")
+                   : ec == asio::error::connection_refused ? std::string("refused the connection")
+                                                           : "cannot be reached: " + ec.message()));
+    }
     if (ec) throw boost::system::system_error(ec);
+    if (route) {
+      try {
+        co_await OpenTunnel(socket, route->proxy, url_.host, url_.port);
+      } catch (const EgressError& e) {
+        if (!deadline.expired()) throw;
+        throw EgressError(beast::error::timeout,
+                          "egress proxy " + route->proxy.redacted + " timed out opening a tunnel");
+      }
+    }
   }
   socket.set_option(tcp::no_delay(true));
   auto conn = std::make_unique<UpstreamConnection>(std::move(socket), tls_.get());
+  conn->route = route_key;
   if (!tls_) co_return conn;
   auto& secure = *conn->secure();
+  // SNI and verification name the upstream, also through a tunnel: the proxy only relays
+  // bytes and never sees inside the TLS session.
   if (!SSL_set_tlsext_host_name(secure.native_handle(), url_.host.c_str())) {
     throw boost::system::system_error(boost::system::error_code(static_cast<int>(::ERR_get_error()),
                                                                 asio::error::get_ssl_category()));
@@ -113,10 +158,14 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::Acquire(bool 
 void UpstreamPool::Release(std::unique_ptr<UpstreamConnection> conn) {
   if (!conn || !conn->socket().is_open()) return;
   conn->deadline().Disarm();
-  if (idle_.size() >= max_idle_) return;  // closes it
-  idle_.push_back(std::move(conn));
+  if (idle_count_ >= max_idle_) return;  // closes it
+  idle_[conn->route].push_back(std::move(conn));
+  ++idle_count_;
 }
 
-void UpstreamPool::CloseIdle() { idle_.clear(); }
+void UpstreamPool::CloseIdle() {
+  idle_.clear();
+  idle_count_ = 0;
+}
 
 }  // namespace gkm

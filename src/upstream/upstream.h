@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "common/deadline.h"
 #include "config/config.h"
+#include "upstream/egress.h"
 
 namespace gkm {
 
@@ -58,6 +60,8 @@ class UpstreamConnection {
   // True when this connection has carried an exchange before (a failure on its first write
   // or read may then just mean the server closed it while idle).
   bool reused = false;
+  // The EgressRoute::pool_key it goes through; empty: direct.
+  std::string route;
 
  private:
   std::variant<Plain, Secure> stream_;
@@ -73,9 +77,16 @@ class UpstreamPool {
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // An idle connection if there is one, else a new one. Throws boost::system::system_error
-  // when connecting fails (refused, unreachable, TLS refused, timeout).
-  asio::awaitable<std::unique_ptr<UpstreamConnection>> Acquire(bool fresh = false);
+  // Egress proxies by key (null, the default: every connection direct).
+  void SetEgress(std::shared_ptr<const Egress> egress) { egress_ = std::move(egress); }
+
+  // An idle connection for the key's route if there is one, else a new one. Throws
+  // boost::system::system_error when connecting fails (refused, unreachable, TLS refused,
+  // timeout), EgressError (a system_error) when its egress proxy does.
+  asio::awaitable<std::unique_ptr<UpstreamConnection>> Acquire(const std::string& key_id,
+                                                               bool fresh = false);
+  // The route of a key's connections ("direct" or the proxy, redacted), for messages.
+  std::string RouteOf(const std::string& key_id) const;
   // Keeps the connection for reuse (the caller has read the whole response and the
   // server did not ask to close).
   void Release(std::unique_ptr<UpstreamConnection> conn);
@@ -93,7 +104,10 @@ class UpstreamPool {
   std::chrono::seconds connect_timeout_;
   size_t max_idle_;
   std::string host_header_;
-  std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+  std::shared_ptr<const Egress> egress_;
+  // Idle connections by route (UpstreamConnection::route); max_idle_ bounds them all.
+  std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  size_t idle_count_ = 0;
 };
 
 }  // namespace gkm

@@ -1110,6 +1110,9 @@ export async function startMock(opts = {}) {
       key,
       keys,
       model,
+      // The client side's port of the connection: tests that put proxies in front of the
+      // mock match it to the port each proxy connected from.
+      remotePort: req.socket?.remotePort ?? null,
       status: null,
     };
     if (logRequests) requests.push(entry);

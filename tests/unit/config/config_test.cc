@@ -172,6 +172,10 @@ const Case kCases[] = {
     {"log-max-files", "9", "9", [](const Config& c) { EXPECT_EQ(c.log_max_files, 9u); }},
     {"upstream-ca", "/etc/ca.pem", "\"/etc/ca.pem\"",
      [](const Config& c) { EXPECT_EQ(c.upstream_ca, "/etc/ca.pem"); }},
+    {"upstream-proxy", "socks5h://p:1080", "[\"socks5h://p:1080\"]",
+     [](const Config& c) {
+       EXPECT_EQ(c.upstream_proxies, std::vector<std::string>{"socks5h://p:1080"});
+     }},
     {"model-alias", "claude-*=gemini-2.5-flash", "[\"claude-*=gemini-2.5-flash\"]",
      [](const Config& c) {
        EXPECT_EQ(c.model_aliases.Map("claude-sonnet-4-5"), "gemini-2.5-flash");
@@ -421,7 +425,9 @@ TEST(ConfigHelp, HelpMentionsEveryFlagEnvAndDefault) {
     }
     for (const Case& k : kCases) {
       EXPECT_THAT(text, HasSubstr("--" + k.flag + " ")) << k.flag;
-      EXPECT_THAT(text, HasSubstr(k.flag == "token" ? "GKM_TOKENS" : EnvOf(k.flag)));
+      EXPECT_THAT(text, HasSubstr(k.flag == "token"            ? "GKM_TOKENS"
+                                  : k.flag == "upstream-proxy" ? "GKM_UPSTREAM_PROXIES"
+                                                               : EnvOf(k.flag)));
     }
     EXPECT_THAT(text, HasSubstr("--config FILE"));
     EXPECT_THAT(text, HasSubstr("GKM_CONFIG"));
