@@ -88,6 +88,9 @@ struct Services {
   SignatureCache* signatures = nullptr;                  // OpenAI tool-call signatures
   std::shared_ptr<boost::asio::ssl::context> fetch_tls;  // --fetch-image-urls
   std::atomic<bool> draining{false};
+  // With --redis: whether Redis answers now (/healthz says "redis":"down" when not); null
+  // without Redis.
+  const std::atomic<bool>* redis_up = nullptr;
   // Asks the store to write pending state changes now (a ticket), and whether the write
   // with that ticket has committed. Empty in tests without a store.
   std::function<uint64_t()> request_flush;
