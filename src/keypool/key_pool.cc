@@ -1291,8 +1291,7 @@ namespace gkm {
 void KeyPool::ApplyShared(const Loaded& c, TimePoint now) {
   std::lock_guard lock(mu_);
   const size_t states = pending_states_.size(), statuses = pending_statuses_.size(),
-               project_states = pending_project_states_.size(),
-               limits = pending_limits_.size();
+               project_states = pending_project_states_.size(), limits = pending_limits_.size();
   for (const LearnedLimit& l : c.limits) {
     if (!StorableName(l.model)) continue;
     QuotaLimits& q = learned_[l.model][l.project];

@@ -74,7 +74,8 @@ std::optional<RedisUrl> ParseRedisUrl(std::string_view url, std::string* error) 
     std::string_view info = authority.substr(0, at);
     authority.remove_prefix(at + 1);
     size_t colon = info.find(':');
-    std::string_view user = colon == std::string_view::npos ? std::string_view() : info.substr(0, colon);
+    std::string_view user =
+        colon == std::string_view::npos ? std::string_view() : info.substr(0, colon);
     std::string_view pass = colon == std::string_view::npos ? info : info.substr(colon + 1);
     if (!Decode(user, &u.user) || !Decode(pass, &u.password)) {
       *error = "bad percent-encoding in the user info";

@@ -262,8 +262,8 @@ bool RedisSync::Dial(std::string* error) {
   if (!link_) return false;
   Reply r = link_->Command({"SCRIPT", "LOAD", kApplyScript});
   if (!r || !ErrorOf(r.get()).empty() || r->type != REDIS_REPLY_STRING) {
-    *error = "loading the scripts on " + opt_.url.Where() + " failed: " +
-             (r ? ErrorOf(r.get()) : link_->error());
+    *error = "loading the scripts on " + opt_.url.Where() +
+             " failed: " + (r ? ErrorOf(r.get()) : link_->error());
     link_.reset();
     return false;
   }
@@ -274,8 +274,8 @@ bool RedisSync::Dial(std::string* error) {
 bool RedisSync::Connect(std::string* error) {
   if (!Dial(error)) return false;
   if (!Resync() || !ReadCounts()) {
-    *error = "reading the shared state from " + opt_.url.Where() + " failed: " +
-             (link_ ? link_->error() : std::string("connection lost"));
+    *error = "reading the shared state from " + opt_.url.Where() +
+             " failed: " + (link_ ? link_->error() : std::string("connection lost"));
     link_.reset();
     return false;
   }
@@ -340,7 +340,8 @@ bool RedisSync::Resync() {
       ++round_trips_;
       if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return false;
       cursor = Str(r->element[0]);
-      for (size_t i = 0; i < r->element[1]->elements; ++i) keys.push_back(Str(r->element[1]->element[i]));
+      for (size_t i = 0; i < r->element[1]->elements; ++i)
+        keys.push_back(Str(r->element[1]->element[i]));
     } while (cursor != "0");
     for (const std::string& k : keys) link_->Send({"GET", k});
     std::vector<Reply> values = link_->Flush();
@@ -390,8 +391,8 @@ bool RedisSync::Resync() {
     std::string f = Str(h[2]->element[i]), v = Str(h[2]->element[i + 1]);
     size_t bar = f.find('|'), v1 = v.find('|'), v2 = v.rfind('|');
     if (bar == std::string::npos || v1 == std::string::npos || v2 == v1) continue;
-    Binding x{f.substr(0, bar), f.substr(bar + 1), v.substr(0, v1), Int(v.substr(v1 + 1, v2 - v1 - 1)),
-              Int(v.substr(v2 + 1))};
+    Binding x{f.substr(0, bar), f.substr(bar + 1), v.substr(0, v1),
+              Int(v.substr(v1 + 1, v2 - v1 - 1)), Int(v.substr(v2 + 1))};
     if (x.expires_ms != 0 && x.expires_ms <= now) {
       expired.push_back(f);
       continue;
@@ -490,7 +491,13 @@ bool RedisSync::SendPending() {
 
 void RedisSync::WriterLoop() {
   auto next_dial = Steady::now();
+  int stop_tries = 0;
   for (;;) {
+    if (stopping_.load() && ++stop_tries > 3) {
+      spdlog::error("redis: stopping with changes not applied ({} rows buffered)",
+                    buffered_rows_.load() + (inflight_.empty() ? 0 : inflight_usage_.size()));
+      return;
+    }
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(100),
@@ -525,8 +532,8 @@ void RedisSync::WriterLoop() {
     }
     bool ok = SendPending();
     if (ok && resync) ok = Resync();
-    if (ok && ((counts && now - last_counts_ >= std::chrono::milliseconds(100)) ||
-               now >= next_counts_)) {
+    if (ok &&
+        ((counts && now - last_counts_ >= std::chrono::milliseconds(100)) || now >= next_counts_)) {
       {
         std::lock_guard lock(mu_);
         counts_due_ = false;
@@ -591,7 +598,8 @@ void RedisSync::ApplyMessage(std::string_view text) {
   if (auto* a = rows("s")) {
     for (const auto& x : *a) {
       if (auto* r = row(x, 5)) {
-        l.states.push_back({JStr((*r)[0]), JStr((*r)[1]), JStr((*r)[2]), JInt((*r)[3]), JStr((*r)[4])});
+        l.states.push_back(
+            {JStr((*r)[0]), JStr((*r)[1]), JStr((*r)[2]), JInt((*r)[3]), JStr((*r)[4])});
       }
     }
   }
@@ -624,8 +632,8 @@ void RedisSync::ApplyMessage(std::string_view text) {
       }
     }
   }
-  if (!l.states.empty() || !l.project_states.empty() || !l.statuses.empty() ||
-      !l.limits.empty() || !l.bindings.empty()) {
+  if (!l.states.empty() || !l.project_states.empty() || !l.statuses.empty() || !l.limits.empty() ||
+      !l.bindings.empty()) {
     sink_.apply(l);
   }
   if (o.contains("u")) {

@@ -601,7 +601,7 @@ TEST(ConfigSources, RedisDefaultsAndSwitch) {
 TEST(ConfigErrors, SecretsAreNotEchoed) {
   EXPECT_THAT(Err(Load({"--token", "secret value"})), Not(HasSubstr("secret")));
   EXPECT_THAT(Err(Load({"--admin-token", "secret value"})), Not(HasSubstr("secret")));
-  EXPECT_THAT(Err(Load({"--redis", "rediss://:secretpw@h:1"})), Not(HasSubstr("secretpw")));
+  EXPECT_THAT(Err(Load({"--redis", "rediss://:secretpw@h:1 x"})), Not(HasSubstr("secretpw")));
 }
 
 TEST(ConfigErrors, MessageStaysOnOneLine) {
