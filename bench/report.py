@@ -390,8 +390,8 @@ def render(args):
     for r in recs:
         if r.get("section") == "redis-trips" and int(r.get("requests") or 0) > 0:
             n, c = int(r["requests"]), int(r.get("commands") or 0)
-            findings.append("Redis round trips per request: %d commands for %d requests = %.4f "
-                            "(batched flushes and counter reads, none on the request path)." % (c, n, c / n))
+            findings.append("Redis round trips per request: %d (batch scripts and counter reads) for %d "
+                            "requests = %.4f; none on the request path." % (c, n, c / n))
 
     # ---- proxy logs -----------------------------------------------------------------------
     logs = [r for r in recs if r.get("section") == "proxylog"]

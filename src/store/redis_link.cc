@@ -5,32 +5,10 @@
 #include <charconv>
 #include <utility>
 
+#include "common/names.h"
+
 namespace gkm {
 namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding of the user info (a password may hold '@' or ':' as %40, %3A).
-bool Decode(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = HexDigit(in[i + 1]), lo = HexDigit(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
 
 bool Number(std::string_view s, int lo, int hi, int* out) {
   if (s.empty()) return false;
@@ -77,10 +55,13 @@ std::optional<RedisUrl> ParseRedisUrl(std::string_view url, std::string* error) 
     std::string_view user =
         colon == std::string_view::npos ? std::string_view() : info.substr(0, colon);
     std::string_view pass = colon == std::string_view::npos ? info : info.substr(colon + 1);
-    if (!Decode(user, &u.user) || !Decode(pass, &u.password)) {
+    auto user_decoded = PercentDecode(user), pass_decoded = PercentDecode(pass);
+    if (!user_decoded || !pass_decoded) {
       *error = "bad percent-encoding in the user info";
       return std::nullopt;
     }
+    u.user = std::move(*user_decoded);
+    u.password = std::move(*pass_decoded);
   }
   std::string_view port;
   if (authority.starts_with("[")) {

@@ -298,8 +298,10 @@ void RedisSync::Start() {
 void RedisSync::Stop() {
   if (stopping_.exchange(true)) return;
   cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
-  if (subscriber_.joinable()) subscriber_.join();
+  if (!writer_.joinable()) return;  // never started
+  writer_.join();
+  subscriber_.join();
+  spdlog::info("redis: {} round trips made by the writer", round_trips());
 }
 
 void RedisSync::Enqueue(const Batch& batch) {
