@@ -377,6 +377,22 @@ def render(args):
         if not s["ok"]:
             failures.append("durability %s: %s" % (name, "; ".join(s["problems"])))
 
+    # ---- Redis mode -----------------------------------------------------------------------
+    rd = {k[0]: summarize(v) for k, v in group(recs, "redis", ["server"]).items()}
+    for name, s in rd.items():
+        if not s["ok"]:
+            failures.append("redis %s: %s" % (name, "; ".join(s["problems"])))
+    if rd.get("redis") and rd.get("local"):
+        targets.append({
+            "target": "Redis mode (one instance, local redis-server), 1 I/O thread: req/s ≥ 0.8 × local mode",
+            "measured": "%s vs local %s req/s" % (fmt(rd["redis"]["rps"]), fmt(rd["local"]["rps"])),
+            "ratio": ratio(rd["redis"]["rps"], rd["local"]["rps"]), "limit": 0.8, "cmp": ">="})
+    for r in recs:
+        if r.get("section") == "redis-trips" and int(r.get("requests") or 0) > 0:
+            n, c = int(r["requests"]), int(r.get("commands") or 0)
+            findings.append("Redis round trips per request: %d (batch scripts and counter reads) for %d "
+                            "requests = %.4f; none on the request path." % (c, n, c / n))
+
     # ---- proxy logs -----------------------------------------------------------------------
     logs = [r for r in recs if r.get("section") == "proxylog"]
     for r in recs:

@@ -50,7 +50,7 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
 STREAM_COUNTS=${BENCH_STREAMS:-"1000 10000"}
 KEY_COUNTS=${BENCH_KEY_COUNTS:-"10 10000 100000"}
-SECTIONS=${BENCH_SECTIONS:-"throughput durability keys memory instructions"}
+SECTIONS=${BENCH_SECTIONS:-"throughput durability redis keys memory instructions"}
 TOKEN=bench-token
 MODEL=gemini-2.5-flash
 GEN_PATH="/v1beta/models/$MODEL:generateContent"
@@ -180,6 +180,7 @@ fi
 P_UP=$((base + 1)) P_UPX=$((base + 2)) P_NGX=$((base + 3))
 P_GKM1=$((base + 10)) P_GKMD=$((base + 11))
 P_DUR_ON=$((base + 20)) P_DUR_OFF=$((base + 21))
+P_RED_ON=$((base + 22)) P_RED_OFF=$((base + 23)) P_REDIS=$((base + 24))
 P_KEYS=$((base + 30))   # + index
 P_MOCK=$((base + 50)) P_MEM=$((base + 51)) P_INS=$((base + 55))
 log "temp dir $tmp, ports $base..$((base + 60)), open-file limit $fd_limit, $ncpu cores"
@@ -391,6 +392,49 @@ if has_section durability; then
   scan_log dur-on
   scan_log dur-off
   rm -f "$tmp/dur-on/stderr.log" "$tmp/dur-off/stderr.log"
+fi
+
+# ---- 5. Redis mode ---------------------------------------------------------------------------
+
+# One proxy sharing its state through a local redis-server against one on local state alone,
+# same stand-in, same keys; then the Redis commands per request (INFO commandstats around a
+# short wrk run).
+if has_section redis; then
+  command -v redis-server >/dev/null || die "redis-server is missing: run scripts/install-deps.sh --test"
+  log "redis: --redis (local redis-server) against local mode"
+  RPW=bench-redis-pw
+  rcli() { redis-cli -p "$P_REDIS" -a "$RPW" --no-auth-warning "$@"; }
+  start_bg redis "$tmp/redis.log" "$UP_CPU" redis-server --port "$P_REDIS" --bind 127.0.0.1 \
+    --requirepass "$RPW" --save '' --appendonly no --dir "$tmp"
+  for _ in $(seq 1 100); do rcli ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  start_gkm redis-on "$P_RED_ON" "$P_UP" 1 "$SRV_CPU" "$tmp/keys-10.txt" \
+    --redis "redis://:$RPW@127.0.0.1:$P_REDIS/1"
+  start_gkm redis-off "$P_RED_OFF" "$P_UP" 1 "$SRV_CPU" "$tmp/keys-10.txt"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    order=("redis $P_RED_ON" "local $P_RED_OFF")
+    ((r % 2 == 0)) && order=("${order[1]}" "${order[0]}")
+    for o in "${order[@]}"; do
+      read -r s port <<<"$o"
+      measure "$WRK_CPU" native "http://127.0.0.1:$port$GEN_PATH" section=redis "server=$s" "round=$r"
+      check_alive redis-on redis-off redis
+    done
+  done
+  # The writer's own round trips: the batch scripts and the counter reads (the commands the
+  # script runs inside Redis are not round trips).
+  calls() { rcli INFO commandstats | awk -F'[:=,]' '/^cmdstat_(evalsha|hgetall|scan):/ { n += $3 } END { print n + 0 }'; }
+  c0=$(calls)
+  wrk_out=$(BENCH_SHAPE=native BENCH_TOKEN=$TOKEN timeout 30 wrk -t1 -c"$CONNS" -d3s \
+    -s "$here/wrk/request.lua" "http://127.0.0.1:$P_RED_ON$GEN_PATH" 2>&1 || true)
+  sleep 1.5   # the last flush reaches Redis
+  c1=$(calls)
+  n=$(awk '/requests in/ { print $1 }' <<<"$wrk_out")
+  report add section=redis-trips "requests=${n:-0}" "commands=$((c1 - c0))"
+  stop_name redis-on
+  stop_name redis-off
+  stop_name redis
+  scan_log redis-on
+  scan_log redis-off
+  rm -f "$tmp/redis-on/stderr.log" "$tmp/redis-off/stderr.log"
 fi
 
 # ---- 3. key count ----------------------------------------------------------------------------

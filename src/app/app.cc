@@ -35,6 +35,7 @@
 #include "server/server.h"
 #include "store/flusher.h"
 #include "store/legacy_import.h"
+#include "store/redis_sync.h"
 #include "store/sqlite_store.h"
 #include "upstream/fetch.h"
 #include "upstream/egress.h"
@@ -177,8 +178,17 @@ int RunApp(int argc, char** argv) {
   std::string error;
   auto clock = QuotaClock::Make(cfg.reset_timezone, cfg.reset_time, &error);
   if (!clock) return Fail(2, "--reset-timezone: " + error);
+  std::optional<RedisUrl> redis_url;
   if (cfg.redis) {
-    return Fail(2, "--redis: shared state through Redis is not available in this version yet");
+    redis_url = ParseRedisUrl(*cfg.redis, &error);
+    if (!redis_url) return Fail(2, "--redis: " + error);
+    if (redis_url->tls) {
+      return Fail(2,
+                  "--redis: rediss:// needs hiredis 1.0 or later built with TLS; this build has "
+                  "hiredis " +
+                      std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR) +
+                      " (use redis:// on a private network, or a TLS tunnel)");
+    }
   }
   std::error_code fec;
   std::filesystem::create_directories(cfg.log_dir, fec);
@@ -249,6 +259,36 @@ int RunApp(int argc, char** argv) {
   Clients clients(std::move(specs), *clock);
   clients.Restore(state.client_usage, now);
 
+  // Shared state (SPEC 6): Redis gets a copy of every batch SQLite gets, and other
+  // instances' changes come back into the pool and the affinity table.
+  std::unique_ptr<RedisSync> redis;
+  if (redis_url) {
+    RedisOptions ro;
+    ro.url = *redis_url;
+    ro.prefix = cfg.redis_prefix;
+    RedisSync::Sink sink;
+    sink.apply = [&](const Loaded& changes) {
+      pool.ApplyShared(changes, NowMs());
+      if (!changes.bindings.empty()) affinity.Restore(changes.bindings);
+    };
+    sink.counts = [&](const std::vector<UsageDelta>& others) {
+      pool.SetSharedCounts(others, NowMs());
+    };
+    sink.today = [&] { return clock->DayOf(NowMs()); };
+    redis = std::make_unique<RedisSync>(std::move(ro), std::move(sink));
+    redis->SetOwnBaseline(state.usage);
+    if (!redis->Connect(&error)) {
+      if (!cfg.redis_optional) return Fail(1, "--redis: " + error);
+      spdlog::warn(
+          "--redis: {}; starting on this instance's state (--redis-optional), joining when "
+          "Redis answers",
+          error);
+    } else {
+      spdlog::info("redis: sharing state through {} (db {}, prefix {}) as instance {}",
+                   redis_url->Where(), redis_url->db, cfg.redis_prefix, redis->instance());
+    }
+  }
+
   Flusher flusher(
       *store,
       [&] {
@@ -256,6 +296,7 @@ int RunApp(int argc, char** argv) {
         b.bindings = affinity.TakePending();
         b.bindings_expired_by_ms = affinity.TakeExpiredBy();
         b.client_usage = clients.TakePending();
+        if (redis) redis->Enqueue(b);
         return b;
       },
       cfg.flush_interval);
@@ -277,6 +318,7 @@ int RunApp(int argc, char** argv) {
   MemorySessions sessions;  // in memory only: see docs/DECISIONS.md (soft session affinity)
   svc.sessions = &sessions;
   svc.metrics = &metrics;
+  if (redis) svc.redis_up = &redis->up_flag();
   WaitQueue queue(WaitQueue::Options{cfg.max_queue_wait, cfg.max_queued});
   svc.queue = &queue;
   if (const char* f = std::getenv("GKM_FAULT_INJECTION"); f && std::string_view(f) == "1") {
@@ -336,6 +378,7 @@ int RunApp(int argc, char** argv) {
   Server server(svc, tls);
   if (!server.Listen(&error)) return Fail(1, error);
   flusher.Start();
+  if (redis) redis->Start();
   server.Start();
   checker.Start();
   spdlog::info(
@@ -382,6 +425,7 @@ int RunApp(int argc, char** argv) {
   server.Stop();
   checker.Stop();
   flusher.Stop();
+  if (redis) redis->Stop();  // after the flusher's last batch
   spdlog::info("stopped (state flushed to {})", store->path());
   return stopping ? 0 : 1;
 }

@@ -318,10 +318,19 @@ Problem SetBare429(std::string_view v, Config& c) {
 
 Problem SetRedis(std::string_view v, Config& c) {
   // The URL may hold a password: never echo it.
-  if (v.rfind("redis://", 0) != 0 || v.size() == 8 || HasSpace(v)) {
+  const bool plain = v.rfind("redis://", 0) == 0, tls = v.rfind("rediss://", 0) == 0;
+  if ((!plain && !tls) || v.size() == (plain ? 8u : 9u) || HasSpace(v)) {
     return std::string("value is not a redis://[:password@]host:port[/db] URL");
   }
   c.redis = std::string(v);
+  return std::nullopt;
+}
+
+Problem SetRedisPrefix(std::string_view v, Config& c) {
+  if (v.empty() || v.size() > 64 || HasSpace(v)) {
+    return Quote(v) + " is not 1..64 characters without spaces";
+  }
+  c.redis_prefix = std::string(v);
   return std::nullopt;
 }
 
@@ -455,6 +464,12 @@ const Option kOptions[] = {
      &SetPath<&Config::state_dir>},
     {"redis", "URL", Kind::kString, "none",
      "redis://[:password@]host:port[/db]: state shared by several instances", &SetRedis},
+    {"redis-prefix", "P", Kind::kString, "gkm:", "prefix of every Redis key and channel",
+     &SetRedisPrefix},
+    {"redis-optional", "", Kind::kSwitch, "false",
+     "start on local state with a warning when Redis does not answer at start, and join when "
+     "it does",
+     &SetSwitch<&Config::redis_optional>},
     {"log-dir", "DIR", Kind::kString, ".", "directory of the rotating log files",
      &SetPath<&Config::log_dir>},
     {"log-level", "L", Kind::kString, "info", "trace, debug, info, warn or error", &SetLogLevel},

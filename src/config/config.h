@@ -57,6 +57,8 @@ struct Config {
   std::optional<std::string> admin_token;
   std::string state_dir = ".";
   std::optional<std::string> redis;  // redis://[:password@]host:port[/db]
+  std::string redis_prefix = "gkm:";
+  bool redis_optional = false;  // start without Redis (a warning) rather than exit 1
   std::string log_dir = ".";
   LogLevel log_level = LogLevel::kInfo;
   std::string reset_timezone = "America/Los_Angeles";

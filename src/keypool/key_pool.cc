@@ -1371,3 +1371,126 @@ CapacityView KeyPool::Capacity(TimePoint now) {
 }
 
 }  // namespace gkm
+
+namespace gkm {
+
+// Shared state (SPEC 6): changes of other instances, applied with the helpers a local
+// verdict uses; what those helpers queue for the store is taken back out (the instance that
+// made the change has stored and announced it).
+void KeyPool::ApplyShared(const Loaded& c, TimePoint now) {
+  std::lock_guard lock(mu_);
+  const size_t states = pending_states_.size(), statuses = pending_statuses_.size(),
+               project_states = pending_project_states_.size(), limits = pending_limits_.size();
+  for (const LearnedLimit& l : c.limits) {
+    if (!StorableName(l.model)) continue;
+    QuotaLimits& q = learned_[l.model][l.project];
+    const bool tokens = l.metric == "input_tokens";
+    const int64_t v = l.value < 0 ? -1 : l.value;
+    if (l.window == "minute") {
+      (tokens ? q.tpm : q.rpm) = v;
+    } else if (l.window == "day" && !tokens) {
+      q.rpd = v;
+    }
+    auto p = project_by_name_.find(l.project);
+    if (ModelPool* m = FindLocked(l.model); m != nullptr && p != project_by_name_.end()) {
+      m->projects[p->second].learned = q;
+    }
+    if (!q.any()) {
+      auto by_model = learned_.find(l.model);
+      by_model->second.erase(l.project);
+      if (by_model->second.empty()) learned_.erase(by_model);
+    }
+  }
+  for (const KeyStatusRow& st : c.statuses) {
+    auto it = slot_by_id_.find(st.key_id);
+    if (it == slot_by_id_.end()) continue;
+    Slot& slot = slots_[it->second];
+    const bool invalid = st.status == "invalid";
+    if (slot.invalid != invalid) SetFlags(it->second, slot.removed, invalid, now);
+    slot.reason = invalid ? st.reason : std::string();
+  }
+  auto model_for = [&](const std::string& name) {
+    ModelPool* m = FindLocked(name);
+    if (m == nullptr) m = TrackLocked(name, true, now);
+    if (m != nullptr && !m->confirmed) {
+      m->confirmed = true;
+      --probation_;
+    }
+    return m;
+  };
+  for (const KeyModelState& st : c.states) {
+    auto it = slot_by_id_.find(st.key_id);
+    if (it == slot_by_id_.end()) continue;
+    const uint32_t s = it->second;
+    if (st.state == "ok") {
+      ModelPool* m = FindLocked(st.model);
+      if (m == nullptr || m->keys[s].state == State::kOk) continue;
+      ClearState(*m, s);
+      if (Usable(slots_[s])) RingInsert(*m, s);
+      continue;
+    }
+    const TimePoint until = FromUnixMs(st.until_ms);
+    if (until <= now) continue;
+    if (ModelPool* m = model_for(st.model)) {
+      SetUnusable(*m, s, st.state == "exhausted" ? State::kExhausted : State::kCooling, until,
+                  st.reason);
+    }
+  }
+  for (const ProjectModelState& st : c.project_states) {
+    auto it = project_by_name_.find(st.project);
+    if (it == project_by_name_.end()) continue;
+    if (st.state == "ok") {
+      ModelPool* m = FindLocked(st.model);
+      if (m != nullptr && !m->projects[it->second].paced) ClearProject(*m, it->second);
+      continue;
+    }
+    const TimePoint until = FromUnixMs(st.until_ms);
+    if (until <= now) continue;
+    if (ModelPool* m = model_for(st.model)) {
+      SetProjectUnusable(*m, it->second,
+                         st.state == "exhausted" ? State::kExhausted : State::kCooling, until,
+                         st.reason, false);
+    }
+  }
+  pending_states_.resize(states);
+  pending_statuses_.resize(statuses);
+  pending_project_states_.resize(project_states);
+  pending_limits_.resize(limits);
+}
+
+void KeyPool::SetSharedCounts(const std::vector<UsageDelta>& others, TimePoint now) {
+  std::lock_guard lock(mu_);
+  const int32_t today = DayLocked(now);
+  const std::string today_name = QuotaClock::DayName(today);
+  for (const UsageDelta& u : others) {
+    if (u.day != today_name) continue;
+    auto it = slot_by_id_.find(u.key_id);
+    if (it == slot_by_id_.end()) continue;
+    const uint32_t s = it->second;
+    SharedCount& sc = shared_counts_[u.key_id + '\0' + u.model];
+    ModelPool* m = FindLocked(u.model);
+    if (m == nullptr && u.requests == 0) continue;
+    if (m == nullptr) m = TrackLocked(u.model, false, now, /*probation_cap=*/false);
+    if (m == nullptr) continue;
+    KeyModel& km = m->keys[s];
+    if (km.day != today) {
+      km.day = today;
+      km.today = Counters{};
+    }
+    const int64_t before = sc.model == m && sc.day == today ? sc.requests : 0;
+    const int64_t delta = u.requests - before;
+    sc = SharedCount{m, today, u.requests};
+    if (delta == 0) continue;
+    km.today.requests += delta;
+    if (m->day != today) {
+      m->day = today;
+      m->requests_today = 0;
+    }
+    if (!slots_[s].removed) m->requests_today += delta;
+    ProjectModel& pm = m->projects[slots_[s].project];
+    Roll(pm, now);
+    pm.day_requests = std::max<int64_t>(0, pm.day_requests + delta);
+  }
+}
+
+}  // namespace gkm

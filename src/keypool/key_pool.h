@@ -446,6 +446,25 @@ class KeyPool {
   // per-model states are kept (a key exhausted for today stays so). The store is told at once
   // when the status changes. False when there is no such key.
   bool SetStatus(std::string_view key_id, bool invalid, std::string_view reason, TimePoint now);
+
+ public:
+  // Shared state (SPEC 6, store/redis_sync.h): what other instances changed, applied to this
+  // local view without being handed back to the store (no echo between instances).
+  // The states ("ok" clears one, else the later deadline wins), statuses, project states and
+  // learned limits of `changes` (a value < 0 forgets one); its other fields are ignored.
+  void ApplyShared(const Loaded& changes, TimePoint now);
+  // Other instances' requests this quota day per (key, model), as totals (not deltas): added
+  // to what /admin/keys, /metrics and the per-day pacing count. Rows of another day are
+  // ignored; a row keeps counting until a later call gives another total.
+  void SetSharedCounts(const std::vector<UsageDelta>& others, TimePoint now);
+
+ private:
+  struct SharedCount {
+    const ModelPool* model = nullptr;  // the ModelPool it was added to (a dropped one: void)
+    int32_t day = -1;
+    int64_t requests = 0;
+  };
+  std::unordered_map<std::string, SharedCount> shared_counts_;  // key id + '\0' + model
 };
 
 }  // namespace gkm

@@ -100,6 +100,9 @@ struct Services {
   // are replaced on reload); null: every connection direct. Given to each UpstreamPool.
   std::shared_ptr<Egress> egress;
   std::atomic<bool> draining{false};
+  // With --redis: whether Redis answers now (/healthz says "redis":"down" when not); null
+  // without Redis.
+  const std::atomic<bool>* redis_up = nullptr;
   // Asks the store to write pending state changes now (a ticket), and whether the write
   // with that ticket has committed. Empty in tests without a store.
   std::function<uint64_t()> request_flush;

@@ -593,11 +593,14 @@ asio::awaitable<int> Server::Serve(Worker& worker, Request& req, Route kind, Ope
     case Route::kHealth: {
       req.route = "healthz";
       bool draining = svc_.draining.load();
-      return SendAnswer(
-          client,
-          JsonResponse(draining ? 503 : 200,
-                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})", keep),
-          keep);
+      const char* body = R"({"status":"ok"})";
+      if (draining) {
+        body = R"({"status":"draining"})";
+      } else if (svc_.redis_up != nullptr) {
+        body = svc_.redis_up->load() ? R"({"status":"ok","redis":"up"})"
+                                     : R"({"status":"ok","redis":"down"})";
+      }
+      return SendAnswer(client, JsonResponse(draining ? 503 : 200, body, keep), keep);
     }
     case Route::kMetrics: {
       req.route = "metrics";

@@ -143,6 +143,8 @@ const Case kCases[] = {
      [](const Config& c) { EXPECT_EQ(c.state_dir, "/var/lib/gkm"); }},
     {"redis", "redis://:pw@r:6379/2", "\"redis://:pw@r:6379/2\"",
      [](const Config& c) { EXPECT_EQ(c.redis, "redis://:pw@r:6379/2"); }},
+    {"redis-prefix", "team-a:", "\"team-a:\"",
+     [](const Config& c) { EXPECT_EQ(c.redis_prefix, "team-a:"); }},
     {"log-dir", "/var/log/gkm", "\"/var/log/gkm\"",
      [](const Config& c) { EXPECT_EQ(c.log_dir, "/var/log/gkm"); }},
     {"log-level", "debug", "\"debug\"",
@@ -521,6 +523,10 @@ const Bad kBad[] = {
     {"shutdown-grace", "3601"},
     {"redis", "http://r:6379"},
     {"redis", "redis://"},
+    {"redis", "rediss://"},
+    {"redis-prefix", ""},
+    {"redis-prefix", "a b"},
+    {"redis-optional", "maybe"},
     {"token", ""},
     {"token", "a b"},
     {"token", "a,b"},
@@ -590,10 +596,18 @@ TEST(ConfigErrors, BadTokensFromEnvAndFile) {
   EXPECT_THAT(Err(Load({"--config", WriteToml("token = [\"ok\", 3]\n")})), HasSubstr("--token:"));
 }
 
+TEST(ConfigSources, RedisDefaultsAndSwitch) {
+  Config c = Ok(Load({}));
+  EXPECT_EQ(c.redis_prefix, "gkm:");
+  EXPECT_FALSE(c.redis_optional);
+  EXPECT_TRUE(Ok(Load({"--redis", "rediss://h:6380", "--redis-optional"})).redis_optional);
+  EXPECT_EQ(Ok(Load({"--redis", "rediss://h:6380"})).redis, "rediss://h:6380");
+}
+
 TEST(ConfigErrors, SecretsAreNotEchoed) {
   EXPECT_THAT(Err(Load({"--token", "secret value"})), Not(HasSubstr("secret")));
   EXPECT_THAT(Err(Load({"--admin-token", "secret value"})), Not(HasSubstr("secret")));
-  EXPECT_THAT(Err(Load({"--redis", "rediss://:secretpw@h:1"})), Not(HasSubstr("secretpw")));
+  EXPECT_THAT(Err(Load({"--redis", "rediss://:secretpw@h:1 x"})), Not(HasSubstr("secretpw")));
 }
 
 TEST(ConfigErrors, MessageStaysOnOneLine) {
