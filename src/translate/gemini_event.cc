@@ -25,11 +25,14 @@ enum class Role : uint8_t {
   kIndex,        // a candidate's "index"
   kFinish,       // a candidate's "finishReason"
   kGrounding,    // a candidate's "groundingMetadata": kept whole
+  kLogprobs,     // a candidate's "logprobsResult": kept whole
   kFeedback,     // "promptFeedback"
   kBlockReason,  // its "blockReason"
 };
 
-bool Kept(Role r) { return r == Role::kError || r == Role::kPart || r == Role::kGrounding; }
+bool Kept(Role r) {
+  return r == Role::kError || r == Role::kPart || r == Role::kGrounding || r == Role::kLogprobs;
+}
 
 // The basic_parser's handler. Containers outside the kept values get a frame that says what
 // they are; a kept value goes to a value_stack as Boost.JSON's own parser would build it.
@@ -40,11 +43,8 @@ class Handler {
   static constexpr size_t max_key_size = json::string::max_size();
   static constexpr size_t max_string_size = json::string::max_size();
 
-  Handler(GeminiEvent* ev, json::storage_ptr sp, bool grounding)
-      : ev_(ev),
-        sp_(std::move(sp)),
-        grounding_(grounding),
-        st_(json::storage_ptr(), temp_, sizeof temp_) {}
+  Handler(GeminiEvent* ev, json::storage_ptr sp, bool chat)
+      : ev_(ev), sp_(std::move(sp)), chat_(chat), st_(json::storage_ptr(), temp_, sizeof temp_) {}
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -313,6 +313,7 @@ class Handler {
         break;
       case Role::kCount:
         count_field_ = f.count_field;
+        Count(0);  // what an object or array counts for; a number or string sets it
         break;
       case Role::kCandidates:
         ev_->candidates_array = false;
@@ -362,6 +363,9 @@ class Handler {
       case Role::kGrounding:
         Candidate().grounding = std::move(v);
         break;
+      case Role::kLogprobs:
+        Candidate().logprobs = std::move(v);
+        break;
       default:
         break;
     }
@@ -402,8 +406,10 @@ class Handler {
           child = Role::kFinish;
         } else if (key == "index") {
           child = Role::kIndex;
-        } else if (grounding_ && key == "groundingMetadata") {
+        } else if (chat_ && key == "groundingMetadata") {
           child = Role::kGrounding;
+        } else if (chat_ && key == "logprobsResult") {
+          child = Role::kLogprobs;
         }
         break;
       case Role::kContent:
@@ -456,7 +462,7 @@ class Handler {
 
   GeminiEvent* ev_;
   json::storage_ptr sp_;
-  bool grounding_;
+  bool chat_;
   unsigned char temp_[1024];
   json::value_stack st_;
   Frame frames_[kFrames];
@@ -475,7 +481,7 @@ class Handler {
 }  // namespace
 
 bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
-                     json::storage_ptr storage, bool grounding) {
+                     json::storage_ptr storage, bool chat) {
   *event = GeminiEvent{};
   const size_t bad = FirstInvalidUtf8(text);
   if (bad != std::string_view::npos) {
@@ -483,7 +489,7 @@ bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* err
     return false;
   }
   try {
-    json::basic_parser<Handler> p(JsonParseOptions(), event, std::move(storage), grounding);
+    json::basic_parser<Handler> p(JsonParseOptions(), event, std::move(storage), chat);
     json::error_code ec;
     const size_t n = p.write_some(false, text.data(), text.size(), ec);
     if (!ec) return OnlySpaceAfter(text, n, error);

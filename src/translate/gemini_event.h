@@ -1,6 +1,7 @@
 // Internal to translate/: one event of a Gemini stream read without building it as a JSON
 // tree. The stream translators need few parts of an event (error, usageMetadata, each
-// candidate's index, content.parts, finishReason and, for chat, groundingMetadata, and
+// candidate's index, content.parts, finishReason and, for chat, groundingMetadata and
+// logprobsResult, and
 // promptFeedback.blockReason); a SAX handler on Boost.JSON's basic_parser keeps those and
 // skips the rest (modelVersion, responseId, the wrappers), so that a stream's events cost
 // the scan of their text and the parts only.
@@ -30,7 +31,8 @@ struct GeminiEventCandidate {
   std::optional<int64_t> index;          // "index" as AsInt reads it, when present
   std::vector<json::value> parts;        // content.parts' objects, in order
   std::optional<std::string> finish;     // finishReason, when a string
-  std::optional<json::value> grounding;  // groundingMetadata, when present (if asked for)
+  std::optional<json::value> grounding;  // groundingMetadata, when present (`chat` only)
+  std::optional<json::value> logprobs;   // logprobsResult, when present (`chat` only)
 };
 
 struct GeminiEvent {
@@ -49,8 +51,9 @@ struct GeminiEvent {
 
 // Reads `text` (one event's data) into *event. False, with *error set as ParseJson sets it,
 // when the text is not one JSON value. Captured values (parts, error, grounding) live in
-// `storage`. `grounding`: whether to keep each candidate's groundingMetadata.
+// `storage`. `chat`: whether to keep each candidate's groundingMetadata and logprobsResult
+// (which the chat stream translates).
 bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
-                     json::storage_ptr storage, bool grounding = false);
+                     json::storage_ptr storage, bool chat = false);
 
 }  // namespace gkm::translate_internal
