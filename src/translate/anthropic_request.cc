@@ -53,12 +53,16 @@ enum class Mode { kGenerate, kCountTokens };
 
 class Translator {
  public:
-  Translator(Mode mode, const ModelAliases* aliases) : mode_(mode), aliases_(aliases) {}
+  Translator(Mode mode, const ModelAliases* aliases)
+      : mode_(mode),
+        aliases_(aliases),
+        sp_(scratch_.storage()),
+        contents_(sp_),
+        system_parts_(sp_) {}
 
   AnthropicRequestResult Run(std::string_view text) {
     std::string parse_error;
-    ScratchJson scratch;  // the client's body is read and dropped here
-    std::optional<json::value> root = ParseJson(text, &parse_error, scratch.storage());
+    std::optional<json::value> root = ParseJson(text, &parse_error, sp_);
     if (!root) return TranslateError{400, "request body is not valid JSON: " + parse_error, ""};
     if (!root->is_object()) {
       return TranslateError{
@@ -79,10 +83,10 @@ class Translator {
     Messages(AsArray(*messages, "messages"));
     BypassUnsignedCalls();
 
-    json::object body;
+    json::object body(sp_);
     body["contents"] = std::move(contents_);
     if (!system_parts_.empty()) {
-      json::object sys;
+      json::object sys(sp_);
       sys["parts"] = std::move(system_parts_);
       body["systemInstruction"] = std::move(sys);
     }
@@ -91,7 +95,7 @@ class Translator {
     if (mode_ == Mode::kCountTokens) {
       body.erase("toolConfig");
       body["model"] = "models/" + out.model;
-      json::object wrapped;
+      json::object wrapped(sp_);
       wrapped["generateContentRequest"] = std::move(body);
       out.body = json::serialize(wrapped);
       return out;
@@ -132,7 +136,7 @@ class Translator {
 
   void AddSystemText(std::string_view text) {
     if (text.empty() || text.starts_with(kBillingHeader)) return;
-    system_parts_.push_back(TextPart(text));
+    system_parts_.push_back(TextPart(text, sp_));
   }
 
   // ---- messages -----------------------------------------------------------------------
@@ -169,10 +173,10 @@ class Translator {
   }
 
   json::array UserParts(const json::value& c, const std::string& path, bool may_hold_results) {
-    json::array out;
+    json::array out(sp_);
     const json::array* blocks = Blocks(c, path);
     if (blocks == nullptr) {
-      if (!c.get_string().empty()) out.push_back(TextPart(c.get_string()));
+      if (!c.get_string().empty()) out.push_back(TextPart(c.get_string(), sp_));
       return out;
     }
     struct Result {
@@ -198,7 +202,7 @@ class Translator {
     if (results.empty()) return out;
     std::stable_sort(results.begin(), results.end(),
                      [](const Result& a, const Result& b) { return a.ordinal < b.ordinal; });
-    json::array parts;
+    json::array parts(sp_);
     for (Result& r : results) parts.push_back(std::move(r.part));
     for (json::value& p : out) parts.push_back(std::move(p));
     return parts;
@@ -209,7 +213,7 @@ class Translator {
                    json::array& out) {
     if (type == "text") {
       const std::string_view text = ReqString(b, "text", path);
-      if (!text.empty()) out.push_back(TextPart(text));
+      if (!text.empty()) out.push_back(TextPart(text, sp_));
     } else if (type == "image") {
       Source(b, path, /*document=*/false, out);
     } else if (type == "document") {
@@ -236,16 +240,16 @@ class Translator {
              "expected a media type such as image/png, got " + Quote(mime));
       }
       if (!IsBase64(data)) Fail(Sub(spath, "data"), "invalid base64 data");
-      out.push_back(Inline(Lower(mime), data));
+      out.push_back(Inline(Lower(mime), data, out.storage()));
     } else if (type == "text" && document) {
       const std::string_view data = ReqString(s, "data", spath);
-      if (!data.empty()) out.push_back(TextPart(data));
+      if (!data.empty()) out.push_back(TextPart(data, out.storage()));
     } else if (type == "content" && document) {
       const std::string cpath = Sub(spath, "content");
       const json::value* cv = Get(s, "content");
       if (cv == nullptr) Fail(cpath, "required");
       if (cv->is_string()) {
-        if (!cv->get_string().empty()) out.push_back(TextPart(cv->get_string()));
+        if (!cv->get_string().empty()) out.push_back(TextPart(cv->get_string(), out.storage()));
         return;
       }
       const json::array& blocks = AsArray(*cv, cpath);
@@ -255,7 +259,7 @@ class Translator {
         const std::string_view t = ReqString(inner, "type", bpath);
         if (t == "text") {
           const std::string_view text = ReqString(inner, "text", bpath);
-          if (!text.empty()) out.push_back(TextPart(text));
+          if (!text.empty()) out.push_back(TextPart(text, out.storage()));
         } else if (t == "image") {
           Source(inner, bpath, false, out);
         } else {
@@ -312,21 +316,21 @@ class Translator {
       text += "(" + std::to_string(dropped) + " non-text block" + (dropped > 1 ? "s" : "") +
               " of this tool result not forwarded)";
     }
-    json::object response;
+    json::object response(sp_);
     response[is_error ? "error" : "output"] = text;
-    json::object fr;
+    json::object fr(sp_);
     fr["name"] = it->second.name;
     fr["response"] = std::move(response);
-    json::object part;
+    json::object part(sp_);
     part["functionResponse"] = std::move(fr);
     return part;
   }
 
   json::array AssistantParts(const json::value& c, const std::string& path) {
-    json::array out;
+    json::array out(sp_);
     const json::array* blocks = Blocks(c, path);
     if (blocks == nullptr) {
-      if (!c.get_string().empty()) out.push_back(TextPart(c.get_string()));
+      if (!c.get_string().empty()) out.push_back(TextPart(c.get_string(), sp_));
       return out;
     }
     for (size_t j = 0; j < blocks->size(); ++j) {
@@ -351,12 +355,12 @@ class Translator {
     if (id.empty()) Fail(Sub(path, "id"), "must not be empty");
     const std::string_view name = ReqString(b, "name", path);
     if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
-    json::object args;
+    json::object args(sp_);
     if (const json::value* input = Get(b, "input")) args = AsObject(*input, Sub(path, "input"));
-    json::object fc;
+    json::object fc(sp_);
     fc["name"] = name;
     fc["args"] = std::move(args);
-    json::object part;
+    json::object part(sp_);
     part["functionCall"] = std::move(fc);
     if (std::optional<std::string> sig = SplitSignatureId(id).signature) {
       part["thoughtSignature"] = *sig;
@@ -387,7 +391,7 @@ class Translator {
       }
       return;
     }
-    json::object part = TextPart(thinking);
+    json::object part = TextPart(thinking, out.storage());
     part["thought"] = true;
     if (!sig->empty()) part["thoughtSignature"] = *sig;
     out.push_back(std::move(part));
@@ -421,7 +425,7 @@ class Translator {
 
   // ---- tools --------------------------------------------------------------------------
   void Tools(const json::object& in, json::object& body) {
-    json::array decls;
+    json::array decls(sp_);
     std::vector<std::string> names;
     if (const json::value* tv = Get(in, "tools")) {
       const json::array& tools = AsArray(*tv, "tools");
@@ -431,7 +435,7 @@ class Translator {
         if (const auto type = OptString(t, "type", path); type && *type != "custom") continue;
         const std::string_view name = ReqString(t, "name", path);
         if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
-        json::object decl;
+        json::object decl(sp_);
         decl["name"] = name;
         if (const auto d = OptString(t, "description", path)) decl["description"] = *d;
         if (const json::value* schema = Get(t, "input_schema")) {
@@ -443,15 +447,17 @@ class Translator {
       }
     }
     if (!decls.empty()) {
-      json::object tool;
+      json::object tool(sp_);
       tool["functionDeclarations"] = std::move(decls);
-      body["tools"] = json::array{std::move(tool)};
+      json::array tools(sp_);
+      tools.push_back(std::move(tool));
+      body["tools"] = std::move(tools);
     }
     const json::value* tc = Get(in, "tool_choice");
     if (tc == nullptr) return;
     const json::object& o = AsObject(*tc, "tool_choice");
     const std::string_view type = ReqString(o, "type", "tool_choice");
-    json::object fcc;
+    json::object fcc(sp_);
     if (type == "auto") {
       fcc["mode"] = "AUTO";
     } else if (type == "any") {
@@ -469,14 +475,14 @@ class Translator {
       Fail("tool_choice.type", "expected auto, any, none or tool, got " + Quote(type));
     }
     if (names.empty()) return;  // nothing to choose among
-    json::object cfg;
+    json::object cfg(sp_);
     cfg["functionCallingConfig"] = std::move(fcc);
     body["toolConfig"] = std::move(cfg);
   }
 
   // ---- generation config --------------------------------------------------------------
   json::object GenerationConfig(const json::object& in) {
-    json::object gen;
+    json::object gen(sp_);
     if (const auto mt = OptInt(in, "max_tokens", "", 1, INT64_MAX / 2)) {
       gen["maxOutputTokens"] = std::min(*mt, kMaxOutputTokens);
     }
@@ -486,7 +492,7 @@ class Translator {
         Fail("stop_sequences",
              "at most 5 stop sequences (Gemini's limit), got " + std::to_string(a.size()));
       }
-      json::array seqs;
+      json::array seqs(sp_);
       for (size_t i = 0; i < a.size(); ++i) {
         if (!AsString(a[i], Idx("stop_sequences", i)).empty()) seqs.push_back(a[i]);
       }
@@ -542,7 +548,7 @@ class Translator {
 
   json::object ThinkingConfig(const json::object& in,
                               std::optional<std::string_view> effort) const {
-    json::object cfg;
+    json::object cfg(sp_);
     const json::value* tv = Get(in, "thinking");
     if (tv == nullptr) {
       if (effort && Gemini3()) cfg["thinkingLevel"] = Level(*effort);
@@ -572,6 +578,10 @@ class Translator {
 
   const Mode mode_;
   const ModelAliases* aliases_;
+  // The client's body is read here and the output built here, released at once at the end
+  // (no walk that frees node by node); parts move between arrays of the one resource.
+  ScratchJson scratch_;
+  json::storage_ptr sp_;
   std::string model_;
   json::array contents_;
   json::array system_parts_;

@@ -7,6 +7,7 @@
 #include "translate/anthropic_blocks.h"
 #include "translate/anthropic_error.h"
 #include "translate/chat_common.h"
+#include "translate/gemini_event.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -203,15 +204,15 @@ std::string AnthropicStreamTranslator::Error(std::string_view message, int statu
 void AnthropicStreamTranslator::Event(const std::string& data, std::string& out) {
   if (data.empty() || data == "[DONE]") return;
   std::string err;
-  ScratchJson scratch;  // the event is read and dropped here
-  std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
-  if (!v || !v->is_object()) {
+  ScratchJson scratch;  // the parts kept from the event live here
+  GeminiEvent ev;
+  if (!ReadGeminiEvent(data, &ev, &err, scratch.storage()) || !ev.object) {
     out += Fail(502, "upstream sent an unreadable stream event" +
                          (err.empty() ? std::string() : ": " + err));
     return;
   }
-  const json::object& ev = v->get_object();
-  if (const json::value* e = ev.if_contains("error"); e != nullptr) {
+  if (ev.error) {
+    const json::value* e = &*ev.error;
     int status = 502;
     std::string message = "upstream stream failed";
     if (e->is_object()) {
@@ -227,30 +228,19 @@ void AnthropicStreamTranslator::Event(const std::string& data, std::string& out)
     out += Fail(status, message);
     return;
   }
-  if (ev.if_contains("usageMetadata") != nullptr) usage_ = ReadUsage(ev);
+  if (ev.has_usage) usage_ = ev.usage;
   Start(out);
-  const json::value* cands = ev.if_contains("candidates");
-  if (cands != nullptr && cands->is_array() && !cands->get_array().empty()) {
-    size_t position = 0;
-    for (const json::value& c : cands->get_array()) {
-      const size_t here = position++;
-      if (!c.is_object()) continue;
-      const json::object& cand = c.get_object();
-      int64_t index = static_cast<int64_t>(here);
-      if (const json::value* iv = cand.if_contains("index")) index = AsInt(*iv).value_or(-1);
+  if (ev.has_candidates()) {
+    for (const GeminiEventCandidate& cand : ev.candidates) {
+      int64_t index = static_cast<int64_t>(cand.position);
+      if (cand.has_index) index = cand.index.value_or(-1);
       if (index != 0) continue;  // Anthropic has one answer per request
-      ForEachPart(cand, [&](const json::object& p) { blocks_->Part(p); });
-      if (const json::value* fr = cand.if_contains("finishReason");
-          fr != nullptr && fr->is_string()) {
-        finish_reason_ = fr->get_string();
-      }
+      for (const json::value& p : cand.parts) blocks_->Part(p.get_object());
+      if (cand.finish) finish_reason_ = *cand.finish;
     }
     return;
   }
-  const json::value* pf = ev.if_contains("promptFeedback");
-  if (pf != nullptr && pf->is_object() && pf->get_object().if_contains("blockReason") != nullptr) {
-    blocked_ = true;
-  }
+  if (ev.blocked) blocked_ = true;
 }
 
 }  // namespace gkm

@@ -113,7 +113,10 @@ json::object TokenLogprob(const json::value& c) {
 }  // namespace
 
 json::value Logprobs(const json::object& candidate) {
-  const json::value* lr = candidate.if_contains("logprobsResult");
+  return LogprobsOf(candidate.if_contains("logprobsResult"));
+}
+
+json::value LogprobsOf(const json::value* lr) {
   if (lr == nullptr || !lr->is_object()) return nullptr;
   const json::value* chosen = lr->get_object().if_contains("chosenCandidates");
   const json::value* top = lr->get_object().if_contains("topCandidates");

@@ -27,6 +27,8 @@ json::object ToolCall(const json::object& part, const ResponseContext& ctx);
 
 // OpenAI logprobs {"content":[...]} from a candidate's logprobsResult; null if none.
 json::value Logprobs(const json::object& candidate);
+// The same from the candidate's logprobsResult (nullptr: none).
+json::value LogprobsOf(const json::value* logprobs_result);
 
 // OpenAI url_citation annotations ({"type":"url_citation","url_citation":{url, title,
 // start_index, end_index}}) from a candidate's groundingMetadata; `text` is the choice's

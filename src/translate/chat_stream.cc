@@ -5,6 +5,7 @@
 
 #include "translate/chat_common.h"
 #include "translate/error.h"
+#include "translate/gemini_event.h"
 #include "translate/json_util.h"
 
 namespace gkm {
@@ -140,18 +141,17 @@ std::string ChatStreamTranslator::Error(std::string_view message, int status) {
 void ChatStreamTranslator::Event(const std::string& data, std::string& out) {
   if (data.empty() || data == "[DONE]") return;
   std::string err;
-  ScratchJson scratch;  // the event is read and dropped here
-  std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
-  if (!v || !v->is_object()) {
+  ScratchJson scratch;  // the parts kept from the event live here
+  GeminiEvent ev;
+  if (!ReadGeminiEvent(data, &ev, &err, scratch.storage(), /*chat=*/true) || !ev.object) {
     out += Fail(OpenAiErrorBody(502, "upstream sent an unreadable stream event" +
                                          (err.empty() ? std::string() : ": " + err)));
     return;
   }
-  const json::object& ev = v->get_object();
-  if (const json::value* e = ev.if_contains("error"); e != nullptr) {
+  if (ev.error) {
     int status = 502;
-    if (e->is_object()) {
-      if (const json::value* c = e->get_object().if_contains("code")) {
+    if (ev.error->is_object()) {
+      if (const json::value* c = ev.error->get_object().if_contains("code")) {
         const int64_t code = AsInt(*c).value_or(502);
         if (code >= 400 && code <= 599) status = static_cast<int>(code);
       }
@@ -159,29 +159,22 @@ void ChatStreamTranslator::Event(const std::string& data, std::string& out) {
     out += Fail(TranslateGeminiError(status, data));
     return;
   }
-  if (ev.if_contains("usageMetadata") != nullptr) usage_ = ReadUsage(ev);
-  const json::value* cands = ev.if_contains("candidates");
-  if (cands != nullptr && cands->is_array() && !cands->get_array().empty()) {
-    size_t position = 0;
-    for (const json::value& c : cands->get_array()) {
-      if (c.is_object()) Candidate(c.get_object(), position, out);
-      ++position;
-    }
+  if (ev.has_usage) usage_ = ev.usage;
+  if (ev.has_candidates()) {
+    for (const GeminiEventCandidate& c : ev.candidates) Candidate(c, out);
     return;
   }
-  const json::value* pf = ev.if_contains("promptFeedback");
-  if (pf != nullptr && pf->is_object() && pf->get_object().if_contains("blockReason") != nullptr) {
-    Start(0, out).finish_reason = "content_filter";
-  }
+  if (ev.blocked) Start(0, out).finish_reason = "content_filter";
 }
 
-void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, std::string& out) {
-  int64_t index = static_cast<int64_t>(position);
-  if (const json::value* iv = cand.if_contains("index")) index = AsInt(*iv).value_or(index);
+void ChatStreamTranslator::Candidate(const GeminiEventCandidate& cand, std::string& out) {
+  int64_t index = static_cast<int64_t>(cand.position);
+  if (cand.has_index) index = cand.index.value_or(index);
   if (index < 0 || index > kMaxChoiceIndex) return;
   Choice& choice = Start(index, out);
-  json::value logprobs = Logprobs(cand);
-  ForEachPart(cand, [&](const json::object& p) {
+  json::value logprobs = LogprobsOf(cand.logprobs ? &*cand.logprobs : nullptr);
+  for (const json::value& pv : cand.parts) {
+    const json::object& p = pv.get_object();
     json::object delta;
     if (p.if_contains("functionCall") != nullptr) {
       json::object call;
@@ -189,10 +182,10 @@ void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, 
       for (auto& kv : ToolCall(p, ctx_)) call[kv.key()] = std::move(kv.value());
       delta["tool_calls"] = json::array{std::move(call)};
       Emit(index, std::move(delta), out);
-      return;
+      continue;
     }
     const json::value* t = p.if_contains("text");
-    if (t == nullptr || !t->is_string() || t->get_string().empty()) return;
+    if (t == nullptr || !t->is_string() || t->get_string().empty()) continue;
     if (IsThought(p)) {
       delta["reasoning_content"] = t->get_string();
       Emit(index, std::move(delta), out);
@@ -201,13 +194,9 @@ void ChatStreamTranslator::Candidate(const json::object& cand, size_t position, 
       delta["content"] = t->get_string();
       Emit(index, std::move(delta), out, std::exchange(logprobs, nullptr));
     }
-  });
-  if (const json::value* gm = cand.if_contains("groundingMetadata"); gm != nullptr) {
-    choice.grounding = *gm;
   }
-  if (const json::value* fr = cand.if_contains("finishReason"); fr != nullptr && fr->is_string()) {
-    choice.finish_reason = MapFinishReason(fr->get_string());
-  }
+  if (cand.grounding) choice.grounding = *cand.grounding;
+  if (cand.finish) choice.finish_reason = MapFinishReason(*cand.finish);
 }
 
 }  // namespace gkm

@@ -42,6 +42,10 @@
 
 namespace gkm {
 
+namespace translate_internal {
+struct GeminiEventCandidate;  // gemini_event.h
+}  // namespace translate_internal
+
 class ChatStreamTranslator {
  public:
   ChatStreamTranslator(ResponseContext ctx, bool include_usage);
@@ -72,7 +76,7 @@ class ChatStreamTranslator {
   };
 
   void Event(const std::string& data, std::string& out);
-  void Candidate(const boost::json::object& cand, size_t position, std::string& out);
+  void Candidate(const translate_internal::GeminiEventCandidate& cand, std::string& out);
   Choice& Start(int64_t index, std::string& out);
   void Emit(int64_t index, boost::json::object delta, std::string& out,
             boost::json::value logprobs = nullptr);

@@ -120,19 +120,21 @@ inline void CopyNumber(const json::object& in, std::string_view key, json::objec
   gen[gemini_key] = *v;
 }
 
-// Gemini parts.
-inline json::object TextPart(std::string_view text) {
-  json::object p;
+// Gemini parts, in `sp`'s memory (a translator that builds its output in a monotonic
+// resource passes it, so that parts move into its arrays instead of being copied).
+inline json::object TextPart(std::string_view text, const json::storage_ptr& sp = {}) {
+  json::object p(sp);
   p["text"] = text;
   return p;
 }
 
 // Inline data; "image/jpg", which clients send, is Gemini's "image/jpeg".
-inline json::object Inline(std::string_view mime, std::string_view data) {
-  json::object in;
+inline json::object Inline(std::string_view mime, std::string_view data,
+                           const json::storage_ptr& sp = {}) {
+  json::object in(sp);
   in["mimeType"] = mime == "image/jpg" ? std::string_view("image/jpeg") : mime;
   in["data"] = data;
-  json::object p;
+  json::object p(sp);
   p["inlineData"] = std::move(in);
   return p;
 }
@@ -167,7 +169,7 @@ inline void AppendContent(json::array& contents, std::string_view role, json::ar
       return;
     }
   }
-  json::object c;
+  json::object c(contents.storage());
   c["role"] = role;
   c["parts"] = std::move(parts);
   contents.push_back(std::move(c));

@@ -97,6 +97,36 @@ size_t FirstInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+json::parse_options JsonParseOptions() {
+  json::parse_options opts;
+  opts.max_depth = kMaxJsonDepth;
+  // FirstInvalidUtf8 has checked the whole text already: not again string by string.
+  opts.allow_invalid_utf8 = true;
+  return opts;
+}
+
+bool OnlySpaceAfter(std::string_view text, size_t n, std::string* error) {
+  // write_some stops after one complete value; anything but whitespace after it is junk.
+  for (size_t i = n; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      *error = "unexpected data after the JSON value at byte " + std::to_string(i);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string JsonErrorText(std::string_view text, const json::error_code& ec, size_t n) {
+  if (ec == json::error::too_deep) {
+    return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  }
+  if (ec == json::error::incomplete || n >= text.size()) {
+    return text.empty() ? std::string("empty body") : std::string("incomplete JSON");
+  }
+  return ec.message() + " at byte " + std::to_string(n);
+}
+
 std::optional<json::value> ParseJson(std::string_view text, std::string* error,
                                      json::storage_ptr storage) {
   const size_t bad = FirstInvalidUtf8(text);
@@ -105,34 +135,17 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error,
     return std::nullopt;
   }
   try {
-    json::parse_options opts;
-    opts.max_depth = kMaxJsonDepth;
-    // FirstInvalidUtf8 has checked the whole text already: not again string by string.
-    opts.allow_invalid_utf8 = true;
     // The parser's own stack in a buffer of this frame: no allocation for it on each event.
     unsigned char temp[2048];
-    json::parser p(json::storage_ptr(), opts, temp, sizeof temp);
+    json::parser p(json::storage_ptr(), JsonParseOptions(), temp, sizeof temp);
     p.reset(std::move(storage));
     boost::system::error_code ec;
     size_t n = p.write_some(text.data(), text.size(), ec);
     if (!ec) {
-      // write_some stops after one complete value; anything but whitespace after it is junk.
-      for (size_t i = n; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-          *error = "unexpected data after the JSON value at byte " + std::to_string(i);
-          return std::nullopt;
-        }
-      }
+      if (!OnlySpaceAfter(text, n, error)) return std::nullopt;
       return p.release();
     }
-    if (ec == json::error::too_deep) {
-      *error = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-    } else if (ec == json::error::incomplete || n >= text.size()) {
-      *error = text.empty() ? std::string("empty body") : std::string("incomplete JSON");
-    } else {
-      *error = ec.message() + " at byte " + std::to_string(n);
-    }
+    *error = JsonErrorText(text, ec, n);
   } catch (const std::exception& e) {  // allocation failure, mostly
     *error = std::string("unreadable JSON: ") + e.what();
   }
@@ -183,21 +196,26 @@ std::optional<double> AsDouble(const json::value& v) {
   return std::nullopt;
 }
 
+int64_t CountText(std::string_view s) {
+  int64_t n = 0;
+  if (s.empty() || s.size() > 18) return 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+int64_t CountValue(const json::value& v) {
+  if (auto i = AsInt(v)) return *i > 0 ? *i : 0;
+  // int64 fields may come as strings in proto JSON
+  if (v.is_string()) return CountText(v.get_string());
+  return 0;
+}
+
 int64_t CountField(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
-  if (v == nullptr) return 0;
-  if (auto i = AsInt(*v)) return *i > 0 ? *i : 0;
-  if (v->is_string()) {  // int64 fields may come as strings in proto JSON
-    int64_t n = 0;
-    const json::string& s = v->get_string();
-    if (s.empty() || s.size() > 18) return 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return 0;
-      n = n * 10 + (c - '0');
-    }
-    return n;
-  }
-  return 0;
+  return v == nullptr ? 0 : CountValue(*v);
 }
 
 bool IsBase64(std::string_view s) {

@@ -35,6 +35,13 @@ inline constexpr size_t kMaxJsonDepth = 64;
 std::optional<json::value> ParseJson(std::string_view text, std::string* error,
                                      json::storage_ptr storage = {});
 
+// ParseJson's parts, for readers that drive Boost.JSON's basic_parser themselves (see
+// gemini_event.h): its options; whether only whitespace follows the value's n bytes (else
+// *error says where); the message for a parser's error after n bytes.
+json::parse_options JsonParseOptions();
+bool OnlySpaceAfter(std::string_view text, size_t n, std::string* error);
+std::string JsonErrorText(std::string_view text, const json::error_code& ec, size_t n);
+
 // The 400 for one field of a client's request: "path: what", param `path`.
 TranslateError BadField(std::string path, std::string_view what);
 
@@ -77,6 +84,9 @@ std::optional<double> AsDouble(const json::value& v);
 
 // A non-negative integer field of a Gemini answer (int, or a numeric string); 0 otherwise.
 int64_t CountField(const json::object& o, std::string_view key);
+// The same for the value itself, and for the text of a string value.
+int64_t CountValue(const json::value& v);
+int64_t CountText(std::string_view s);
 
 // Whether `s` is base64 (standard or URL-safe alphabet, padding optional but only at the
 // end, no whitespace) and not empty.

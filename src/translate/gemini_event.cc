@@ -1,0 +1,503 @@
+#include "translate/gemini_event.h"
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <exception>
+#include <utility>
+
+#include "translate/json_util.h"
+
+namespace gkm::translate_internal {
+namespace {
+
+// What a value is to the reader, decided by where it stands (its parent's role and key).
+enum class Role : uint8_t {
+  kRoot,
+  kSkip,         // nothing wanted in it
+  kTop,          // the event object
+  kError,        // "error": kept whole
+  kUsage,        // "usageMetadata"
+  kCount,        // one of its counts
+  kCandidates,   // "candidates"
+  kCandidate,    // an element of it
+  kContent,      // a candidate's "content"
+  kParts,        // its "parts"
+  kPart,         // an element of that: kept whole
+  kIndex,        // a candidate's "index"
+  kFinish,       // a candidate's "finishReason"
+  kGrounding,    // a candidate's "groundingMetadata": kept whole
+  kLogprobs,     // a candidate's "logprobsResult": kept whole
+  kFeedback,     // "promptFeedback"
+  kBlockReason,  // its "blockReason"
+};
+
+bool Kept(Role r) {
+  return r == Role::kError || r == Role::kPart || r == Role::kGrounding || r == Role::kLogprobs;
+}
+
+// The basic_parser's handler. Containers outside the kept values get a frame that says what
+// they are; a kept value goes to a value_stack as Boost.JSON's own parser would build it.
+class Handler {
+ public:
+  static constexpr size_t max_object_size = json::object::max_size();
+  static constexpr size_t max_array_size = json::array::max_size();
+  static constexpr size_t max_key_size = json::string::max_size();
+  static constexpr size_t max_string_size = json::string::max_size();
+
+  Handler(GeminiEvent* ev, json::storage_ptr sp, bool chat)
+      : ev_(ev), sp_(std::move(sp)), chat_(chat), st_(json::storage_ptr(), temp_, sizeof temp_) {}
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+
+  bool on_object_begin(json::error_code& ec) {
+    if (kept_ > 0) {
+      ++kept_;
+      return true;
+    }
+    const Role r = Begin();
+    if (Keep(r)) {
+      kept_ = 1;
+      return true;
+    }
+    Role frame = Role::kSkip;
+    switch (r) {
+      case Role::kRoot:
+        ev_->object = true;
+        frame = Role::kTop;
+        break;
+      case Role::kUsage:
+        ev_->usage.present = true;
+        frame = Role::kUsage;
+        break;
+      case Role::kCandidate:
+        ev_->candidates.emplace_back();
+        ev_->candidates.back().position = frames_[depth_ - 1].count - 1;
+        frame = Role::kCandidate;
+        break;
+      case Role::kContent:
+      case Role::kFeedback:
+        frame = r;
+        break;
+      default:
+        break;
+    }
+    return Push(frame, ec);
+  }
+
+  bool on_object_end(size_t n, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_object(n);
+      if (--kept_ == 0) EndKeep();
+      return true;
+    }
+    if (frames_[depth_ - 1].role == Role::kUsage && !total_seen_) {
+      GeminiUsage& u = ev_->usage;
+      u.total_tokens =
+          u.prompt_tokens + u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens;
+    }
+    --depth_;
+    return true;
+  }
+
+  bool on_array_begin(json::error_code& ec) {
+    if (kept_ > 0) {
+      ++kept_;
+      return true;
+    }
+    const Role r = Begin();
+    if (Keep(r)) {
+      kept_ = 1;
+      return true;
+    }
+    if (r == Role::kCandidates) {
+      ev_->candidates_array = true;
+      return Push(r, ec);
+    }
+    return Push(r == Role::kParts ? r : Role::kSkip, ec);
+  }
+
+  bool on_array_end(size_t n, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_array(n);
+      if (--kept_ == 0) EndKeep();
+      return true;
+    }
+    if (frames_[depth_ - 1].role == Role::kCandidates) ev_->candidate_count = n;
+    --depth_;
+    return true;
+  }
+
+  bool on_key_part(json::string_view s, size_t, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_chars(s);
+    } else {
+      key_.append(s.data(), s.size());
+    }
+    return true;
+  }
+
+  bool on_key(json::string_view s, size_t, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_key(s);
+      return true;
+    }
+    std::string_view key(s.data(), s.size());
+    if (!key_.empty()) {
+      key_.append(key);
+      key = key_;
+    }
+    Key(key);
+    key_.clear();
+    return true;
+  }
+
+  bool on_string_part(json::string_view s, size_t, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_chars(s);
+      return true;
+    }
+    if (!in_string_) {
+      in_string_ = true;
+      string_role_ = Begin();
+      if (Keep(string_role_)) {
+        kept_ = 1;
+        kept_string_ = true;
+        st_.push_chars(s);
+        return true;
+      }
+    }
+    if (string_role_ == Role::kCount || string_role_ == Role::kFinish)
+      text_.append(s.data(), s.size());
+    return true;
+  }
+
+  bool on_string(json::string_view s, size_t, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_string(s);
+      if (kept_string_) {
+        kept_string_ = false;
+        kept_ = 0;
+        in_string_ = false;
+        EndKeep();
+      }
+      return true;
+    }
+    Role r = string_role_;
+    if (!in_string_) {
+      r = Begin();
+      if (Keep(r)) {
+        st_.push_string(s);
+        EndKeep();
+        return true;
+      }
+    }
+    in_string_ = false;
+    std::string_view text(s.data(), s.size());
+    if (!text_.empty()) {
+      text_.append(text);
+      text = text_;
+    }
+    if (r == Role::kCount) {
+      Count(CountText(text));
+    } else if (r == Role::kFinish) {
+      ev_->candidates.back().finish.emplace(text);
+    }
+    text_.clear();
+    return true;
+  }
+
+  bool on_int64(int64_t i, json::string_view, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_int64(i);
+    } else if (const Role r = Begin(); Keep(r)) {
+      st_.push_int64(i);
+      EndKeep();
+    } else {
+      Number(r, json::value(i));
+    }
+    return true;
+  }
+
+  bool on_uint64(uint64_t u, json::string_view, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_uint64(u);
+    } else if (const Role r = Begin(); Keep(r)) {
+      st_.push_uint64(u);
+      EndKeep();
+    } else {
+      Number(r, json::value(u));
+    }
+    return true;
+  }
+
+  bool on_double(double d, json::string_view, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_double(d);
+    } else if (const Role r = Begin(); Keep(r)) {
+      st_.push_double(d);
+      EndKeep();
+    } else {
+      Number(r, json::value(d));
+    }
+    return true;
+  }
+
+  bool on_bool(bool b, json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_bool(b);
+    } else if (const Role r = Begin(); Keep(r)) {
+      st_.push_bool(b);
+      EndKeep();
+    } else {
+      Number(r, json::value(b));
+    }
+    return true;
+  }
+
+  bool on_null(json::error_code&) {
+    if (kept_ > 0) {
+      st_.push_null();
+    } else if (const Role r = Begin(); Keep(r)) {
+      st_.push_null();
+      EndKeep();
+    } else {
+      Number(r, json::value(nullptr));
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    Role role;
+    Role child;           // objects: the role of the value after the last key
+    uint8_t count_field;  // kUsage: which count that key names
+    size_t count;         // arrays: values begun so far
+  };
+
+  GeminiEventCandidate& Candidate() { return ev_->candidates.back(); }
+
+  bool Push(Role role, json::error_code& ec) {
+    if (depth_ == kFrames) {  // the parser's depth limit comes first; this is a guard
+      ec = json::error::too_deep;
+      return false;
+    }
+    frames_[depth_++] = Frame{role, Role::kSkip, 0, 0};
+    return true;
+  }
+
+  // The role of the value that begins now, with what its beginning does: a key that comes
+  // again replaces what its earlier value gave, as in a parsed object.
+  Role Begin() {
+    if (depth_ == 0) return Role::kRoot;
+    Frame& f = frames_[depth_ - 1];
+    switch (f.role) {
+      case Role::kCandidates:
+        ++f.count;
+        return Role::kCandidate;
+      case Role::kParts:
+        return Role::kPart;
+      case Role::kSkip:
+        return Role::kSkip;
+      default:
+        break;
+    }
+    const Role r = f.child;
+    switch (r) {
+      case Role::kUsage:
+        ev_->has_usage = true;
+        ev_->usage = GeminiUsage{};
+        total_seen_ = false;
+        break;
+      case Role::kCount:
+        count_field_ = f.count_field;
+        Count(0);  // what an object or array counts for; a number or string sets it
+        break;
+      case Role::kCandidates:
+        ev_->candidates_array = false;
+        ev_->candidate_count = 0;
+        ev_->candidates.clear();
+        break;
+      case Role::kContent:
+      case Role::kParts:
+        Candidate().parts.clear();
+        break;
+      case Role::kIndex:
+        Candidate().has_index = true;
+        Candidate().index.reset();
+        break;
+      case Role::kFinish:
+        Candidate().finish.reset();
+        break;
+      case Role::kFeedback:
+        ev_->blocked = false;
+        break;
+      case Role::kBlockReason:
+        ev_->blocked = true;
+        break;
+      default:
+        break;
+    }
+    return r;
+  }
+
+  // Starts keeping the value that begins now when its role says so.
+  bool Keep(Role r) {
+    if (!Kept(r)) return false;
+    kept_role_ = r;
+    st_.reset(sp_);
+    return true;
+  }
+
+  void EndKeep() {
+    json::value v = st_.release();
+    switch (kept_role_) {
+      case Role::kError:
+        ev_->error = std::move(v);
+        break;
+      case Role::kPart:
+        if (v.is_object()) Candidate().parts.push_back(std::move(v));
+        break;
+      case Role::kGrounding:
+        Candidate().grounding = std::move(v);
+        break;
+      case Role::kLogprobs:
+        Candidate().logprobs = std::move(v);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Key(std::string_view key) {
+    Frame& f = frames_[depth_ - 1];
+    Role child = Role::kSkip;
+    switch (f.role) {
+      case Role::kTop:
+        if (key == "candidates") {
+          child = Role::kCandidates;
+        } else if (key == "usageMetadata") {
+          child = Role::kUsage;
+        } else if (key == "error") {
+          child = Role::kError;
+        } else if (key == "promptFeedback") {
+          child = Role::kFeedback;
+        }
+        break;
+      case Role::kUsage: {
+        static constexpr std::string_view kCounts[] = {
+            "promptTokenCount",        "candidatesTokenCount",    "thoughtsTokenCount",
+            "toolUsePromptTokenCount", "cachedContentTokenCount", "totalTokenCount"};
+        for (uint8_t i = 0; i < 6; ++i) {
+          if (key == kCounts[i]) {
+            child = Role::kCount;
+            f.count_field = i;
+            break;
+          }
+        }
+        break;
+      }
+      case Role::kCandidate:
+        if (key == "content") {
+          child = Role::kContent;
+        } else if (key == "finishReason") {
+          child = Role::kFinish;
+        } else if (key == "index") {
+          child = Role::kIndex;
+        } else if (chat_ && key == "groundingMetadata") {
+          child = Role::kGrounding;
+        } else if (chat_ && key == "logprobsResult") {
+          child = Role::kLogprobs;
+        }
+        break;
+      case Role::kContent:
+        if (key == "parts") child = Role::kParts;
+        break;
+      case Role::kFeedback:
+        if (key == "blockReason") child = Role::kBlockReason;
+        break;
+      default:
+        break;
+    }
+    f.child = child;
+  }
+
+  // A number, boolean or null (not a string) whose role is r.
+  void Number(Role r, const json::value& v) {
+    if (r == Role::kCount) {
+      Count(CountValue(v));
+    } else if (r == Role::kIndex) {
+      Candidate().index = AsInt(v);
+    }
+  }
+
+  void Count(int64_t n) {
+    GeminiUsage& u = ev_->usage;
+    switch (count_field_) {
+      case 0:
+        u.prompt_tokens = n;
+        break;
+      case 1:
+        u.candidates_tokens = n;
+        break;
+      case 2:
+        u.thoughts_tokens = n;
+        break;
+      case 3:
+        u.tool_use_prompt_tokens = n;
+        break;
+      case 4:
+        u.cached_tokens = n;
+        break;
+      default:
+        u.total_tokens = n;
+        total_seen_ = true;
+        break;
+    }
+  }
+
+  static constexpr size_t kFrames = kMaxJsonDepth + 2;
+
+  GeminiEvent* ev_;
+  json::storage_ptr sp_;
+  bool chat_;
+  unsigned char temp_[1024];
+  json::value_stack st_;
+  Frame frames_[kFrames];
+  size_t depth_ = 0;
+  size_t kept_ = 0;  // nesting inside the value being kept (0: none)
+  bool kept_string_ = false;
+  Role kept_role_ = Role::kSkip;
+  bool in_string_ = false;
+  Role string_role_ = Role::kSkip;
+  uint8_t count_field_ = 0;
+  bool total_seen_ = false;
+  std::string key_;   // a key that came in pieces
+  std::string text_;  // a wanted string that came in pieces
+};
+
+}  // namespace
+
+bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
+                     json::storage_ptr storage, bool chat) {
+  *event = GeminiEvent{};
+  const size_t bad = FirstInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    *error = "invalid UTF-8 at byte " + std::to_string(bad);
+    return false;
+  }
+  try {
+    json::basic_parser<Handler> p(JsonParseOptions(), event, std::move(storage), chat);
+    json::error_code ec;
+    const size_t n = p.write_some(false, text.data(), text.size(), ec);
+    if (!ec) return OnlySpaceAfter(text, n, error);
+    *error = JsonErrorText(text, ec, n);
+  } catch (const std::exception& e) {  // allocation failure, mostly
+    *error = std::string("unreadable JSON: ") + e.what();
+  }
+  return false;
+}
+
+}  // namespace gkm::translate_internal

@@ -1,0 +1,59 @@
+// Internal to translate/: one event of a Gemini stream read without building it as a JSON
+// tree. The stream translators need few parts of an event (error, usageMetadata, each
+// candidate's index, content.parts, finishReason and, for chat, groundingMetadata and
+// logprobsResult, and
+// promptFeedback.blockReason); a SAX handler on Boost.JSON's basic_parser keeps those and
+// skips the rest (modelVersion, responseId, the wrappers), so that a stream's events cost
+// the scan of their text and the parts only.
+//
+// What is kept is what a lookup in the parsed object would give, duplicate keys included
+// (the last one wins, as in Boost.JSON's objects), and a text that ParseJson refuses is
+// refused with the same message.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "translate/chat_common.h"  // GeminiUsage
+
+namespace gkm::translate_internal {
+
+namespace json = boost::json;
+
+struct GeminiEventCandidate {
+  size_t position = 0;  // in the candidates array
+  bool has_index = false;
+  std::optional<int64_t> index;          // "index" as AsInt reads it, when present
+  std::vector<json::value> parts;        // content.parts' objects, in order
+  std::optional<std::string> finish;     // finishReason, when a string
+  std::optional<json::value> grounding;  // groundingMetadata, when present (`chat` only)
+  std::optional<json::value> logprobs;   // logprobsResult, when present (`chat` only)
+};
+
+struct GeminiEvent {
+  bool object = false;               // the event is a JSON object (the rest needs it)
+  std::optional<json::value> error;  // "error": an object, or null for any other value
+  bool has_usage = false;            // "usageMetadata" present; usage as ReadUsage reads it
+  GeminiUsage usage;
+  bool candidates_array = false;                 // "candidates" is an array...
+  size_t candidate_count = 0;                    // ...of this many values...
+  std::vector<GeminiEventCandidate> candidates;  // ...of which these are objects
+  bool blocked = false;                          // promptFeedback is an object holding blockReason
+
+  // What `if (cands is a non-empty array)` tests on the parsed event.
+  bool has_candidates() const { return candidates_array && candidate_count > 0; }
+};
+
+// Reads `text` (one event's data) into *event. False, with *error set as ParseJson sets it,
+// when the text is not one JSON value. Captured values (parts, error, grounding) live in
+// `storage`. `chat`: whether to keep each candidate's groundingMetadata and logprobsResult
+// (which the chat stream translates).
+bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
+                     json::storage_ptr storage, bool chat = false);
+
+}  // namespace gkm::translate_internal
