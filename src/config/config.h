@@ -59,6 +59,7 @@ struct Config {
   std::optional<std::string> redis;  // redis://[:password@]host:port[/db]
   std::string log_dir = ".";
   LogLevel log_level = LogLevel::kInfo;
+  bool log_json = false;  // --log-format json: one JSON object per line
   std::string reset_timezone = "America/Los_Angeles";
   std::chrono::seconds reset_time{0};  // since local midnight, < 24h
   OpenAiMode openai_mode = OpenAiMode::kTranslate;
