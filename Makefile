@@ -41,8 +41,8 @@ mock-test:
 	node --test tests/mock/
 
 # Builds the Docker image with podman from Debian's packages and runs it: /healthz, the
-# non-root user, state in /data, a clean stop (scripts/docker-test.sh, about 5-10 minutes;
-# needs root). CI runs it after make test.
+# non-root user, state in /data, a clean stop (scripts/docker-test.sh: 5-15 minutes the first
+# time, seconds with the layers cached; needs root). CI runs it after make test.
 docker-test:
 	scripts/docker-test.sh
 
