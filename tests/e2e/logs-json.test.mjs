@@ -147,3 +147,18 @@ test('--log-format json: a failure after the log is set up is a JSON line too; a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--log-format json: the generated client token is printed as a JSON object too', T, async () => {
+  const p = await startProxy({ keys: randomKeys(1), upstream: mock.url, token: null, args: ['--log-format', 'json'] });
+  try {
+    assert.equal(await p.stop('SIGTERM'), 0);
+    const lines = objects(p.output(), 'output');
+    const t = lines.filter((o) => typeof o.token === 'string');
+    assert.equal(t.length, 1, p.output());
+    assert.match(t[0].msg, /generated/);
+    assert.ok(t[0].token.length >= 32, 'the token itself');
+    assert.ok(t[0].kept_in.endsWith('gemini-key-manager.db'), t[0].kept_in);
+  } finally {
+    await p.cleanup();
+  }
+});
