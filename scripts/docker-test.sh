@@ -212,7 +212,9 @@ wait "$slow_pid" "$slower_pid" || true
 code="$(podman inspect "$name" --format '{{.State.ExitCode}}')"
 [[ "$code" == 0 ]] ||
   fail "exit code $code after podman stop (137: killed at the stop timeout; is the grace below it?)"
-((stop_secs < 10)) || fail "the stop took $stop_secs s"
+# Exit code 0 says the proxy was not killed at the 10 s timeout; podman's own work around
+# the stop adds a second or so to the wall time.
+((stop_secs < 15)) || fail "the stop took $stop_secs s"
 [[ "$(cat "$work/docker-slow.code")" == 200 ]] ||
   fail "the 3 s request got $(cat "$work/docker-slow.code") instead of 200"
 logs="$(podman logs "$name" 2>&1)"
@@ -223,6 +225,7 @@ grep -q 'stopped (state flushed' <<<"$logs" || fail "no 'stopped (state flushed'
 grep -q 'stopped (state flushed' "$data/gemini-key-manager.log" || fail "the log file in /data misses the stop"
 count="$(sqlite3 "$db" "SELECT COALESCE(SUM(requests),0) FROM usage WHERE model='docker-slow'")"
 [[ "$count" == 1 ]] || fail "the state in /data counts $count requests for the served one, not 1"
+grep -E 'draining|still open|stopped' <<<"$logs" | sed 's/^/  /'
 step "podman stop, 2 requests in flight: the 3 s one served, the 20 s one given up at the grace, exit 0 in ${stop_secs} s, state flushed"
 
 echo "docker-test: passed ($((SECONDS - t0)) s in all; image $((size / 1000000)) MB)"
