@@ -8,7 +8,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps deps-test build run test unit-test e2e-test mock-test fuzz bench format lint clean
+.PHONY: all deps deps-test build run test unit-test e2e-test mock-test docker-test fuzz bench format lint clean
 
 all: build
 
@@ -39,6 +39,12 @@ e2e-test: build
 
 mock-test:
 	node --test tests/mock/
+
+# Builds the Docker image with podman from Debian's packages and runs it: /healthz, the
+# non-root user, state in /data, a clean stop (scripts/docker-test.sh: 5-15 minutes the first
+# time, seconds with the layers cached; needs root). CI runs it after make test.
+docker-test:
+	scripts/docker-test.sh
 
 # libFuzzer targets for the OpenAI translator and the SSE reader; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 300

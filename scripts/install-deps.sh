@@ -8,6 +8,8 @@
 #   scripts/install-deps.sh --test     also the test tools (redis, curl, chromium, npm SDKs)
 #   scripts/install-deps.sh --bench    also the benchmark tools (nginx, wrk)
 #   scripts/install-deps.sh --runtime  only what the built binary needs to run
+#   scripts/install-deps.sh --docker   also the container tools of make docker-test
+#                                      (podman, buildah, runc, debootstrap)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +26,8 @@ build_pkgs=(g++ cmake make pkg-config git
 test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14-dev
   chromium fonts-dejavu-core)
 bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev valgrind)
+# runc, not crun: crun refuses hybrid cgroup hierarchies (cgroup v1 with a v2 mount).
+docker_pkgs=(podman buildah runc debootstrap containernetworking-plugins curl sqlite3 python3)
 
 want=()
 mode_test=0
@@ -33,6 +37,7 @@ for arg in "$@"; do
     --test) mode_test=1 ;;
     --bench) want+=("${bench_pkgs[@]}") ;;
     --runtime) mode_runtime=1 ;;
+    --docker) want+=("${docker_pkgs[@]}") ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -67,9 +72,17 @@ if [[ $mode_test == 1 ]]; then
     echo "install-deps: Node.js 20 is required for the SDK tests (see README)" >&2
     exit 1
   fi
-  if [[ ! -d "$root/tests/sdk/node_modules/@google/genai" || \
-        ! -d "$root/tests/sdk/node_modules/playwright-core" || \
-        "$root/tests/sdk/package-lock.json" -nt "$root/tests/sdk/node_modules" ]]; then
+  # npm records what it installed in node_modules/.package-lock.json. A node_modules that
+  # is a symlink is an install shared with another checkout: npm ci would empty the
+  # directory it points to, so it is only checked for, never reinstalled.
+  modules="$root/tests/sdk/node_modules"
+  if [[ -L "$modules" ]]; then
+    if [[ ! -d "$modules/@google/genai" ]]; then
+      echo "install-deps: tests/sdk/node_modules links to an incomplete install" >&2
+      exit 1
+    fi
+  elif [[ ! -d "$modules/@google/genai" || ! -d "$modules/playwright-core" || \
+        "$root/tests/sdk/package-lock.json" -nt "$modules/.package-lock.json" ]]; then
     echo "install-deps: installing the npm test clients"
     (cd "$root/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -19,11 +19,11 @@
 #include <sstream>
 #include <thread>
 
-#include "clients/clients.h"
 #include "app/check_keys.h"
 #include "app/key_checker.h"
 #include "app/usage_cmd.h"
 #include "app/usage_history.h"
+#include "clients/clients.h"
 #include "config/config.h"
 #include "keypool/affinity.h"
 #include "keypool/key_file.h"
@@ -49,7 +49,13 @@ namespace {
 namespace asio = boost::asio;
 constexpr const char* kLegacyToken = "PLACEHOLDER_GEMINI_TOKEN";
 
+// Once the log is set up as json, failures are log lines too: every line of stderr is then
+// one JSON object.
 int Fail(int code, const std::string& message) {
+  if (JsonLogging()) {
+    spdlog::error("{}", message);
+    return code;
+  }
   std::fprintf(stderr, "gemini-key-manager: %s\n", message.c_str());
   return code;
 }
@@ -216,8 +222,18 @@ int RunApp(int argc, char** argv) {
       if (!store->SetMeta("client_token", token, &error)) {
         return Fail(1, "--state-dir: cannot store the generated token: " + error);
       }
-      std::printf("No client token configured; generated one (kept in %s):\n  %s\n",
-                  store->path().c_str(), token.c_str());
+      if (JsonLogging()) {
+        spdlog::memory_buf_t members;
+        fmt::format_to(std::back_inserter(members),
+                       R"("msg":"no client token configured; generated one","kept_in":)");
+        AppendJsonString(members, store->path());
+        fmt::format_to(std::back_inserter(members), R"(,"token":)");
+        AppendJsonString(members, token);
+        std::fputs(JsonLine(spdlog::level::info, {members.data(), members.size()}).c_str(), stdout);
+      } else {
+        std::printf("No client token configured; generated one (kept in %s):\n  %s\n",
+                    store->path().c_str(), token.c_str());
+      }
       std::fflush(stdout);
       tokens.push_back(token);
     }

@@ -305,6 +305,17 @@ Problem SetStrategy(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
+Problem SetLogFormat(std::string_view v, Config& c) {
+  if (v == "text") {
+    c.log_json = false;
+  } else if (v == "json") {
+    c.log_json = true;
+  } else {
+    return Quote(v) + " is not text or json";
+  }
+  return std::nullopt;
+}
+
 Problem SetBare429(std::string_view v, Config& c) {
   if (v == "day") {
     c.bare_429_cooling = false;
@@ -473,6 +484,9 @@ const Option kOptions[] = {
     {"log-dir", "DIR", Kind::kString, ".", "directory of the rotating log files",
      &SetPath<&Config::log_dir>},
     {"log-level", "L", Kind::kString, "info", "trace, debug, info, warn or error", &SetLogLevel},
+    {"log-format", "F", Kind::kString, "text",
+     "text: one line per event; json: one JSON object per line with the same fields",
+     &SetLogFormat},
     {"reset-timezone", "TZ", Kind::kString, "America/Los_Angeles",
      "IANA time zone in which the daily quota resets", &SetResetTimezone},
     {"reset-time", "HH:MM[:SS]", Kind::kTime, "00:00",

@@ -61,6 +61,7 @@ struct Config {
   bool redis_optional = false;  // start without Redis (a warning) rather than exit 1
   std::string log_dir = ".";
   LogLevel log_level = LogLevel::kInfo;
+  bool log_json = false;  // --log-format json: one JSON object per line
   std::string reset_timezone = "America/Los_Angeles";
   std::chrono::seconds reset_time{0};  // since local midnight, < 24h
   OpenAiMode openai_mode = OpenAiMode::kTranslate;

@@ -38,12 +38,21 @@ class VerbatimFormatter : public spdlog::formatter {
   }
 };
 
+// The name of the logger that LogFields writes through: its lines are JSON members.
+constexpr std::string_view kFieldsLogger = "gkm.fields";
+
+bool json_logging = false;
+std::shared_ptr<spdlog::logger> fields_logger;  // set by SetupLogging
+
 // Formats a line as the pattern "%Y-%m-%dT%H:%M:%S.%e%z %l %v" would (ISO local time with
 // milliseconds and offset, level, text), with the date, time and offset written once per
 // second: spdlog's pattern formatter ran a formatter per flag, more work than the request's
-// own line. Used under the sink's lock, so the cache needs none.
+// own line. Used under the sink's lock, so the cache needs none. With `json`, the same time
+// and level as members of a JSON object (log.h).
 class LineFormatter : public spdlog::formatter {
  public:
+  explicit LineFormatter(bool json) : json_(json) {}
+
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     using namespace std::chrono;
     const auto since = msg.time.time_since_epoch();
@@ -53,18 +62,33 @@ class LineFormatter : public spdlog::formatter {
     const char millis[4] = {'.', static_cast<char>('0' + ms / 100),
                             static_cast<char>('0' + ms / 10 % 10),
                             static_cast<char>('0' + ms % 10)};
+    auto level = spdlog::level::to_string_view(msg.level);
+    if (json_) Append(dest, R"({"ts":")");
     dest.append(stamp_, stamp_ + stamp_size_);
     dest.append(millis, millis + 4);
     dest.append(zone_, zone_ + 6);
+    if (json_) {
+      Append(dest, R"(","level":")");
+      dest.append(level.begin(), level.end());
+      Append(dest, R"(",)");
+      std::string_view payload(msg.payload.data(), msg.payload.size());
+      if (std::string_view(msg.logger_name.data(), msg.logger_name.size()) == kFieldsLogger) {
+        dest.append(payload.begin(), payload.end());
+      } else {
+        Append(dest, R"("msg":)");
+        AppendJsonString(dest, payload);
+      }
+      Append(dest, "}\n");
+      return;
+    }
     dest.push_back(' ');
-    auto level = spdlog::level::to_string_view(msg.level);
     dest.append(level.begin(), level.end());
     dest.push_back(' ');
     dest.append(msg.payload.begin(), msg.payload.end());
     dest.push_back('\n');
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<LineFormatter>();
+    return std::make_unique<LineFormatter>(json_);
   }
 
  private:
@@ -83,6 +107,11 @@ class LineFormatter : public spdlog::formatter {
     second_ = t;
   }
 
+  static void Append(spdlog::memory_buf_t& dest, std::string_view s) {
+    dest.append(s.data(), s.data() + s.size());
+  }
+
+  bool json_;
   std::time_t second_ = -1;
   char stamp_[32] = {};
   size_t stamp_size_ = 0;
@@ -133,9 +162,89 @@ class StderrAndFileSink : public spdlog::sinks::base_sink<std::mutex> {
   spdlog::sinks::rotating_file_sink_st file_;  // guarded by this sink's mutex
 };
 
+// The length of the UTF-8 sequence at the start of `s` (s[0] >= 0x80), or 0 when it is not
+// one: no overlong forms, no surrogates, nothing above U+10FFFF.
+size_t Utf8SequenceAt(std::string_view s) {
+  auto at = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  auto cont = [&](size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    return at(i) >= lo && at(i) <= hi;
+  };
+  const unsigned c = at(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c >= 0xE1 && c <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
 }  // namespace
 
-std::unique_ptr<spdlog::formatter> MakeLineFormatter() { return std::make_unique<LineFormatter>(); }
+std::unique_ptr<spdlog::formatter> MakeLineFormatter(bool json) {
+  return std::make_unique<LineFormatter>(json);
+}
+
+bool JsonLogging() { return json_logging; }
+
+void LogFields(spdlog::level::level_enum level, std::string_view members) {
+  spdlog::logger* logger = fields_logger ? fields_logger.get() : spdlog::default_logger_raw();
+  logger->log(level, spdlog::string_view_t(members.data(), members.size()));
+}
+
+std::string JsonLine(spdlog::level::level_enum level, std::string_view members) {
+  spdlog::details::log_msg msg(spdlog::string_view_t(kFieldsLogger.data(), kFieldsLogger.size()),
+                               level, spdlog::string_view_t(members.data(), members.size()));
+  spdlog::memory_buf_t out;
+  LineFormatter(true).format(msg, out);
+  return std::string(out.data(), out.size());
+}
+
+void AppendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto put = [&out](std::string_view e) { out.append(e.data(), e.data() + e.size()); };
+  out.push_back('"');
+  size_t plain = 0;  // start of the run of bytes copied as they are
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (size_t n = Utf8SequenceAt(s.substr(i))) {
+        i += n;
+        continue;
+      }
+    }
+    out.append(s.data() + plain, s.data() + i);
+    char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+    switch (c) {
+      case '"':
+        put(R"(\")");
+        break;
+      case '\\':
+        put(R"(\\)");
+        break;
+      case '\n':
+        put(R"(\n)");
+        break;
+      case '\r':
+        put(R"(\r)");
+        break;
+      case '\t':
+        put(R"(\t)");
+        break;
+      default:
+        out.append(esc, esc + 6);
+    }
+    plain = ++i;
+  }
+  out.append(s.data() + plain, s.data() + s.size());
+  out.push_back('"');
+}
 
 bool SetupLogging(const Config& config, std::string* error) {
   try {
@@ -145,10 +254,16 @@ bool SetupLogging(const Config& config, std::string* error) {
                                                     config.log_max_size, config.log_max_files);
     // Synchronous: formatting a line and copying it into two stdio buffers is cheaper than
     // waking a logging thread for it.
+    // One formatter, in the sink, for both loggers.
+    sink->set_formatter(MakeLineFormatter(config.log_json));
     auto logger = std::make_shared<spdlog::logger>("gkm", sink);
-    logger->set_formatter(MakeLineFormatter());
-    logger->set_level(LevelOf(config.log_level));
-    logger->flush_on(spdlog::level::warn);
+    auto fields = std::make_shared<spdlog::logger>(std::string(kFieldsLogger), sink);
+    for (auto* l : {logger.get(), fields.get()}) {
+      l->set_level(LevelOf(config.log_level));
+      l->flush_on(spdlog::level::warn);
+    }
+    json_logging = config.log_json;
+    fields_logger = fields;
     spdlog::set_default_logger(logger);
     spdlog::flush_every(std::chrono::seconds(1));
     return true;

@@ -68,6 +68,7 @@ class Server {
                                     ClientConn& client, bool keep_alive);
   Response AdminAnswer(const Request& req);
   void Record(const Request& req, int status) const;
+  void LogRequestJson(const Request& req, int status, double secs) const;
 
   Services& svc_;
   std::shared_ptr<boost::asio::ssl::context> upstream_tls_;

@@ -80,6 +80,7 @@ TEST(ConfigDefaults, EveryDefault) {
   EXPECT_FALSE(c.redis);
   EXPECT_EQ(c.log_dir, ".");
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
+  EXPECT_FALSE(c.log_json);
   EXPECT_EQ(c.reset_timezone, "America/Los_Angeles");
   EXPECT_EQ(c.reset_time, std::chrono::seconds(0));
   EXPECT_EQ(c.openai_mode, OpenAiMode::kTranslate);
@@ -149,6 +150,7 @@ const Case kCases[] = {
      [](const Config& c) { EXPECT_EQ(c.log_dir, "/var/log/gkm"); }},
     {"log-level", "debug", "\"debug\"",
      [](const Config& c) { EXPECT_EQ(c.log_level, LogLevel::kDebug); }},
+    {"log-format", "json", "\"json\"", [](const Config& c) { EXPECT_TRUE(c.log_json); }},
     {"reset-timezone", "Europe/Paris", "\"Europe/Paris\"",
      [](const Config& c) { EXPECT_EQ(c.reset_timezone, "Europe/Paris"); }},
     {"reset-time", "07:30:15", "\"07:30:15\"",
@@ -393,6 +395,7 @@ TEST(ConfigValues, AllLogLevelsAndLimits) {
   EXPECT_EQ(Ok(Load({"--log-level", "info"})).log_level, LogLevel::kInfo);
   EXPECT_EQ(Ok(Load({"--log-level", "warn"})).log_level, LogLevel::kWarn);
   EXPECT_EQ(Ok(Load({"--log-level", "error"})).log_level, LogLevel::kError);
+  EXPECT_FALSE(Ok(Load({"--log-format", "text"})).log_json);
   EXPECT_EQ(Ok(Load({"--openai-mode", "translate"})).openai_mode, OpenAiMode::kTranslate);
   EXPECT_FALSE(Ok(Load({"--bare-429", "day"})).bare_429_cooling);
   EXPECT_EQ(Ok(Load({"--max-attempts", "1000"})).max_attempts, 1000u);
@@ -484,6 +487,8 @@ const Bad kBad[] = {
     {"upstream", "https://user:pw@example.com"},
     {"log-level", "verbose"},
     {"log-level", ""},
+    {"log-format", "JSON"},
+    {"log-format", "logfmt"},
     {"reset-time", "24:00"},
     {"reset-time", "12:60"},
     {"reset-time", "12:00:60"},
