@@ -178,7 +178,7 @@ if [[ -z $base ]]; then
   done
 fi
 P_UP=$((base + 1)) P_UPX=$((base + 2)) P_NGX=$((base + 3))
-P_GKM1=$((base + 10)) P_GKMD=$((base + 11))
+P_GKM1=$((base + 10)) P_GKMD=$((base + 11)) P_GKMP=$((base + 12))
 P_DUR_ON=$((base + 20)) P_DUR_OFF=$((base + 21))
 P_RED_ON=$((base + 22)) P_RED_OFF=$((base + 23)) P_REDIS=$((base + 24))
 P_KEYS=$((base + 30))   # + index
@@ -255,8 +255,11 @@ start_gkm() {  # name port upstream-port threads cpu keys-file [extra flags...]
   shift 6
   local d="$tmp/$name"
   mkdir -p "$d/state" "$d/log"
+  # NO_TOKEN=1: the token comes from a --config file's named client instead.
+  local tok=(--token "$TOKEN")
+  [[ -n ${NO_TOKEN:-} ]] && tok=()
   start_bg "$name" "$d/stderr.log" "$cpu" "$bin" --keys "$keys" --listen "127.0.0.1:$port" \
-    --upstream "http://127.0.0.1:$up" --token "$TOKEN" --state-dir "$d/state" --log-dir "$d/log" \
+    --upstream "http://127.0.0.1:$up" "${tok[@]}" --state-dir "$d/state" --log-dir "$d/log" \
     --threads "$threads" --shutdown-grace 2 "$@"
   wait_healthy "$port" 60 || die "$name did not become healthy: $(tail -5 "$d/stderr.log")"
 }
@@ -334,11 +337,19 @@ if has_section throughput; then
   wait_http "http://127.0.0.1:$P_NGX/" 10 || die "nginx proxy did not start"
   start_gkm gkm-1 "$P_GKM1" "$P_UP" 1 "$SRV_CPU" "$tmp/keys-10.txt"
   start_gkm gkm-default "$P_GKMD" "$P_UP" 0 "" "$tmp/keys-10.txt"
+  # Pacing and client checks on (issue "Quota intelligence"): a --limit for the model, keys
+  # in projects, and the token of a named client with rpm, rpd and a model glob, all far
+  # above what a run sends, so that every check runs and none refuses.
+  awk '{ print $0 " project=bench-" int((NR - 1) / 2) }' "$tmp/keys-10.txt" >"$tmp/keys-10-projects.txt"
+  printf '[[client]]\nname = "bench"\ntoken = "%s"\nrpm = 100000000\nrpd = 1000000000\nmodels = ["gemini-*"]\n' \
+    "$TOKEN" >"$tmp/clients.toml"
+  NO_TOKEN=1 start_gkm gkm-paced "$P_GKMP" "$P_UP" 1 "$SRV_CPU" "$tmp/keys-10-projects.txt" \
+    --config "$tmp/clients.toml" --limit 'gemini-*=100000000/1000000000'
 
-  declare -A port_of=([direct]=$P_UP [nginx]=$P_NGX [gkm-1]=$P_GKM1 [gkm-default]=$P_GKMD)
-  declare -A server_proc=([direct]=upstream [nginx]=nginx [gkm-1]=gkm-1 [gkm-default]=gkm-default)
+  declare -A port_of=([direct]=$P_UP [nginx]=$P_NGX [gkm-1]=$P_GKM1 [gkm-default]=$P_GKMD [gkm-paced]=$P_GKMP)
+  declare -A server_proc=([direct]=upstream [nginx]=nginx [gkm-1]=gkm-1 [gkm-default]=gkm-default [gkm-paced]=gkm-paced)
   cases=(
-    "native-generate native $GEN_PATH direct,nginx,gkm-1,gkm-default"
+    "native-generate native $GEN_PATH direct,nginx,gkm-1,gkm-default,gkm-paced"
     "native-stream native $SSE_PATH direct,nginx,gkm-1,gkm-default"
     "openai-chat openai $CHAT_PATH gkm-1,gkm-default"
     "openai-chat-stream openai-stream $CHAT_PATH gkm-1,gkm-default"
@@ -360,13 +371,15 @@ if has_section throughput; then
         MEASURE_PID="$(worker_of "${pid_of[${server_proc[$s]}]}")" \
           measure "$cpu" "$shape" "http://127.0.0.1:${port_of[$s]}$path" \
           section=throughput "case=$name" "server=$s" "round=$r"
-        check_alive nginx gkm-1 gkm-default upstream
+        check_alive nginx gkm-1 gkm-default gkm-paced upstream
       done
     done
   done
   stop_name nginx
   stop_name gkm-1
   stop_name gkm-default
+  stop_name gkm-paced
+  scan_log gkm-paced
   scan_log gkm-1
   scan_log gkm-default
   rm -f "$tmp/gkm-1/stderr.log" "$tmp/gkm-default/stderr.log"
@@ -523,7 +536,8 @@ if has_section keys; then
 import json, sys
 for b in json.load(open(sys.argv[1])).get("benchmarks", []):
     unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
-    print(json.dumps({"keys": int(b["keys"]), "ns_per_pick": b["real_time"] * unit,
+    print(json.dumps({"keys": int(b["keys"]), "projects": int(b.get("projects", 0)),
+                      "ns_per_pick": b["real_time"] * unit,
                       "steps_per_pick": b["steps_per_pick"], "iterations": b["iterations"]}))
 EOF
     else

@@ -491,3 +491,41 @@ TEST(Strategy, EveryStrategyPicksInConstantStepsAt100000KeysIn10000Projects) {
 
 }  // namespace
 }  // namespace gkm
+
+namespace gkm {
+namespace {
+
+// The quota day is Pacific: on the days the clocks change it is 25 or 23 hours long, and the
+// per-day budget opens at the real midnight.
+TEST(Pacing, DayWindowsFollowPacificMidnightAcrossDstChanges) {
+  struct Case {
+    const char* what;
+    int64_t late_evening_ms;  // 23:30 local, on the day of the change
+    int64_t midnight_ms;      // the next local midnight
+  };
+  const Case cases[] = {
+      // 2026-11-01 (25 h, clocks back): 23:30 PST = 07:30 UTC on Nov 2; midnight 08:00 UTC.
+      {"fall back", 1793604600000, 1793606400000},
+      // 2026-03-08 (23 h, clocks forward): 23:30 PDT = 06:30 UTC on Mar 9; midnight 07:00 UTC.
+      {"spring forward", 1773037800000, 1773039600000},
+  };
+  for (const Case& c : cases) {
+    Fleet f;
+    f.Add("a", 1);
+    PoolOptions o;
+    ASSERT_EQ(o.limits.Add("m=-/2"), "");
+    auto pool = MakePool(f, std::move(o));
+    const TimePoint evening = FromUnixMs(c.late_evening_ms);
+    const TimePoint midnight = FromUnixMs(c.midnight_ms);
+    ASSERT_EQ(LosAngeles().NextReset(evening), midnight) << c.what;
+    EXPECT_EQ(ServeAll(*pool, "m", evening), 2) << c.what;
+    auto r = pool->Pick("m", pool->NewRequest(), evening);
+    ASSERT_TRUE(std::holds_alternative<NoKey>(r)) << c.what;
+    EXPECT_EQ(std::get<NoKey>(r).retry_after, 30min) << c.what;
+    EXPECT_EQ(ServeAll(*pool, "m", midnight - 1s), 0) << c.what;
+    EXPECT_EQ(ServeAll(*pool, "m", midnight), 2) << c.what;
+  }
+}
+
+}  // namespace
+}  // namespace gkm
