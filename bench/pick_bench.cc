@@ -21,12 +21,30 @@ gkm::QuotaClock Clock() {
   return *c;
 }
 
-void BM_Pick(benchmark::State& state) {
-  const size_t n = static_cast<size_t>(state.range(0));
+std::vector<gkm::ApiKey> BenchKeys(size_t n) {
   std::vector<gkm::ApiKey> keys;
   keys.reserve(n);
   for (size_t i = 0; i < n; ++i) keys.emplace_back("bench-key-" + std::to_string(i) + "-pick");
-  gkm::KeyPool pool(std::move(keys), Clock());
+  return keys;
+}
+
+// Runs the picks the benchmark times; returns the pool's steps per pick.
+double TimePicks(benchmark::State& state, gkm::KeyPool& pool, const std::string& model,
+                 gkm::TimePoint now) {
+  uint64_t steps = 0;
+  uint64_t picks = 0;
+  for (auto _ : state) {
+    auto r = pool.Pick(model, pool.NewRequest(), now);
+    benchmark::DoNotOptimize(r);
+    steps += pool.last_pick_steps();
+    ++picks;
+  }
+  return picks ? static_cast<double>(steps) / static_cast<double>(picks) : 0;
+}
+
+void BM_Pick(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  gkm::KeyPool pool(BenchKeys(n), Clock());
   const gkm::TimePoint now = gkm::NowMs();
   const std::string model = "gemini-2.5-flash";
   size_t exhausted = 0;
@@ -37,17 +55,10 @@ void BM_Pick(benchmark::State& state) {
                 now);
     ++exhausted;
   }
-  uint64_t steps = 0;
-  uint64_t picks = 0;
-  for (auto _ : state) {
-    auto r = pool.Pick(model, pool.NewRequest(), now);
-    benchmark::DoNotOptimize(r);
-    steps += pool.last_pick_steps();
-    ++picks;
-  }
+  const double steps = TimePicks(state, pool, model, now);
   state.counters["keys"] = static_cast<double>(n);
   state.counters["exhausted"] = static_cast<double>(exhausted);
-  state.counters["steps_per_pick"] = picks ? static_cast<double>(steps) / picks : 0;
+  state.counters["steps_per_pick"] = steps;
 }
 
 BENCHMARK(BM_Pick)->Arg(10)->Arg(10000)->Arg(100000);
@@ -58,18 +69,14 @@ BENCHMARK(BM_Pick)->Arg(10)->Arg(10000)->Arg(100000);
 void BM_PickProjects(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   const size_t per_project = 10;
-  std::vector<gkm::ApiKey> keys;
   std::vector<std::string> projects;
-  for (size_t i = 0; i < n; ++i) {
-    keys.emplace_back("bench-key-" + std::to_string(i) + "-pick");
-    projects.push_back("project-" + std::to_string(i / per_project));
-  }
+  for (size_t i = 0; i < n; ++i) projects.push_back("project-" + std::to_string(i / per_project));
   gkm::PoolOptions options;
   const std::string model = "gemini-2.5-flash";
   if (!options.limits.Add(model + "=1000000000/1000000000").empty()) {
     throw std::runtime_error("bad --limit");
   }
-  gkm::KeyPool pool(std::move(keys), Clock(), std::move(options), std::move(projects));
+  gkm::KeyPool pool(BenchKeys(n), Clock(), std::move(options), std::move(projects));
   const gkm::TimePoint now = gkm::NowMs();
   const size_t project_count = (n + per_project - 1) / per_project;
   gkm::Verdict day{gkm::Outcome::kDayExhausted, 36000ms, "per-day quota", true, {}};
@@ -79,18 +86,11 @@ void BM_PickProjects(benchmark::State& state) {
     pool.Report(static_cast<uint32_t>(p * per_project), model, 429, day, {}, now);
     ++exhausted;
   }
-  uint64_t steps = 0;
-  uint64_t picks = 0;
-  for (auto _ : state) {
-    auto r = pool.Pick(model, pool.NewRequest(), now);
-    benchmark::DoNotOptimize(r);
-    steps += pool.last_pick_steps();
-    ++picks;
-  }
+  const double steps = TimePicks(state, pool, model, now);
   state.counters["keys"] = static_cast<double>(n);
   state.counters["projects"] = static_cast<double>(project_count);
   state.counters["exhausted"] = static_cast<double>(exhausted);
-  state.counters["steps_per_pick"] = picks ? static_cast<double>(steps) / picks : 0;
+  state.counters["steps_per_pick"] = steps;
 }
 
 BENCHMARK(BM_PickProjects)->Arg(10)->Arg(100000);

@@ -188,6 +188,16 @@ void KeyPool::MoveSlot(uint32_t s, uint32_t project, TimePoint now) {
 
 uint64_t KeyPool::NewRequest() { return next_request_.fetch_add(1, std::memory_order_relaxed); }
 
+KeyPool::ModelPool* KeyPool::ConfirmedLocked(std::string_view model, TimePoint now) {
+  ModelPool* m = FindLocked(model);
+  if (m == nullptr) m = TrackLocked(model, true, now);
+  if (m != nullptr && !m->confirmed) {
+    m->confirmed = true;
+    --probation_;
+  }
+  return m;
+}
+
 KeyPool::ModelPool* KeyPool::FindLocked(std::string_view model) {
   auto it = models_.find(model);
   return it == models_.end() ? nullptr : it->second.get();
@@ -1016,13 +1026,8 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
     if (it == slot_by_id_.end() || st.state == "ok") continue;
     TimePoint until = FromUnixMs(st.until_ms);
     if (until <= now) continue;
-    ModelPool* m = FindLocked(st.model);
-    if (m == nullptr) m = TrackLocked(st.model, true, now);
+    ModelPool* m = ConfirmedLocked(st.model, now);
     if (m == nullptr) continue;
-    if (!m->confirmed) {
-      m->confirmed = true;
-      --probation_;
-    }
     SetUnusable(*m, it->second, st.state == "exhausted" ? State::kExhausted : State::kCooling,
                 until, st.reason);
   }
@@ -1031,13 +1036,8 @@ void KeyPool::Restore(const Loaded& loaded, TimePoint now) {
     if (it == project_by_name_.end() || st.state == "ok") continue;
     TimePoint until = FromUnixMs(st.until_ms);
     if (until <= now) continue;
-    ModelPool* m = FindLocked(st.model);
-    if (m == nullptr) m = TrackLocked(st.model, true, now);
+    ModelPool* m = ConfirmedLocked(st.model, now);
     if (m == nullptr) continue;
-    if (!m->confirmed) {
-      m->confirmed = true;
-      --probation_;
-    }
     SetProjectUnusable(*m, it->second,
                        st.state == "exhausted" ? State::kExhausted : State::kCooling, until,
                        st.reason, false);
@@ -1409,15 +1409,7 @@ void KeyPool::ApplyShared(const Loaded& c, TimePoint now) {
     if (slot.invalid != invalid) SetFlags(it->second, slot.removed, invalid, now);
     slot.reason = invalid ? st.reason : std::string();
   }
-  auto model_for = [&](const std::string& name) {
-    ModelPool* m = FindLocked(name);
-    if (m == nullptr) m = TrackLocked(name, true, now);
-    if (m != nullptr && !m->confirmed) {
-      m->confirmed = true;
-      --probation_;
-    }
-    return m;
-  };
+  auto model_for = [&](const std::string& name) { return ConfirmedLocked(name, now); };
   for (const KeyModelState& st : c.states) {
     auto it = slot_by_id_.find(st.key_id);
     if (it == slot_by_id_.end()) continue;

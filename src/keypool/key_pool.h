@@ -349,6 +349,9 @@ class KeyPool {
                       TimePoint now);
   // The tracked model, or null (no allocation).
   ModelPool* FindLocked(std::string_view model);
+  // The model tracked and confirmed (a state was stored or shared for it), or null when
+  // there is no room.
+  ModelPool* ConfirmedLocked(std::string_view model, TimePoint now);
   // Starts tracking `model`, making room if needed; null when there is none (or the name
   // could not be stored safely). `confirmed` as in ModelPool.
   ModelPool* TrackLocked(std::string_view model, bool confirmed, TimePoint now,

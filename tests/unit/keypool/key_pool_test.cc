@@ -7,17 +7,14 @@
 #include <random>
 #include <set>
 
+#include "support/la_clock.h"
+
 namespace gkm {
 namespace {
 
 using namespace std::chrono_literals;
 
-QuotaClock LosAngeles() {
-  std::string error;
-  auto c = QuotaClock::Make("America/Los_Angeles", 0s, &error);
-  EXPECT_TRUE(c) << error;
-  return *c;
-}
+QuotaClock LosAngeles() { return testing_util::LosAngelesClock(); }
 
 std::vector<ApiKey> MakeKeys(size_t n) {
   std::vector<ApiKey> keys;

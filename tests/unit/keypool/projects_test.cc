@@ -6,18 +6,14 @@
 #include <set>
 
 #include "keypool/key_pool.h"
+#include "support/la_clock.h"
 
 namespace gkm {
 namespace {
 
 using namespace std::chrono_literals;
 
-QuotaClock LosAngeles() {
-  std::string error;
-  auto c = QuotaClock::Make("America/Los_Angeles", 0s, &error);
-  EXPECT_TRUE(c) << error;
-  return *c;
-}
+QuotaClock LosAngeles() { return testing_util::LosAngelesClock(); }
 
 // 2026-11-27 12:00:00 UTC (04:00 in Los Angeles), on a minute boundary.
 const TimePoint kNoon = FromUnixMs(1795780800000);

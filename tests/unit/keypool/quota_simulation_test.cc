@@ -11,18 +11,14 @@
 #include <random>
 
 #include "keypool/key_pool.h"
+#include "support/la_clock.h"
 
 namespace gkm {
 namespace {
 
 using namespace std::chrono_literals;
 
-QuotaClock LosAngeles() {
-  std::string error;
-  auto c = QuotaClock::Make("America/Los_Angeles", 0s, &error);
-  EXPECT_TRUE(c) << error;
-  return *c;
-}
+QuotaClock LosAngeles() { return testing_util::LosAngelesClock(); }
 
 constexpr int kProjects = 4;
 constexpr int kKeysPerProject = 3;
