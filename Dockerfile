@@ -10,6 +10,7 @@ COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 # What the binary is built from, and nothing else: edits elsewhere keep the build cached.
 COPY CMakeLists.txt ./
+COPY cmake/ cmake/
 COPY src/ src/
 # The binary only (no unit tests), stripped.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DGKM_TESTS=OFF >/dev/null \
