@@ -694,6 +694,14 @@ void RedisSync::WriterLoop() {
     const auto now = Steady::now();
     if (!link_ || !link_->ok()) {
       if (link_) Down(link_->error());
+      // Minute counts are not buffered through an outage (their windows end first).
+      bool minutes_out;
+      {
+        std::lock_guard lock(mu_);
+        minutes_out = std::exchange(minutes_out_, false);
+      }
+      if (minutes_out && sink_.take_minutes) (void)sink_.take_minutes();
+      if (minutes_out && sink_.take_client_minutes) (void)sink_.take_client_minutes();
       if (now < next_dial && !stopping) continue;
       std::string error;
       if (!Dial(&error)) {

@@ -83,11 +83,17 @@ test('per-minute pacing counts every instance: a burst over three instances gets
 });
 
 const DAILY = 'daily-token-0001';
+const BOTS = 'bots-token-0003';
 const CONFIG = `
 [[client]]
 name = "daily"
 token = "${DAILY}"
 rpd = 10
+
+[[client]]
+name = "bots"
+token = "${BOTS}"
+rpm = 4
 `;
 const asClient = (p, token, model) =>
   rawRequest(p.port, 'POST', `/v1beta/models/${model}:generateContent`, { headers: { 'x-goog-api-key': token }, body: GEN });
@@ -139,4 +145,21 @@ test('/admin/usage: every instance shows the same pool-wide totals for today', T
   // Grouped by day, today's row is the same pool-wide sum.
   const byDay = await Promise.all(ps.map((p) => usage(p, 'group_by=day')));
   for (const rows of byDay) assert.equal(rows.reduce((n, row) => n + row.requests, 0), sent);
+});
+
+test('a named client\'s rpm counts its requests on every instance (within the sync lag)', T, async () => {
+  const ps = await instances(3, [], { config: CONFIG, token: 'default-token-0002' });
+  const model = 'gemini-2.5-flash';
+  const into = Date.now() % 60000;
+  if (into > 45000) await sleep(60000 - into + 300);  // the four stay in this minute
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await asClient(ps[i % 3], BOTS, model)).status, 200);
+    await sleep(100);
+  }
+  for (const p of ps) {
+    const r = await asClient(p, BOTS, model);
+    assert.equal(r.status, 429, r.body);
+    assert.match(r.json.error.message, /client 'bots' is over its limit of 4 requests per minute/);
+  }
+  assert.equal(posts(model).length, 4);
 });
