@@ -17,6 +17,14 @@
 // anyway) minus what this instance itself has applied, on the same connection, so the sum is
 // never counted twice.
 //
+// Minute windows (per-minute pacing of projects, named clients' rpm) are shared apart from the
+// batches, as soon as the pool or a client reports a change (MinutesChanged): this instance's
+// deltas by HINCRBY into per-window hashes (`rpm:<index>`, `crpm:<minute>`), announced; each
+// instance reads the current and previous windows' totals on an announcement (and every
+// second) and hands the others' part to the `minutes` / `client_minute` sinks. Today's
+// client totals (`creq`) go to `client_today` with the key counts. RedisDayReader reads a
+// day's counters for /admin/usage on a connection of its own.
+//
 // Two threads, each with its own connection (store/redis_link.h, hiredis): the writer (sends
 // batches, reads counters, resynchronises after a reconnect) and the subscriber. Neither is
 // an I/O thread. When Redis goes away both dial again every second; up() turns false (the
