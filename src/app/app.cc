@@ -37,8 +37,8 @@
 #include "store/legacy_import.h"
 #include "store/redis_sync.h"
 #include "store/sqlite_store.h"
-#include "upstream/fetch.h"
 #include "upstream/egress.h"
+#include "upstream/fetch.h"
 #include "upstream/upstream.h"
 
 extern char** environ;
@@ -155,7 +155,8 @@ void ImportLegacyUsage(const Config& cfg, SqliteStore& store, const QuotaClock& 
 std::map<std::string, std::string> ProxyPins(const KeyFile& file) {
   std::map<std::string, std::string> pins;
   for (size_t i = 0; i < file.keys.size() && i < file.attributes.size(); ++i) {
-    if (!file.attributes[i].proxy.empty()) pins.emplace(file.keys[i].id(), file.attributes[i].proxy);
+    if (!file.attributes[i].proxy.empty())
+      pins.emplace(file.keys[i].id(), file.attributes[i].proxy);
   }
   return pins;
 }
@@ -291,8 +292,21 @@ int RunApp(int argc, char** argv) {
       pool.SetSharedCounts(others, NowMs());
     };
     sink.today = [&] { return clock->DayOf(NowMs()); };
+    sink.take_minutes = [&] { return pool.TakeMinuteCounts(); };
+    sink.minutes = [&](const std::vector<MinuteCount>& others) {
+      pool.SetSharedMinuteCounts(others, NowMs());
+    };
+    sink.take_client_minutes = [&] { return clients.TakeMinuteCounts(); };
+    sink.client_today = [&](const std::string& day, const std::map<std::string, int64_t>& n) {
+      clients.SetOthersToday(day, n, NowMs());
+    };
+    sink.client_minute = [&](const std::map<std::string, int64_t>& n) {
+      clients.SetOthersMinute(n);
+    };
     redis = std::make_unique<RedisSync>(std::move(ro), std::move(sink));
-    redis->SetOwnBaseline(state.usage);
+    pool.OnMinuteCount([r = redis.get()] { r->MinutesChanged(); });
+    clients.OnCount([r = redis.get()] { r->MinutesChanged(); });
+    redis->SetOwnBaseline(state.usage, state.client_usage);
     if (!redis->Connect(&error)) {
       if (!cfg.redis_optional) return Fail(1, "--redis: " + error);
       spdlog::warn(
@@ -389,6 +403,17 @@ int RunApp(int argc, char** argv) {
   svc.check_key = [&](std::string id) { return checker.Check(std::move(id)); };
   // GET /admin/usage reads the database on a connection and a thread of its own.
   HistoryReader history(cfg.state_dir);
+  std::unique_ptr<RedisDayReader> day_reader;
+  if (redis_url) {
+    RedisOptions ro;
+    ro.url = *redis_url;
+    ro.prefix = cfg.redis_prefix;
+    day_reader = std::make_unique<RedisDayReader>(std::move(ro));
+    history.SetSharedToday(
+        [&] { return clock->DayOf(NowMs()); },
+        [r = day_reader.get()](const std::string& day, std::vector<UsageFact>* out,
+                               std::string* error) { return r->Read(day, out, error); });
+  }
   svc.usage_history = [&](UsageQuery q) { return history.Read(std::move(q)); };
   svc.quota_day = [&] { return clock->DayOf(NowMs()); };
   Server server(svc, tls);

@@ -22,10 +22,27 @@ UsageAnswer HistoryReader::ReadHere(const UsageQuery& q) {
   UsageAnswer a;
   if (!reader_) reader_ = UsageReader::Open(dir_, &a.error);
   if (!reader_) return a;
-  if (!reader_->Read(q, max_rows_, &a.rows, &a.error, &a.too_many)) {
+  std::vector<UsageFact> shared;
+  const std::string today = shared_read_ ? today_() : std::string();
+  bool merge = false;
+  if (shared_read_ && q.from <= today && today <= q.to) {
+    std::string error;
+    merge = shared_read_(today, &shared, &error);
+    if (!merge) spdlog::warn("usage history: {}; today's rows are this instance's", error);
+  }
+  if (!reader_->Read(merge ? WithDay(q) : q, max_rows_, &a.rows, &a.error, &a.too_many)) {
     if (!a.too_many) {
       spdlog::error("usage history: {}", a.error);
       reader_.reset();  // opened afresh by the next query
+    }
+    return a;
+  }
+  if (merge) {
+    a.rows = MergeUsageRows(SplitOutDay(q, std::move(a.rows), today), GroupUsage(q, shared));
+    if (a.rows.size() > max_rows_) {
+      a.rows.clear();
+      a.too_many = true;
+      a.error = "more than " + std::to_string(max_rows_) + " rows";
     }
   }
   return a;

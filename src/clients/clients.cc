@@ -93,11 +93,12 @@ Admission Client::Admit(std::string_view model, TimePoint now) {
   if (!ModelAllowed(model)) return refuse(Refusal::kModel, 0);
   std::lock_guard lock(mu_);
   Advance(now);
-  if (spec_.rpd != 0 && day_total_ >= spec_.rpd) {
+  const int64_t others_today = others_day_ == day_ ? others_today_ : 0;
+  if (spec_.rpd != 0 && day_total_ + others_today >= spec_.rpd) {
     int64_t ms = (day_end_ - now).count();
     return refuse(Refusal::kDay, std::max<int64_t>(1, (ms + 999) / 1000));
   }
-  if (spec_.rpm != 0 && minute_total_ >= spec_.rpm) {
+  if (spec_.rpm != 0 && minute_total_ + others_minute_ >= spec_.rpm) {
     return refuse(Refusal::kMinute, SecondsUntilMinuteAdmits());
   }
   ++buckets_[static_cast<size_t>((newest_second_ % kWindow + kWindow) % kWindow)];
@@ -107,7 +108,35 @@ Admission Client::Admit(std::string_view model, TimePoint now) {
   auto it = by_model_.find(key);
   if (it == by_model_.end()) it = by_model_.emplace(std::string(key), ModelCount{}).first;
   ++it->second.requests;
+  if (!on_count_) return {};
+  const int64_t minute = ToUnixMs(now) / 60000;
+  if (unsent_ != 0 && unsent_minute_ != minute) {
+    unsent_done_.push_back({spec_.name, unsent_minute_, unsent_});
+    unsent_ = 0;
+  }
+  unsent_minute_ = minute;
+  if (unsent_++ == 0 && unsent_done_.empty()) on_count_();  // at most once per take
   return {};
+}
+
+void Client::SetOthersToday(std::string_view day, int64_t today, TimePoint now) {
+  std::lock_guard lock(mu_);
+  Advance(now);
+  if (day != QuotaClock::DayName(day_)) return;
+  others_day_ = day_;
+  others_today_ = today;
+}
+
+void Client::SetOthersMinute(int64_t minute) {
+  std::lock_guard lock(mu_);
+  others_minute_ = minute;
+}
+
+void Client::TakeMinuteCounts(std::vector<ClientMinuteCount>& out) {
+  std::lock_guard lock(mu_);
+  for (ClientMinuteCount& c : unsent_done_) out.push_back(std::move(c));
+  unsent_done_.clear();
+  if (unsent_ != 0) out.push_back({spec_.name, unsent_minute_, std::exchange(unsent_, 0)});
 }
 
 void Client::CountStatus(int code) {
@@ -191,6 +220,29 @@ void Clients::Restore(const std::vector<ClientUsageDelta>& rows, TimePoint now) 
     // A client since removed from the config: its rows stay in the store, unused.
     if (Client* c = Find(row.client)) c->Restore(row, now);
   }
+}
+
+void Clients::SetOthersToday(std::string_view day, const std::map<std::string, int64_t>& today,
+                             TimePoint now) {
+  for (const auto& [name, n] : today) {
+    if (Client* c = Find(name)) c->SetOthersToday(day, n, now);
+  }
+}
+
+void Clients::SetOthersMinute(const std::map<std::string, int64_t>& minute) {
+  for (const auto& [name, n] : minute) {
+    if (Client* c = Find(name)) c->SetOthersMinute(n);
+  }
+}
+
+std::vector<ClientMinuteCount> Clients::TakeMinuteCounts() {
+  std::vector<ClientMinuteCount> out;
+  for (auto& c : clients_) c->TakeMinuteCounts(out);
+  return out;
+}
+
+void Clients::OnCount(const std::function<void()>& f) {
+  for (auto& c : clients_) c->OnCount(f);
 }
 
 }  // namespace gkm

@@ -88,6 +88,17 @@ class Client {
   // Adds a stored row of the quota day containing `now` (rows of other days are ignored).
   void Restore(const ClientUsageDelta& row, TimePoint now);
 
+  // Shared state (SPEC 6): other instances' requests of this client, counted by Admit.
+  // `today` for quota day `day` ("YYYY-MM-DD"; another day's figure is ignored), `minute`
+  // for the last 60 s (an estimate). Each replaces the previous figure.
+  void SetOthersToday(std::string_view day, int64_t today, TimePoint now);
+  void SetOthersMinute(int64_t minute);
+  // This instance's admissions per wall-clock minute since the last call (deltas).
+  void TakeMinuteCounts(std::vector<ClientMinuteCount>& out);
+  // Called (under the client's lock: it must not call back) when an admission is the first
+  // since the last TakeMinuteCounts.
+  void OnCount(std::function<void()> f) { on_count_ = std::move(f); }
+
  private:
   struct ModelCount {
     int64_t requests = 0;  // today
@@ -110,6 +121,14 @@ class Client {
   int64_t day_total_ = 0;
   std::map<std::string, ModelCount, std::less<>> by_model_;
   std::vector<ClientUsageDelta> carried_;  // a past day's rows not yet handed to the store
+  // Other instances (SPEC 6).
+  int32_t others_day_ = -1;
+  int64_t others_today_ = 0;
+  int64_t others_minute_ = 0;
+  int64_t unsent_minute_ = 0;  // the wall-clock minute of unsent_
+  int64_t unsent_ = 0;
+  std::vector<ClientMinuteCount> unsent_done_;
+  std::function<void()> on_count_;
   std::array<std::atomic<uint64_t>, 600> codes_{};
   std::array<std::atomic<uint64_t>, 4> refused_{};
 };
@@ -131,6 +150,13 @@ class Clients {
   std::vector<ClientUsageDelta> TakePending();
   // Today's stored rows, at start: rpd and the day's numbers survive a restart.
   void Restore(const std::vector<ClientUsageDelta>& rows, TimePoint now);
+  // Shared state (SPEC 6): other instances' requests today (quota day `day`) per client, and
+  // their estimates of the last 60 s; clients not listed keep their figures.
+  void SetOthersToday(std::string_view day, const std::map<std::string, int64_t>& today,
+                      TimePoint now);
+  void SetOthersMinute(const std::map<std::string, int64_t>& minute);
+  std::vector<ClientMinuteCount> TakeMinuteCounts();
+  void OnCount(const std::function<void()>& f);
 
  private:
   std::vector<std::unique_ptr<Client>> clients_;

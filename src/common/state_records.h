@@ -71,6 +71,25 @@ struct ClientUsageDelta {
   int64_t requests = 0;
 };
 
+// Requests and input tokens sent for a (project, model) in one minute window (index: minutes
+// since the epoch, counted from the window's phase): a delta when taken from the pool, a
+// total of other instances when given back (SPEC 6, per-minute pacing across instances).
+struct MinuteCount {
+  std::string project;
+  std::string model;
+  int64_t minute = 0;
+  int64_t requests = 0;
+  int64_t tokens = 0;
+};
+
+// Requests a named client was admitted for in one wall-clock minute (minutes since the
+// epoch): a delta when taken from Clients, a total of other instances when given back.
+struct ClientMinuteCount {
+  std::string client;
+  int64_t minute = 0;
+  int64_t requests = 0;
+};
+
 struct Batch {
   std::vector<UsageDelta> usage;
   std::vector<ClientUsageDelta> client_usage;
@@ -91,7 +110,7 @@ struct Batch {
 
 // What the proxy needs back at start.
 struct Loaded {
-  std::vector<UsageDelta> usage;  // the rows of the requested day only
+  std::vector<UsageDelta> usage;               // the rows of the requested day only
   std::vector<ClientUsageDelta> client_usage;  // the rows of the requested day only
   std::vector<KeyModelState> states;
   std::vector<KeyStatusRow> statuses;

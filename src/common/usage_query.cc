@@ -204,4 +204,71 @@ std::string UsageTable(const UsageQuery& q, const std::vector<UsageRow>& rows) {
   return out;
 }
 
+std::vector<UsageRow> MergeUsageRows(std::vector<UsageRow> a, std::vector<UsageRow> b) {
+  a.insert(a.end(), std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()));
+  std::stable_sort(a.begin(), a.end(),
+                   [](const UsageRow& x, const UsageRow& y) { return x.dims < y.dims; });
+  std::vector<UsageRow> out;
+  out.reserve(a.size());
+  for (UsageRow& r : a) {
+    if (!out.empty() && out.back().dims == r.dims) {
+      for (size_t i = 0; i < r.metrics.size(); ++i) out.back().metrics[i] += r.metrics[i];
+    } else {
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+std::vector<UsageRow> GroupUsage(const UsageQuery& q, const std::vector<UsageFact>& facts) {
+  std::vector<UsageRow> rows;
+  for (const UsageFact& f : facts) {
+    if (q.clients() == f.client.empty()) continue;  // the other kind
+    UsageRow r;
+    for (UsageDim d : q.group_by) {
+      switch (d) {
+        case UsageDim::kKey:
+          r.dims.push_back(f.key_id);
+          break;
+        case UsageDim::kModel:
+          r.dims.push_back(f.model);
+          break;
+        case UsageDim::kDay:
+          r.dims.push_back(f.day);
+          break;
+        case UsageDim::kClient:
+          r.dims.push_back(f.client);
+          break;
+      }
+    }
+    r.metrics = f.metrics;
+    rows.push_back(std::move(r));
+  }
+  return MergeUsageRows(std::move(rows), {});
+}
+
+UsageQuery WithDay(const UsageQuery& q) {
+  UsageQuery w = q;
+  if (std::find(w.group_by.begin(), w.group_by.end(), UsageDim::kDay) == w.group_by.end()) {
+    w.group_by.push_back(UsageDim::kDay);
+  }
+  return w;
+}
+
+std::vector<UsageRow> SplitOutDay(const UsageQuery& q, std::vector<UsageRow> with_day,
+                                  const std::string& today) {
+  const UsageQuery w = WithDay(q);
+  const size_t day_at = static_cast<size_t>(
+      std::find(w.group_by.begin(), w.group_by.end(), UsageDim::kDay) - w.group_by.begin());
+  const bool asked = w.group_by.size() == q.group_by.size();
+  std::vector<UsageRow> rows;
+  rows.reserve(with_day.size());
+  for (UsageRow& r : with_day) {
+    if (r.dims.size() != w.group_by.size() || r.dims[day_at] == today) continue;
+    if (!asked) r.dims.erase(r.dims.begin() + static_cast<std::ptrdiff_t>(day_at));
+    rows.push_back(std::move(r));
+  }
+  return MergeUsageRows(std::move(rows), {});
+}
+
 }  // namespace gkm

@@ -58,6 +58,30 @@ struct UsageRow {
   std::array<int64_t, 6> metrics{};
 };
 
+// One day's usage at the finest grain (a key and model, or a client and model), as another
+// source than the store holds it (SPEC 6: Redis's counters of today).
+struct UsageFact {
+  std::string key_id;  // empty for a client's row
+  std::string client;  // empty for a key's row
+  std::string model;
+  std::string day;
+  std::array<int64_t, 6> metrics{};  // a client's row: requests only
+};
+
+// The rows of `q` over `facts` (those of q's kind: clients or keys; any day, unfiltered),
+// summed by its dimensions and sorted as the store sorts them.
+std::vector<UsageRow> GroupUsage(const UsageQuery& q, const std::vector<UsageFact>& facts);
+
+// Rows of `q` from two sources merged: equal dimensions summed, sorted.
+std::vector<UsageRow> MergeUsageRows(std::vector<UsageRow> a, std::vector<UsageRow> b);
+
+// A query for the store when quota day `today` comes from elsewhere: grouped by day too
+// (so that today's rows can be told apart); with SplitOutDay, the rows of `q` of every other
+// day.
+UsageQuery WithDay(const UsageQuery& q);
+std::vector<UsageRow> SplitOutDay(const UsageQuery& q, std::vector<UsageRow> with_day,
+                                  const std::string& today);
+
 // {"from","to","group_by":[...],"rows":[{dims..., metrics...}]}
 std::string UsageJson(const UsageQuery& q, const std::vector<UsageRow>& rows);
 // A header line (dimension columns, metric columns), then one line per row; RFC 4180

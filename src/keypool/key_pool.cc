@@ -632,7 +632,7 @@ std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint6
     s.last_request = request;
     // The request is sent: it counts in the project's windows, and a project that has now
     // used its budget leaves the rotation before the next pick sees it.
-    ++pm.minute_requests;
+    AddOwnMinute(m, p, 1, 0);
     ++pm.day_requests;
     if (HasBudget(m, p, now) && options_.strategy == PoolStrategy::kLeastUsed &&
         BucketOf(m, pm) != pm.bucket) {
@@ -735,7 +735,7 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
   s.last_request = request;
   if (r.model != nullptr) {
     ProjectModel& pm = r.model->projects[s.project];
-    ++pm.minute_requests;
+    AddOwnMinute(*r.model, s.project, 1, 0);
     ++pm.day_requests;
     HasBudget(*r.model, s.project, now);
   }
@@ -912,14 +912,14 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
       if (status == 429 || status == 0) {
         // Google did not count it (a refusal, or no answer): give the reservation back.
         if (!fresh) {
-          pm.minute_requests -= pm.minute_requests > 0;
+          if (pm.minute_requests > 0) AddOwnMinute(*m, p, -1, 0);
           pm.day_requests -= pm.day_requests > 0;
         }
       } else if (fresh) {
-        ++pm.minute_requests;  // Google counted it: so do the windows, late
+        AddOwnMinute(*m, p, 1, 0);  // Google counted it: so do the windows, late
         ++pm.day_requests;
       }
-      pm.minute_tokens += tokens.prompt;
+      if (tokens.prompt != 0) AddOwnMinute(*m, p, 0, tokens.prompt);
       if (!verdict.quotas.empty()) Learn(*m, p, verdict.quotas, now);
     }
     // A key of its own project keeps its verdicts itself, as before projects existed.
@@ -1482,6 +1482,75 @@ void KeyPool::SetSharedCounts(const std::vector<UsageDelta>& others, TimePoint n
     ProjectModel& pm = m->projects[slots_[s].project];
     Roll(pm, now);
     pm.day_requests = std::max<int64_t>(0, pm.day_requests + delta);
+  }
+}
+
+}  // namespace gkm
+
+namespace gkm {
+
+void KeyPool::AddOwnMinute(ModelPool& m, uint32_t p, int64_t requests, int64_t tokens) {
+  ProjectModel& pm = m.projects[p];
+  pm.minute_requests += requests;
+  pm.minute_tokens += tokens;
+  if (!on_minute_) return;  // not shared
+  const QuotaLimits l = LimitsOf(m, pm);
+  if (l.rpm < 0 && l.tpm < 0) return;  // not paced by the minute: nothing to share
+  if (pm.unsent_minute != pm.minute && (pm.unsent_requests != 0 || pm.unsent_tokens != 0)) {
+    minute_done_.push_back(
+        {projects_[p].name, m.name, pm.unsent_minute, pm.unsent_requests, pm.unsent_tokens});
+    pm.unsent_requests = pm.unsent_tokens = 0;
+  }
+  pm.unsent_minute = pm.minute;
+  pm.unsent_requests += requests;
+  pm.unsent_tokens += tokens;
+  if (!pm.minute_dirty) {
+    pm.minute_dirty = true;
+    minute_dirty_.emplace_back(m.name, p);
+    on_minute_();
+  }
+}
+
+std::vector<MinuteCount> KeyPool::TakeMinuteCounts() {
+  std::lock_guard lock(mu_);
+  std::vector<MinuteCount> out = std::exchange(minute_done_, {});
+  for (const auto& [name, p] : minute_dirty_) {
+    ModelPool* m = FindLocked(name);
+    if (m == nullptr || p >= m->projects.size()) continue;  // dropped meanwhile
+    ProjectModel& pm = m->projects[p];
+    if (!pm.minute_dirty) continue;
+    pm.minute_dirty = false;
+    if (pm.unsent_requests != 0 || pm.unsent_tokens != 0) {
+      out.push_back(
+          {projects_[p].name, name, pm.unsent_minute, pm.unsent_requests, pm.unsent_tokens});
+      pm.unsent_requests = pm.unsent_tokens = 0;
+    }
+  }
+  minute_dirty_.clear();
+  return out;
+}
+
+void KeyPool::SetSharedMinuteCounts(const std::vector<MinuteCount>& others, TimePoint now) {
+  std::lock_guard lock(mu_);
+  for (const MinuteCount& c : others) {
+    ModelPool* m = FindLocked(c.model);
+    auto it = project_by_name_.find(c.project);
+    if (m == nullptr || it == project_by_name_.end() || it->second >= m->projects.size()) continue;
+    ProjectModel& pm = m->projects[it->second];
+    Roll(pm, now);
+    if (c.minute != pm.minute) continue;
+    const bool same = pm.others_minute == pm.minute;
+    pm.minute_requests =
+        std::max<int64_t>(0, pm.minute_requests + c.requests - (same ? pm.others_requests : 0));
+    pm.minute_tokens =
+        std::max<int64_t>(0, pm.minute_tokens + c.tokens - (same ? pm.others_tokens : 0));
+    pm.others_minute = pm.minute;
+    pm.others_requests = c.requests;
+    pm.others_tokens = c.tokens;
+    // Out of the rotation now if the others used the budget up; back in if their figure
+    // went down (requests given back) and this window's pacing was all that held it out.
+    if (pm.paced && pm.state == State::kCooling) ClearProject(*m, it->second);
+    if (pm.state == State::kOk) HasBudget(*m, it->second, now);
   }
 }
 

@@ -266,6 +266,16 @@ class KeyPool {
     int64_t minute_tokens = 0;
     int32_t day = -1;
     int64_t day_requests = 0;
+    // Shared minute windows (SPEC 6): this instance's sends not yet taken by TakeMinuteCounts
+    // (for window `unsent_minute`), and the other instances' part of minute_requests /
+    // minute_tokens (for window `others_minute`).
+    bool minute_dirty = false;
+    int64_t unsent_minute = INT64_MIN;
+    int64_t unsent_requests = 0;
+    int64_t unsent_tokens = 0;
+    int64_t others_minute = INT64_MIN;
+    int64_t others_requests = 0;
+    int64_t others_tokens = 0;
   };
   struct KeyModel {
     State state = State::kOk;
@@ -460,6 +470,17 @@ class KeyPool {
   // to what /admin/keys, /metrics and the per-day pacing count. Rows of another day are
   // ignored; a row keeps counting until a later call gives another total.
   void SetSharedCounts(const std::vector<UsageDelta>& others, TimePoint now);
+  // This instance's requests and input tokens per (project, model, minute window) since the
+  // last call, as deltas (a request given back after a 429 is -1). Only projects with a
+  // per-minute limit (or model with one) are counted.
+  std::vector<MinuteCount> TakeMinuteCounts();
+  // Other instances' totals per (project, model, minute window): a row of the current window
+  // of its project replaces that project's previous figure in its minute counts; rows of
+  // other windows are ignored.
+  void SetSharedMinuteCounts(const std::vector<MinuteCount>& others, TimePoint now);
+  // Called (under the pool's lock: it must not call back) when a project's minute count first
+  // changes after a TakeMinuteCounts, so that the sync can send it promptly.
+  void OnMinuteCount(std::function<void()> f) { on_minute_ = std::move(f); }
 
  private:
   struct SharedCount {
@@ -468,6 +489,12 @@ class KeyPool {
     int64_t requests = 0;
   };
   std::unordered_map<std::string, SharedCount> shared_counts_;  // key id + '\0' + model
+  // Own minute counts to share: (model, project) with minute_dirty set, and sends of a window
+  // that ended before they were taken.
+  void AddOwnMinute(ModelPool& m, uint32_t p, int64_t requests, int64_t tokens);
+  std::vector<std::pair<std::string, uint32_t>> minute_dirty_;
+  std::vector<MinuteCount> minute_done_;
+  std::function<void()> on_minute_;
 };
 
 }  // namespace gkm

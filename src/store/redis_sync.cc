@@ -283,10 +283,14 @@ bool RedisSync::Connect(std::string* error) {
   return true;
 }
 
-void RedisSync::SetOwnBaseline(const std::vector<UsageDelta>& rows) {
+void RedisSync::SetOwnBaseline(const std::vector<UsageDelta>& rows,
+                               const std::vector<ClientUsageDelta>& client_rows) {
   own_day_ = sink_.today();
   for (const auto& u : rows) {
     if (u.day == own_day_) own_[u.key_id + "|" + u.model] += u.requests;
+  }
+  for (const auto& u : client_rows) {
+    if (u.day == own_day_) own_clients_[u.client] += u.requests;
   }
 }
 
@@ -413,12 +417,32 @@ bool RedisSync::Resync() {
 
 bool RedisSync::ReadCounts() {
   const std::string today = sink_.today();
-  Reply r = link_->Command({"HGETALL", opt_.prefix + "req:" + today});
+  link_->Send({"HGETALL", opt_.prefix + "req:" + today});
+  link_->Send({"HGETALL", opt_.prefix + "creq:" + today});
+  std::vector<Reply> h = link_->Flush();
   ++round_trips_;
-  if (!r || r->type != REDIS_REPLY_ARRAY) return false;
+  if (h.size() != 2 || !h[0] || h[0]->type != REDIS_REPLY_ARRAY || !h[1] ||
+      h[1]->type != REDIS_REPLY_ARRAY) {
+    return false;
+  }
+  const redisReply* r = h[0].get();
   if (own_day_ != today) {
     own_.clear();
+    own_clients_.clear();
     own_day_ = today;
+  }
+  if (sink_.client_today) {
+    // "client|model" fields: a client's name holds no '|'.
+    std::map<std::string, int64_t> clients;
+    for (size_t i = 0; i + 1 < h[1]->elements; i += 2) {
+      std::string f = Str(h[1]->element[i]);
+      clients[f.substr(0, f.find('|'))] += Int(Str(h[1]->element[i + 1]));
+    }
+    for (auto& [name, n] : clients) {
+      auto own = own_clients_.find(name);
+      n = std::max<int64_t>(0, n - (own == own_clients_.end() ? 0 : own->second));
+    }
+    sink_.client_today(today, clients);
   }
   std::vector<UsageDelta> others;
   others.reserve(r->elements / 2);
@@ -442,6 +466,160 @@ bool RedisSync::ReadCounts() {
   return true;
 }
 
+std::vector<MinuteCount> OthersMinutes(int64_t minute,
+                                       const std::vector<std::pair<std::string, int64_t>>& fields,
+                                       const std::unordered_map<std::string, int64_t>* own) {
+  std::map<std::string, MinuteCount> by;  // "project|model"
+  for (const auto& [f, total] : fields) {
+    const size_t kind = f.rfind('|');
+    const size_t model =
+        kind == std::string::npos || kind == 0 ? std::string::npos : f.rfind('|', kind - 1);
+    if (model == std::string::npos || model == 0 || f.size() != kind + 2) continue;
+    const char what = f[kind + 1];
+    if (what != 'r' && what != 't') continue;
+    int64_t n = total;
+    if (own != nullptr) {
+      if (auto it = own->find(f); it != own->end()) n -= it->second;
+    }
+    MinuteCount& c = by[f.substr(0, kind)];
+    if (c.model.empty()) {
+      c.project = f.substr(0, model);
+      c.model = f.substr(model + 1, kind - model - 1);
+      c.minute = minute;
+    }
+    (what == 'r' ? c.requests : c.tokens) = std::max<int64_t>(0, n);
+  }
+  std::vector<MinuteCount> out;
+  out.reserve(by.size());
+  for (auto& [_, c] : by) out.push_back(std::move(c));
+  return out;
+}
+
+std::map<std::string, int64_t> OthersClientMinute(
+    const std::map<std::string, int64_t>& current, const std::map<std::string, int64_t>& previous,
+    const std::map<std::string, int64_t>* own_current,
+    const std::map<std::string, int64_t>* own_previous, int64_t ms_into) {
+  auto others = [](const std::map<std::string, int64_t>& totals,
+                   const std::map<std::string, int64_t>* own, const std::string& name) {
+    auto t = totals.find(name);
+    int64_t n = t == totals.end() ? 0 : t->second;
+    if (own != nullptr) {
+      if (auto o = own->find(name); o != own->end()) n -= o->second;
+    }
+    return std::max<int64_t>(0, n);
+  };
+  const int64_t left = 60000 - std::clamp<int64_t>(ms_into, 0, 60000);
+  std::map<std::string, int64_t> out;
+  for (const auto* totals : {&current, &previous}) {
+    for (const auto& [name, _] : *totals) {
+      if (out.count(name)) continue;
+      // The previous minute's requests are taken as spread evenly over it.
+      out[name] = others(current, own_current, name) +
+                  (others(previous, own_previous, name) * left + 59999) / 60000;
+    }
+  }
+  return out;
+}
+
+void RedisSync::MinutesChanged() {
+  {
+    std::lock_guard lock(mu_);
+    minutes_out_ = wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+// Minute counts go straight to per-window hashes (HINCRBY, expiring after 3 minutes), not
+// through the batch script: they are approximate by nature (a window lasts a minute), so an
+// answer lost with the connection is not resent.
+bool RedisSync::SendMinutes() {
+  std::vector<MinuteCount> rows;
+  if (sink_.take_minutes) rows = sink_.take_minutes();
+  std::vector<ClientMinuteCount> clients;
+  if (sink_.take_client_minutes) clients = sink_.take_client_minutes();
+  if (rows.empty() && clients.empty()) return true;
+  std::set<int64_t> windows, client_windows;
+  for (const ClientMinuteCount& c : clients) {
+    const std::string key = opt_.prefix + "crpm:" + std::to_string(c.minute);
+    link_->Send({"HINCRBY", key, c.client, std::to_string(c.requests)});
+    own_client_minutes_[c.minute][c.client] += c.requests;
+    if (client_windows.insert(c.minute).second) link_->Send({"EXPIRE", key, "180"});
+  }
+  for (const MinuteCount& c : rows) {
+    const std::string key = opt_.prefix + "rpm:" + std::to_string(c.minute);
+    const std::string field = c.project + "|" + c.model + "|";
+    auto& own = own_minutes_[c.minute];
+    if (c.requests != 0) {
+      link_->Send({"HINCRBY", key, field + "r", std::to_string(c.requests)});
+      own[field + "r"] += c.requests;
+    }
+    if (c.tokens != 0) {
+      link_->Send({"HINCRBY", key, field + "t", std::to_string(c.tokens)});
+      own[field + "t"] += c.tokens;
+    }
+    if (windows.insert(c.minute).second) link_->Send({"EXPIRE", key, "180"});
+  }
+  link_->Send({"PUBLISH", channel_, R"({"i":")" + instance_ + R"(","m":1})"});
+  link_->Flush();
+  ++round_trips_;
+  const int64_t current = ToUnixMs(NowMs()) / 60000;
+  while (!own_minutes_.empty() && own_minutes_.begin()->first < current - 2) {
+    own_minutes_.erase(own_minutes_.begin());
+  }
+  while (!own_client_minutes_.empty() && own_client_minutes_.begin()->first < current - 2) {
+    own_client_minutes_.erase(own_client_minutes_.begin());
+  }
+  return link_->ok();
+}
+
+bool RedisSync::ReadMinutes() {
+  if (!sink_.minutes && !sink_.client_minute) return true;
+  // A window starts on a wall-clock minute or a phase past it: the current one is this
+  // minute's or the previous one's.
+  const int64_t now_ms = ToUnixMs(NowMs());
+  const int64_t current = now_ms / 60000;
+  link_->Send({"HGETALL", opt_.prefix + "rpm:" + std::to_string(current)});
+  link_->Send({"HGETALL", opt_.prefix + "rpm:" + std::to_string(current - 1)});
+  link_->Send({"HGETALL", opt_.prefix + "crpm:" + std::to_string(current)});
+  link_->Send({"HGETALL", opt_.prefix + "crpm:" + std::to_string(current - 1)});
+  std::vector<Reply> h = link_->Flush();
+  ++round_trips_;
+  if (h.size() != 4) return false;
+  for (const Reply& x : h) {
+    if (!x || x->type != REDIS_REPLY_ARRAY) return false;
+  }
+  if (sink_.client_minute) {
+    std::map<std::string, int64_t> cur, prev;
+    for (size_t j = 0; j + 1 < h[2]->elements; j += 2) {
+      cur[Str(h[2]->element[j])] = Int(Str(h[2]->element[j + 1]));
+    }
+    for (size_t j = 0; j + 1 < h[3]->elements; j += 2) {
+      prev[Str(h[3]->element[j])] = Int(Str(h[3]->element[j + 1]));
+    }
+    auto oc = own_client_minutes_.find(current), op = own_client_minutes_.find(current - 1);
+    sink_.client_minute(OthersClientMinute(
+        cur, prev, oc == own_client_minutes_.end() ? nullptr : &oc->second,
+        op == own_client_minutes_.end() ? nullptr : &op->second, now_ms % 60000));
+  }
+  if (!sink_.minutes) return true;
+  std::vector<MinuteCount> all;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<std::pair<std::string, int64_t>> fields;
+    for (size_t j = 0; j + 1 < h[i]->elements; j += 2) {
+      fields.emplace_back(Str(h[i]->element[j]), Int(Str(h[i]->element[j + 1])));
+    }
+    const int64_t minute = current - i;
+    auto own = own_minutes_.find(minute);
+    std::vector<MinuteCount> rows =
+        OthersMinutes(minute, fields, own == own_minutes_.end() ? nullptr : &own->second);
+    all.insert(all.end(), std::make_move_iterator(rows.begin()),
+               std::make_move_iterator(rows.end()));
+  }
+  sink_.minutes(all);
+  next_minutes_ = Steady::now() + std::chrono::seconds(1);
+  return true;
+}
+
 bool RedisSync::SendPending() {
   for (int round = 0; round < 4; ++round) {
     if (inflight_.empty()) {
@@ -454,6 +632,7 @@ bool RedisSync::SendPending() {
       if (b.empty()) return true;
       inflight_ = EncodeBatch(b);
       inflight_usage_ = std::move(b.usage);
+      inflight_clients_ = std::move(b.client_usage);
       inflight_seq_ = ++seq_;
     }
     Reply r = link_->Command({"EVALSHA", apply_sha_, "0", opt_.prefix, instance_,
@@ -479,14 +658,19 @@ bool RedisSync::SendPending() {
       const std::string today = sink_.today();
       if (own_day_ != today) {
         own_.clear();
+        own_clients_.clear();
         own_day_ = today;
       }
       for (const UsageDelta& u : inflight_usage_) {
         if (u.day == today) own_[u.key_id + "|" + u.model] += u.requests;
       }
+      for (const ClientUsageDelta& u : inflight_clients_) {
+        if (u.day == today) own_clients_[u.client] += u.requests;
+      }
     }
     inflight_.clear();
     inflight_usage_.clear();
+    inflight_clients_.clear();
   }
   return true;
 }
@@ -510,6 +694,14 @@ void RedisSync::WriterLoop() {
     const auto now = Steady::now();
     if (!link_ || !link_->ok()) {
       if (link_) Down(link_->error());
+      // Minute counts are not buffered through an outage (their windows end first).
+      bool minutes_out;
+      {
+        std::lock_guard lock(mu_);
+        minutes_out = std::exchange(minutes_out_, false);
+      }
+      if (minutes_out && sink_.take_minutes) (void)sink_.take_minutes();
+      if (minutes_out && sink_.take_client_minutes) (void)sink_.take_client_minutes();
       if (now < next_dial && !stopping) continue;
       std::string error;
       if (!Dial(&error)) {
@@ -532,7 +724,16 @@ void RedisSync::WriterLoop() {
       resync = std::exchange(resync_due_, false);
       counts = counts_due_;
     }
-    bool ok = SendPending();
+    bool minutes_out, minutes_in;
+    {
+      std::lock_guard lock(mu_);
+      minutes_out = std::exchange(minutes_out_, false);
+      minutes_in = std::exchange(minutes_due_, false) || now >= next_minutes_;
+    }
+    bool ok = true;
+    if (minutes_out) ok = SendMinutes();  // first: other instances pace by them
+    if (ok && minutes_in) ok = ReadMinutes();
+    if (ok) ok = SendPending();
     if (ok && resync) ok = Resync();
     if (ok &&
         ((counts && now - last_counts_ >= std::chrono::milliseconds(100)) || now >= next_counts_)) {
@@ -545,6 +746,7 @@ void RedisSync::WriterLoop() {
     if (!ok || !link_ || !link_->ok()) {
       std::lock_guard lock(mu_);
       if (resync) resync_due_ = true;
+      if (minutes_in) minutes_due_ = true;
       continue;  // Down() on the next turn
     }
     if (!up_.exchange(true)) {
@@ -638,13 +840,78 @@ void RedisSync::ApplyMessage(std::string_view text) {
       !l.bindings.empty()) {
     sink_.apply(l);
   }
-  if (o.contains("u")) {
+  if (o.contains("u") || o.contains("m")) {
     {
       std::lock_guard lock(mu_);
-      counts_due_ = wake_ = true;
+      if (o.contains("u")) counts_due_ = true;
+      if (o.contains("m")) minutes_due_ = true;
+      wake_ = true;
     }
     cv_.notify_all();
   }
+}
+
+std::vector<UsageFact> ParseSharedDay(const std::string& day, const RedisFields& req,
+                                      const RedisFields& use, const RedisFields& creq) {
+  std::map<std::pair<std::string, std::string>, UsageFact> keys, clients;
+  auto fact = [&day](auto& into, const std::string& who, const std::string& model,
+                     bool client) -> UsageFact& {
+    UsageFact& f = into[{who, model}];
+    if (f.day.empty()) {
+      (client ? f.client : f.key_id) = who;
+      f.model = model;
+      f.day = day;
+    }
+    return f;
+  };
+  for (const auto& [field, n] : req) {
+    const size_t bar = field.find('|');
+    if (bar == std::string::npos || bar == 0) continue;
+    fact(keys, field.substr(0, bar), field.substr(bar + 1), false).metrics[0] += n;
+  }
+  static constexpr std::string_view kLetters = "qepct";  // metrics 1..5
+  for (const auto& [field, n] : use) {
+    const size_t bar = field.find('|'), last = field.rfind('|');
+    if (bar == std::string::npos || bar == 0 || last == bar || last + 2 != field.size()) continue;
+    const size_t m = kLetters.find(field[last + 1]);
+    if (m == std::string_view::npos) continue;
+    fact(keys, field.substr(0, bar), field.substr(bar + 1, last - bar - 1), false).metrics[m + 1] +=
+        n;
+  }
+  for (const auto& [field, n] : creq) {
+    const size_t bar = field.find('|');
+    if (bar == std::string::npos || bar == 0) continue;
+    fact(clients, field.substr(0, bar), field.substr(bar + 1), true).metrics[0] += n;
+  }
+  std::vector<UsageFact> out;
+  out.reserve(keys.size() + clients.size());
+  for (auto& [_, f] : keys) out.push_back(std::move(f));
+  for (auto& [_, f] : clients) out.push_back(std::move(f));
+  return out;
+}
+
+bool RedisDayReader::Read(const std::string& day, std::vector<UsageFact>* out, std::string* error) {
+  if (!link_ || !link_->ok()) {
+    link_ = RedisLink::Open(opt_.url, opt_.timeout, error);
+    if (!link_) return false;
+  }
+  for (const char* kind : {"req:", "use:", "creq:"}) {
+    link_->Send({"HGETALL", opt_.prefix + kind + day});
+  }
+  std::vector<Reply> h = link_->Flush();
+  RedisFields fields[3];
+  for (size_t i = 0; i < 3; ++i) {
+    if (h.size() != 3 || !h[i] || h[i]->type != REDIS_REPLY_ARRAY) {
+      *error = "reading today's counters from " + opt_.url.Where() + " failed: " + link_->error();
+      link_.reset();
+      return false;
+    }
+    for (size_t j = 0; j + 1 < h[i]->elements; j += 2) {
+      fields[i].emplace_back(Str(h[i]->element[j]), Int(Str(h[i]->element[j + 1])));
+    }
+  }
+  *out = ParseSharedDay(day, fields[0], fields[1], fields[2]);
+  return true;
 }
 
 }  // namespace gkm

@@ -17,6 +17,14 @@
 // anyway) minus what this instance itself has applied, on the same connection, so the sum is
 // never counted twice.
 //
+// Minute windows (per-minute pacing of projects, named clients' rpm) are shared apart from the
+// batches, as soon as the pool or a client reports a change (MinutesChanged): this instance's
+// deltas by HINCRBY into per-window hashes (`rpm:<index>`, `crpm:<minute>`), announced; each
+// instance reads the current and previous windows' totals on an announcement (and every
+// second) and hands the others' part to the `minutes` / `client_minute` sinks. Today's
+// client totals (`creq`) go to `client_today` with the key counts. RedisDayReader reads a
+// day's counters for /admin/usage on a connection of its own.
+//
 // Two threads, each with its own connection (store/redis_link.h, hiredis): the writer (sends
 // batches, reads counters, resynchronises after a reconnect) and the subscriber. Neither is
 // an I/O thread. When Redis goes away both dial again every second; up() turns false (the
@@ -36,6 +44,7 @@
 
 #include "common/state_records.h"
 #include "common/time.h"
+#include "common/usage_query.h"
 #include "store/redis_link.h"
 
 namespace gkm {
@@ -57,6 +66,17 @@ class RedisSync {
     std::function<void(const std::vector<UsageDelta>&)> counts;
     // The current quota day ("YYYY-MM-DD") and the wall clock.
     std::function<std::string()> today;
+    // This instance's minute counts since the last call (KeyPool::TakeMinuteCounts), and
+    // the other instances' totals of the current minute windows (SetSharedMinuteCounts).
+    // Either may be empty (minute counts are then not shared).
+    std::function<std::vector<MinuteCount>()> take_minutes;
+    std::function<void(const std::vector<MinuteCount>&)> minutes;
+    // Named clients (SPEC 2.3): this instance's admissions per minute since the last call;
+    // the other instances' requests of each client today, and in the last 60 s (estimated
+    // from the current and the previous wall-clock minute's counts).
+    std::function<std::vector<ClientMinuteCount>()> take_client_minutes;
+    std::function<void(const std::string& day, const std::map<std::string, int64_t>&)> client_today;
+    std::function<void(const std::map<std::string, int64_t>&)> client_minute;
   };
   RedisSync(RedisOptions options, Sink sink);
   ~RedisSync();
@@ -69,12 +89,16 @@ class RedisSync {
   bool Connect(std::string* error);
   // What this instance's earlier runs counted today (SQLite's rows): already in Redis's
   // totals, so not counted again as other instances' requests.
-  void SetOwnBaseline(const std::vector<UsageDelta>& today_rows);
+  void SetOwnBaseline(const std::vector<UsageDelta>& today_rows,
+                      const std::vector<ClientUsageDelta>& client_rows = {});
   void Start();
   void Stop();  // sends what is buffered (if Redis answers) and joins the threads
 
   // A copy of a batch the flusher took. Thread-safe, never blocks on the network.
   void Enqueue(const Batch& batch);
+  // The pool's minute counts changed: the writer takes and sends them at once. Thread-safe,
+  // cheap (it may be called under the pool's lock).
+  void MinutesChanged();
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
   const std::atomic<bool>& up_flag() const { return up_; }
@@ -90,6 +114,8 @@ class RedisSync {
   bool Resync();                  // everything shared now, to the sinks
   bool SendPending();             // the batch in flight, then the buffer
   bool ReadCounts();
+  bool SendMinutes();  // this instance's minute counts, announced
+  bool ReadMinutes();  // the others' of the current windows, to the sink
   void Down(const std::string& why);
   void ApplyMessage(std::string_view text);
 
@@ -111,17 +137,59 @@ class RedisSync {
   bool wake_ = false;
   bool counts_due_ = true;
   bool resync_due_ = false;
+  bool minutes_out_ = false;  // the pool has minute counts to send
+  bool minutes_due_ = true;   // another instance announced minute counts
 
   // The writer's thread only.
   std::string inflight_;  // the encoded batch sent but not known applied
   std::vector<UsageDelta> inflight_usage_;
+  std::vector<ClientUsageDelta> inflight_clients_;
   uint64_t inflight_seq_ = 0;
   uint64_t seq_ = 0;
   // What this instance has applied to today's totals, by "key id|model".
   std::string own_day_;
   std::unordered_map<std::string, int64_t> own_;
+  std::map<std::string, int64_t> own_clients_;  // by client, today (own_day_)
   std::chrono::steady_clock::time_point next_counts_{}, last_counts_{};
+  // What this instance has added to the minute hashes: minute -> "project|model|r" (or |t).
+  std::map<int64_t, std::unordered_map<std::string, int64_t>> own_minutes_;
+  std::map<int64_t, std::map<std::string, int64_t>> own_client_minutes_;
+  std::chrono::steady_clock::time_point next_minutes_{};
 };
+
+// Other instances' requests of each client in the last 60 s, estimated from the totals of the
+// current wall-clock minute and of the previous one (counted for the part of it still inside
+// the last 60 s, `ms_into` being how far the current minute is), less this instance's own.
+std::map<std::string, int64_t> OthersClientMinute(
+    const std::map<std::string, int64_t>& current, const std::map<std::string, int64_t>& previous,
+    const std::map<std::string, int64_t>* own_current,
+    const std::map<std::string, int64_t>* own_previous, int64_t ms_into);
+
+// Other instances' minute counts from the minute hashes' fields ("project|model|r" or
+// "|t", with totals) of window `minute`, less what this instance added (`own`, same fields).
+std::vector<MinuteCount> OthersMinutes(int64_t minute,
+                                       const std::vector<std::pair<std::string, int64_t>>& fields,
+                                       const std::unordered_map<std::string, int64_t>* own);
+
+// Every instance's usage of one quota day as Redis counts it (SPEC 3.9 /admin/usage with
+// --redis), on a connection of its own (opened at the first read, again after an error).
+// Not thread-safe: one thread uses it (the usage history's).
+class RedisDayReader {
+ public:
+  explicit RedisDayReader(RedisOptions options) : opt_(std::move(options)) {}
+  bool Read(const std::string& day, std::vector<UsageFact>* out, std::string* error);
+
+ private:
+  RedisOptions opt_;
+  std::unique_ptr<RedisLink> link_;
+};
+
+// The facts of `day` from the fields and values of its hashes: `req` ("key|model": requests),
+// `use` ("key|model|q|e|p|c|t" by letter: rate_limited, errors, prompt, candidate and
+// thought tokens) and `creq` ("client|model": requests).
+using RedisFields = std::vector<std::pair<std::string, int64_t>>;
+std::vector<UsageFact> ParseSharedDay(const std::string& day, const RedisFields& req,
+                                      const RedisFields& use, const RedisFields& creq);
 
 // The batch as the apply script reads it (JSON arrays), and whether the states of a key or
 // project may be cleared by an "ok" (a reset or revival, not a deadline that passed).

@@ -7,51 +7,22 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 import { startMock } from '../mock/mock-gemini.mjs';
 import { startProxy, freePort, sleep, eventually, keyEntry, modelEntry, BIN, rawRequest } from './harness.mjs';
+import { startRedisServer, PW } from './lib-redis.mjs';
 
-const PW = 'redis-test-pw';
 const DB = 3;
 const KEYS = ['test-key-r001', 'test-key-r002', 'test-key-r003', 'test-key-r004'];
 
 let mock;
+let redis;
 let redisPort;
-let redisDir;
-let redisProc = null;
 const proxies = [];
-
-// redis-server in the foreground, append-only file in a temp dir (so that a restart keeps the
-// data, as a production Redis would), no RDB snapshots.
-async function startRedis() {
-  redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--requirepass', PW,
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', redisDir, '--daemonize', 'no'],
-  { stdio: 'ignore' });
-  const end = Date.now() + 10000;
-  for (;;) {
-    try {
-      if (cli('PING').trim() === 'PONG') return;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error('redis-server did not start');
-    await sleep(50);
-  }
-}
-
-async function stopRedis() {
-  if (!redisProc) return;
-  const p = redisProc;
-  redisProc = null;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await gone;
-}
-
-function cli(...args) {
-  return execFileSync('redis-cli', ['-p', String(redisPort), '-a', PW, '--no-auth-warning', '-n', String(DB), ...args],
-    { encoding: 'utf8', timeout: 5000 });
-}
-
-const url = (db = DB, pw = PW, port = redisPort) => `redis://:${pw}@127.0.0.1:${port}/${db}`;
+const startRedis = () => redis.start();
+const stopRedis = () => redis.stop();
+const cli = (...args) => redis.cli(...args);
+const url = (db = DB, pw = PW, port = redisPort) => redis.url(db, pw, port);
 
 async function instance(extra = [], keys = KEYS) {
   const p = await startProxy({ keys, upstream: mock.url, args: ['--redis', url(), '--flush-interval-ms', '200', ...extra] });
@@ -74,15 +45,13 @@ const mockCount = (model, key) => mock.requests.filter((e) => e.model === model 
 
 before(async () => {
   mock = await startMock();
-  redisPort = await freePort();
-  redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-redis-data-'));
-  await startRedis();
+  redis = await startRedisServer(DB);
+  redisPort = redis.port;
 });
 
 after(async () => {
   for (const p of proxies) await p.cleanup().catch(() => {});
-  await stopRedis();
-  fs.rmSync(redisDir, { recursive: true, force: true });
+  await redis?.close();
   await mock?.close();
 });
 

@@ -174,5 +174,51 @@ TEST(Client, StatusCountsAndRefusalsAreViewed) {
   EXPECT_EQ(RefusalName(Refusal::kMinute), "rpm");
 }
 
+// Shared state (SPEC 6): other instances' requests of the client count in its admission.
+TEST(Client, OtherInstancesRequestsTodayCountForRpd) {
+  QuotaClock clock = Utc();
+  Client c(Spec(0, 10), clock);
+  c.SetOthersToday("2026-03-10", 8, At(12, 0, 0));
+  EXPECT_TRUE(c.Admit("m", At(12, 0, 1)).ok());
+  EXPECT_TRUE(c.Admit("m", At(12, 0, 2)).ok());
+  Admission a = c.Admit("m", At(12, 0, 3));
+  EXPECT_EQ(a.refusal, Refusal::kDay) << "2 here + 8 elsewhere";
+  c.SetOthersToday("2026-03-10", 7, At(12, 0, 4));  // replaces, does not add
+  EXPECT_TRUE(c.Admit("m", At(12, 0, 5)).ok());
+  EXPECT_EQ(c.Admit("m", At(12, 0, 6)).refusal, Refusal::kDay);
+  c.SetOthersToday("2026-03-09", 0, At(12, 0, 7));  // another day's figure: ignored
+  EXPECT_EQ(c.Admit("m", At(12, 0, 8)).refusal, Refusal::kDay);
+  EXPECT_EQ(c.View(At(12, 0, 9)).today_requests, 3) << "the view is this instance's";
+  EXPECT_TRUE(c.Admit("m", At(23, 59, 59) + seconds(2)).ok()) << "a new day forgets them";
+}
+
+TEST(Client, OtherInstancesLastMinuteCountsForRpmAndOwnAdmissionsAreTakenPerMinute) {
+  QuotaClock clock = Utc();
+  Client c(Spec(3, 0), clock);
+  std::vector<ClientMinuteCount> out;
+  c.TakeMinuteCounts(out);
+  EXPECT_TRUE(out.empty()) << "not shared without OnCount";
+  int woken = 0;
+  c.OnCount([&] { ++woken; });
+  c.SetOthersMinute(2);
+  EXPECT_TRUE(c.Admit("m", At(12, 0, 1)).ok());
+  EXPECT_EQ(c.Admit("m", At(12, 0, 2)).refusal, Refusal::kMinute);
+  c.SetOthersMinute(0);
+  EXPECT_TRUE(c.Admit("m", At(12, 0, 59)).ok());
+  EXPECT_TRUE(c.Admit("m", At(12, 1, 0)).ok());
+  EXPECT_EQ(woken, 1);
+  c.TakeMinuteCounts(out);
+  ASSERT_EQ(out.size(), 2u);
+  const int64_t minute = ToUnixMs(At(12, 0, 0)) / 60000;
+  EXPECT_EQ(out[0].client, "ci-bots");
+  EXPECT_EQ(out[0].minute, minute);
+  EXPECT_EQ(out[0].requests, 2);
+  EXPECT_EQ(out[1].minute, minute + 1);
+  EXPECT_EQ(out[1].requests, 1);
+  out.clear();
+  c.TakeMinuteCounts(out);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace gkm

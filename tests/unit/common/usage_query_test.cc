@@ -113,5 +113,66 @@ TEST(UsageQueryTest, TableAlignsColumns) {
             "client  requests\n(no usage between 2026-12-01 and 2026-12-02)\n");
 }
 
+// Today's rows from another source (SPEC 6: Redis) merged with the store's other days.
+UsageQuery Query(std::vector<UsageDim> dims) {
+  UsageQuery q;
+  q.from = "2026-03-04";
+  q.to = "2026-03-10";
+  q.group_by = std::move(dims);
+  return q;
+}
+
+TEST(UsageMerge, GroupUsageSumsFactsOfTheQuerysKindBySortedDimensions) {
+  std::vector<UsageFact> facts = {
+      {"k2", "", "flash", "2026-03-10", {3, 1, 0, 10, 20, 0}},
+      {"k1", "", "pro", "2026-03-10", {1, 0, 0, 5, 5, 5}},
+      {"k1", "", "flash", "2026-03-10", {2, 0, 1, 1, 1, 1}},
+      {"", "ci", "flash", "2026-03-10", {7}},
+  };
+  std::vector<UsageRow> rows = GroupUsage(Query({UsageDim::kModel}), facts);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].dims, std::vector<std::string>{"flash"});
+  EXPECT_EQ(rows[0].metrics, (std::array<int64_t, 6>{5, 1, 1, 11, 21, 1}));
+  EXPECT_EQ(rows[1].dims, std::vector<std::string>{"pro"});
+  rows = GroupUsage(Query({UsageDim::kClient, UsageDim::kModel}), facts);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].dims, (std::vector<std::string>{"ci", "flash"}));
+  EXPECT_EQ(rows[0].metrics[0], 7);
+  rows = GroupUsage(Query({UsageDim::kKey, UsageDim::kModel}), facts);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].dims, (std::vector<std::string>{"k1", "flash"}));
+  EXPECT_EQ(rows[2].dims, (std::vector<std::string>{"k2", "flash"}));
+}
+
+TEST(UsageMerge, TodayIsSplitOutOfTheStoresRowsAndMergedBack) {
+  const UsageQuery q = Query({UsageDim::kKey});
+  const UsageQuery w = WithDay(q);
+  EXPECT_EQ(w.group_by, (std::vector<UsageDim>{UsageDim::kKey, UsageDim::kDay}));
+  EXPECT_EQ(WithDay(w).group_by, w.group_by) << "day is added once";
+  std::vector<UsageRow> stored = {
+      {{"k1", "2026-03-09"}, {2, 0, 0, 0, 0, 0}},
+      {{"k1", "2026-03-10"}, {5, 0, 0, 0, 0, 0}},  // today: this instance's only
+      {{"k2", "2026-03-08"}, {1, 0, 0, 0, 0, 0}},
+      {{"k2", "2026-03-09"}, {1, 0, 0, 0, 0, 0}},
+  };
+  std::vector<UsageRow> past = SplitOutDay(q, stored, "2026-03-10");
+  ASSERT_EQ(past.size(), 2u);
+  EXPECT_EQ(past[0].dims, std::vector<std::string>{"k1"});
+  EXPECT_EQ(past[0].metrics[0], 2);
+  EXPECT_EQ(past[1].metrics[0], 2);
+  std::vector<UsageRow> merged = MergeUsageRows(
+      past,
+      GroupUsage(q, {{"k1", "", "m", "2026-03-10", {9}}, {"k3", "", "m", "2026-03-10", {4}}}));
+  ASSERT_EQ(merged.size(), 3u);
+  EXPECT_EQ(merged[0].metrics[0], 11);
+  EXPECT_EQ(merged[2].dims, std::vector<std::string>{"k3"});
+  // Grouped by day, the day stays.
+  const UsageQuery by_day = Query({UsageDim::kDay});
+  std::vector<UsageRow> days =
+      SplitOutDay(by_day, {{{"2026-03-09"}, {3}}, {{"2026-03-10"}, {8}}}, "2026-03-10");
+  ASSERT_EQ(days.size(), 1u);
+  EXPECT_EQ(days[0].dims, std::vector<std::string>{"2026-03-09"});
+}
+
 }  // namespace
 }  // namespace gkm

@@ -2,6 +2,7 @@
 // handed back to the store, and other instances' counts added to today's.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "keypool/key_pool.h"
@@ -149,6 +150,74 @@ TEST(SharedState, OtherInstancesCountsPaceTheDay) {
   EXPECT_TRUE(std::holds_alternative<PickedKey>(pool.Pick("m", pool.NewRequest(), kNoon)));
   auto r = pool.Pick("m", pool.NewRequest(), kNoon);
   ASSERT_TRUE(std::holds_alternative<NoKey>(r)) << "4 elsewhere + 1 here reach the limit of 5";
+}
+
+// Minute windows across instances: what this instance sends is taken as deltas per (project,
+// model, window), what the others sent replaces their previous figure in the window.
+const int64_t kNoonMinute = 1795780800000 / 60000;
+
+TEST(SharedState, OwnMinuteCountsAreTakenAsDeltasOfPacedProjectsOnly) {
+  PoolOptions o;
+  ASSERT_EQ(o.limits.Add("m=3/-"), "");
+  KeyPool pool(Keys(3), LosAngeles(), std::move(o), {"team-a", "team-a", "team-b"});
+  EXPECT_TRUE(pool.TakeMinuteCounts().empty());
+  int woken = 0;
+  pool.OnMinuteCount([&] { ++woken; });
+  PickedIds(pool, "unpaced", 2);
+  EXPECT_TRUE(pool.TakeMinuteCounts().empty()) << "a model without a minute limit is not shared";
+  PickedIds(pool, "m", 4);
+  EXPECT_EQ(woken, 2) << "once per project until taken";
+  std::vector<MinuteCount> c = pool.TakeMinuteCounts();
+  ASSERT_EQ(c.size(), 2u);
+  int64_t total = 0;
+  for (const MinuteCount& x : c) {
+    EXPECT_EQ(x.model, "m");
+    EXPECT_EQ(x.minute, kNoonMinute);
+    EXPECT_TRUE(x.project == "team-a" || x.project == "team-b") << x.project;
+    total += x.requests;
+  }
+  EXPECT_EQ(total, 4);
+  EXPECT_TRUE(pool.TakeMinuteCounts().empty()) << "taken once";
+  // A request Google refused is given back: -1.
+  auto r = pool.Pick("m", pool.NewRequest(), kNoon);
+  auto* k = std::get_if<PickedKey>(&r);
+  ASSERT_NE(k, nullptr);
+  pool.Report(k->slot, "m", 429, Verdict{}, {}, kNoon);
+  EXPECT_TRUE(pool.TakeMinuteCounts().empty()) << "+1 then -1: nothing to send";
+  // Counts of a window that ended before they were taken keep their window.
+  PickedIds(pool, "m", 1);
+  const TimePoint later = kNoon + 61s;
+  auto r2 = pool.Pick("m", pool.NewRequest(), later);
+  ASSERT_NE(std::get_if<PickedKey>(&r2), nullptr);
+  c = pool.TakeMinuteCounts();
+  std::map<int64_t, int64_t> by_minute;
+  for (const MinuteCount& x : c) by_minute[x.minute] += x.requests;
+  EXPECT_EQ(by_minute[kNoonMinute], 1);
+  EXPECT_EQ(by_minute[kNoonMinute + 1], 1);
+}
+
+TEST(SharedState, OtherInstancesMinuteCountsPaceTheWindowAndReplaceEachOther) {
+  PoolOptions o;
+  ASSERT_EQ(o.limits.Add("m=3/-"), "");
+  KeyPool pool(Keys(2), LosAngeles(), std::move(o), {"team-a", "team-a"});
+  pool.OnMinuteCount([] {});
+  EXPECT_EQ(PickedIds(pool, "m", 1).size(), 1u);
+  pool.SetSharedMinuteCounts({{"team-a", "m", kNoonMinute, 2, 0}}, kNoon);
+  EXPECT_TRUE(PickedIds(pool, "m", 1).empty()) << "1 here + 2 elsewhere reach 3";
+  // A later figure replaces the earlier one (a request given back elsewhere).
+  pool.SetSharedMinuteCounts({{"team-a", "m", kNoonMinute, 1, 0}}, kNoon + 1s);
+  EXPECT_EQ(PickedIds(pool, "m", 1).size(), 1u) << "1 + 1 leaves one";
+  EXPECT_TRUE(PickedIds(pool, "m", 1).empty());
+  // Rows of another window, of an unknown project or model are ignored.
+  pool.SetSharedMinuteCounts({{"team-a", "m", kNoonMinute - 1, 50, 0},
+                              {"nobody", "m", kNoonMinute + 1, 50, 0},
+                              {"team-a", "other", kNoonMinute + 1, 50, 0}},
+                             kNoon + 61s);
+  int picked = 0;
+  for (int i = 0; i < 4; ++i) {
+    picked += std::holds_alternative<PickedKey>(pool.Pick("m", pool.NewRequest(), kNoon + 61s));
+  }
+  EXPECT_EQ(picked, 3) << "the next window is this instance's own: 3 picks";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -213,6 +214,50 @@ TEST_F(RedisServer, TwoInstancesSeeEachOthersChangesAndCounts) {
   EXPECT_TRUE(a.up());
   a.Stop();
   b.Stop();
+}
+
+TEST(RedisFields, SharedDayFactsFromTheCounterHashes) {
+  std::vector<UsageFact> f =
+      ParseSharedDay("2026-03-10", {{"k1|flash", 5}, {"k2|pro", 2}, {"bad", 9}},
+                     {{"k1|flash|q", 1},
+                      {"k1|flash|p", 40},
+                      {"k1|flash|t", 3},
+                      {"k3|pro|e", 1},
+                      {"k1|flash|z", 9}},
+                     {{"ci|flash", 4}, {"ci|-", 1}});
+  std::map<std::string, UsageFact> by;
+  for (const UsageFact& x : f) by[x.key_id + "/" + x.client + "/" + x.model] = x;
+  ASSERT_EQ(by.size(), 5u);
+  EXPECT_EQ(by["k1//flash"].metrics, (std::array<int64_t, 6>{5, 1, 0, 40, 0, 3}));
+  EXPECT_EQ(by["k1//flash"].day, "2026-03-10");
+  EXPECT_EQ(by["k2//pro"].metrics[0], 2);
+  EXPECT_EQ(by["k3//pro"].metrics[2], 1);
+  EXPECT_EQ(by["/ci/flash"].metrics[0], 4);
+  EXPECT_EQ(by["/ci/-"].metrics[0], 1);
+}
+
+TEST(RedisFields, OthersMinutesLessThisInstancesOwn) {
+  std::unordered_map<std::string, int64_t> own = {{"team|a|m|r", 2}};
+  std::vector<MinuteCount> c = OthersMinutes(
+      7, {{"team|a|m|r", 5}, {"team|a|m|t", 900}, {"b|m|r", 1}, {"junk", 3}, {"x|m|q", 1}}, &own);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].project, "b");
+  EXPECT_EQ(c[0].requests, 1);
+  EXPECT_EQ(c[1].project, "team|a") << "a project name may hold '|'";
+  EXPECT_EQ(c[1].model, "m");
+  EXPECT_EQ(c[1].minute, 7);
+  EXPECT_EQ(c[1].requests, 3);
+  EXPECT_EQ(c[1].tokens, 900);
+}
+
+TEST(RedisFields, OthersClientMinuteWeighsThePreviousMinute) {
+  std::map<std::string, int64_t> own_cur = {{"ci", 1}};
+  std::map<std::string, int64_t> o =
+      OthersClientMinute({{"ci", 4}}, {{"ci", 60}, {"bob", 6}}, &own_cur, nullptr, 45000);
+  EXPECT_EQ(o["ci"], 3 + 15) << "a quarter of the previous minute is still in the window";
+  EXPECT_EQ(o["bob"], 2) << "rounded up";
+  o = OthersClientMinute({{"ci", 4}}, {}, &own_cur, nullptr, 0);
+  EXPECT_EQ(o["ci"], 3);
 }
 
 }  // namespace
