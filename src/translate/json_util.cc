@@ -1,5 +1,6 @@
 #include "translate/json_util.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -39,16 +40,103 @@ std::variant<std::string, TranslateError> RequestModel(const json::object& in,
   return std::string(m);
 }
 
+namespace {
+
+// Whether any byte of `w` is a quote, a backslash or a control character (below 0x20).
+bool NeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t slash = w ^ (kOnes * '\\');
+  const uint64_t zero =
+      ((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | ((w - kOnes * 0x20) & ~w);
+  return (zero & kHigh) != 0;
+}
+
+}  // namespace
+
 void AppendJsonString(std::string& out, std::string_view s) {
-  for (const char c : s) {
+  // Eight bytes at a time, then the rest byte by byte.
+  const char* p = s.data();
+  size_t i = 0;
+  const size_t n = s.size();
+  for (; n - i >= 8; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (NeedsEscape(w)) break;
+  }
+  for (; i < n; ++i) {
+    const char c = p[i];
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
       out += json::serialize(s);  // something to escape: the serializer's rules
       return;
     }
   }
-  out += '"';
-  out += s;
-  out += '"';
+  const size_t at = out.size();
+  out.resize(at + n + 2);
+  char* d = out.data() + at;
+  d[0] = '"';
+  std::memcpy(d + 1, p, n);
+  d[n + 1] = '"';
+}
+
+void AppendJson(std::string& out, const json::object& o) {
+  out += '{';
+  bool first = true;
+  for (const json::key_value_pair& kv : o) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(out, kv.key());
+    out += ':';
+    AppendJson(out, kv.value());
+  }
+  out += '}';
+}
+
+void AppendJson(std::string& out, const json::array& a) {
+  out += '[';
+  bool first = true;
+  for (const json::value& e : a) {
+    if (!first) out += ',';
+    first = false;
+    AppendJson(out, e);
+  }
+  out += ']';
+}
+
+void AppendJson(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::object:
+      AppendJson(out, v.get_object());
+      return;
+    case json::kind::array:
+      AppendJson(out, v.get_array());
+      return;
+    case json::kind::string:
+      AppendJsonString(out, v.get_string());
+      return;
+    case json::kind::int64: {
+      char buf[24];
+      const auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::kind::uint64: {
+      char buf[24];
+      const auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::double_:
+      out += json::serialize(v);  // the serializer's shortest form ("7E-1")
+      return;
+  }
 }
 
 size_t FirstInvalidUtf8(std::string_view s) {

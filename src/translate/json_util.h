@@ -23,6 +23,13 @@ namespace json = boost::json;
 // building a value: for translators that write their output as text.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends `v` as json::serialize writes it (the same bytes), walking the value directly:
+// cheaper than the serializer's resumable state machine for the small bodies translators
+// build (numbers other than integers still go through the serializer).
+void AppendJson(std::string& out, const json::value& v);
+void AppendJson(std::string& out, const json::object& o);
+void AppendJson(std::string& out, const json::array& a);
+
 // Deepest nesting accepted in any JSON the module parses (client bodies, tool-call
 // arguments, Gemini answers). Boost.JSON's parser enforces it without recursing.
 inline constexpr size_t kMaxJsonDepth = 64;
