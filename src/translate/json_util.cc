@@ -72,12 +72,15 @@ void AppendJsonString(std::string& out, std::string_view s) {
       return;
     }
   }
-  const size_t at = out.size();
-  out.resize(at + n + 2);
-  char* d = out.data() + at;
-  d[0] = '"';
-  std::memcpy(d + 1, p, n);
-  d[n + 1] = '"';
+  out.push_back('"');
+  out.append(p, n);
+  out.push_back('"');
+}
+
+void AppendInt(std::string& out, int64_t i) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, i);
+  out.append(buf, r.ptr);
 }
 
 void AppendJson(std::string& out, const json::object& o) {
@@ -115,12 +118,9 @@ void AppendJson(std::string& out, const json::value& v) {
     case json::kind::string:
       AppendJsonString(out, v.get_string());
       return;
-    case json::kind::int64: {
-      char buf[24];
-      const auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
-      out.append(buf, r.ptr);
+    case json::kind::int64:
+      AppendInt(out, v.get_int64());
       return;
-    }
     case json::kind::uint64: {
       char buf[24];
       const auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());

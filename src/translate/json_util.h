@@ -23,6 +23,9 @@ namespace json = boost::json;
 // building a value: for translators that write their output as text.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends the decimal digits of `i` (as std::to_string writes them, without a temporary).
+void AppendInt(std::string& out, int64_t i);
+
 // Appends `v` as json::serialize writes it (the same bytes), walking the value directly:
 // cheaper than the serializer's resumable state machine for the small bodies translators
 // build (numbers other than integers still go through the serializer).
