@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <string>
 
 namespace gkm {
@@ -26,6 +27,59 @@ TEST(AppendJsonString, WritesWhatTheSerializerWrites) {
     AppendJsonString(out, s);
     EXPECT_EQ(out, "prefix:" + json::serialize(json::string_view(s))) << s;
     EXPECT_EQ(json::parse(out.substr(7)).as_string(), s) << "round trip of " << s;
+  }
+}
+
+// The escape check runs eight bytes at a time: a character to escape at every position of
+// a word, and in the tail after the last whole word, must still be found.
+TEST(AppendJsonString, FindsEscapesAtEveryOffset) {
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\0'}) {
+    for (size_t len = 1; len <= 24; ++len) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s[at] = special;
+        std::string out;
+        AppendJsonString(out, s);
+        EXPECT_EQ(out, json::serialize(json::string_view(s))) << len << " " << at;
+      }
+    }
+  }
+  // Bytes just above the escaped ranges are written as they are.
+  const std::string plain = "\x20!#[]^\x7f\x80\xff 0123456789";
+  std::string out;
+  AppendJsonString(out, plain);
+  EXPECT_EQ(out, "\"" + plain + "\"");
+}
+
+TEST(AppendJson, WritesWhatTheSerializerWrites) {
+  const char* cases[] = {
+      "null",
+      "true",
+      "[]",
+      "{}",
+      R"({"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"generationConfig":{"maxOutputTokens":1024}})",
+      R"({"a":-9223372036854775808,"b":18446744073709551615,"c":0,"d":-1,"e":[false,null,{}]})",
+      R"({"t":0.7,"p":1.0,"x":1e300,"y":-2.5e-8,"z":12345678901234567890123})",
+      R"({"k\"ey\n":"v\\al\u0001ue","uni\u00e9":"\u20ac\ud83d\ude00","nested":[[[["deep"]]]]})",
+  };
+  for (const char* text : cases) {
+    const json::value v = json::parse(text);
+    std::string out = "x";
+    translate_internal::AppendJson(out, v);
+    EXPECT_EQ(out, "x" + json::serialize(v)) << text;
+    if (v.is_object()) {
+      std::string o;
+      translate_internal::AppendJson(o, v.get_object());
+      EXPECT_EQ(o, json::serialize(v)) << text;
+    }
+  }
+}
+
+TEST(AppendInt, WritesWhatToStringWrites) {
+  for (const int64_t i : {int64_t{0}, int64_t{7}, int64_t{-42}, INT64_MAX, INT64_MIN}) {
+    std::string out = "n=";
+    translate_internal::AppendInt(out, i);
+    EXPECT_EQ(out, "n=" + std::to_string(i));
   }
 }
 
