@@ -97,7 +97,7 @@ class Translator {
       body["model"] = "models/" + out.model;
       json::object wrapped(sp_);
       wrapped["generateContentRequest"] = std::move(body);
-      AppendJson(out.body, wrapped);
+      out.body = json::serialize(wrapped);
       return out;
     }
     json::object gen = GenerationConfig(in);
@@ -110,8 +110,7 @@ class Translator {
       const json::object& o = AsObject(*md, "metadata");
       if (const json::value* u = Get(o, "user_id")) out.session = AsString(*u, "metadata.user_id");
     }
-    out.body.reserve(text.size() + 128);
-    AppendJson(out.body, body);
+    out.body = json::serialize(body);
     return out;
   }
 

@@ -53,27 +53,35 @@ bool NeedsEscape(uint64_t w) {
   return (zero & kHigh) != 0;
 }
 
+// Whether any byte of `s` is to be escaped: eight bytes at a time, the last word overlapping
+// the one before it, or a short string padded with a letter.
+bool HasEscape(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  uint64_t w;
+  if (n == 0) return false;
+  if (n < 8) {
+    w = 0x6161616161616161ull;  // "aaaaaaaa"
+    std::memcpy(&w, p, n);
+    return NeedsEscape(w);
+  }
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&w, p + i, 8);
+    if (NeedsEscape(w)) return true;
+  }
+  std::memcpy(&w, p + n - 8, 8);
+  return NeedsEscape(w);
+}
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
-  // Eight bytes at a time, then the rest byte by byte.
-  const char* p = s.data();
-  size_t i = 0;
-  const size_t n = s.size();
-  for (; n - i >= 8; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    if (NeedsEscape(w)) break;
-  }
-  for (; i < n; ++i) {
-    const char c = p[i];
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      out += json::serialize(s);  // something to escape: the serializer's rules
-      return;
-    }
+  if (HasEscape(s)) {
+    out += json::serialize(s);  // something to escape: the serializer's rules
+    return;
   }
   out.push_back('"');
-  out.append(p, n);
+  out.append(s.data(), s.size());
   out.push_back('"');
 }
 
@@ -81,62 +89,6 @@ void AppendInt(std::string& out, int64_t i) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, i);
   out.append(buf, r.ptr);
-}
-
-void AppendJson(std::string& out, const json::object& o) {
-  out += '{';
-  bool first = true;
-  for (const json::key_value_pair& kv : o) {
-    if (!first) out += ',';
-    first = false;
-    AppendJsonString(out, kv.key());
-    out += ':';
-    AppendJson(out, kv.value());
-  }
-  out += '}';
-}
-
-void AppendJson(std::string& out, const json::array& a) {
-  out += '[';
-  bool first = true;
-  for (const json::value& e : a) {
-    if (!first) out += ',';
-    first = false;
-    AppendJson(out, e);
-  }
-  out += ']';
-}
-
-void AppendJson(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::object:
-      AppendJson(out, v.get_object());
-      return;
-    case json::kind::array:
-      AppendJson(out, v.get_array());
-      return;
-    case json::kind::string:
-      AppendJsonString(out, v.get_string());
-      return;
-    case json::kind::int64:
-      AppendInt(out, v.get_int64());
-      return;
-    case json::kind::uint64: {
-      char buf[24];
-      const auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
-      out.append(buf, r.ptr);
-      return;
-    }
-    case json::kind::bool_:
-      out += v.get_bool() ? "true" : "false";
-      return;
-    case json::kind::null:
-      out += "null";
-      return;
-    case json::kind::double_:
-      out += json::serialize(v);  // the serializer's shortest form ("7E-1")
-      return;
-  }
 }
 
 size_t FirstInvalidUtf8(std::string_view s) {

@@ -26,13 +26,6 @@ void AppendJsonString(std::string& out, std::string_view s);
 // Appends the decimal digits of `i` (as std::to_string writes them, without a temporary).
 void AppendInt(std::string& out, int64_t i);
 
-// Appends `v` as json::serialize writes it (the same bytes), walking the value directly:
-// cheaper than the serializer's resumable state machine for the small bodies translators
-// build (numbers other than integers still go through the serializer).
-void AppendJson(std::string& out, const json::value& v);
-void AppendJson(std::string& out, const json::object& o);
-void AppendJson(std::string& out, const json::array& a);
-
 // Deepest nesting accepted in any JSON the module parses (client bodies, tool-call
 // arguments, Gemini answers). Boost.JSON's parser enforces it without recursing.
 inline constexpr size_t kMaxJsonDepth = 64;

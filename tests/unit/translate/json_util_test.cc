@@ -51,30 +51,6 @@ TEST(AppendJsonString, FindsEscapesAtEveryOffset) {
   EXPECT_EQ(out, "\"" + plain + "\"");
 }
 
-TEST(AppendJson, WritesWhatTheSerializerWrites) {
-  const char* cases[] = {
-      "null",
-      "true",
-      "[]",
-      "{}",
-      R"({"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"generationConfig":{"maxOutputTokens":1024}})",
-      R"({"a":-9223372036854775808,"b":18446744073709551615,"c":0,"d":-1,"e":[false,null,{}]})",
-      R"({"t":0.7,"p":1.0,"x":1e300,"y":-2.5e-8,"z":12345678901234567890123})",
-      R"({"k\"ey\n":"v\\al\u0001ue","uni\u00e9":"\u20ac\ud83d\ude00","nested":[[[["deep"]]]]})",
-  };
-  for (const char* text : cases) {
-    const json::value v = json::parse(text);
-    std::string out = "x";
-    translate_internal::AppendJson(out, v);
-    EXPECT_EQ(out, "x" + json::serialize(v)) << text;
-    if (v.is_object()) {
-      std::string o;
-      translate_internal::AppendJson(o, v.get_object());
-      EXPECT_EQ(o, json::serialize(v)) << text;
-    }
-  }
-}
-
 TEST(AppendInt, WritesWhatToStringWrites) {
   for (const int64_t i : {int64_t{0}, int64_t{7}, int64_t{-42}, INT64_MAX, INT64_MIN}) {
     std::string out = "n=";
