@@ -125,11 +125,12 @@ class Translator {
     }
     if (!s->is_array()) WrongType("system", "a string or an array of text blocks", *s);
     const json::array& blocks = AsArray(*s, "system");
+    const Path root("system");
     for (size_t i = 0; i < blocks.size(); ++i) {
-      const std::string path = Idx("system", i);
+      const Path path(root, i);
       const json::object& b = AsObject(blocks[i], path);
       const std::string_view type = ReqString(b, "type", path);
-      if (type != "text") Fail(Sub(path, "type"), "expected a text block, got " + Quote(type));
+      if (type != "text") Fail(path.Field("type"), "expected a text block, got " + Quote(type));
       AddSystemText(ReqString(b, "text", path));
     }
   }
@@ -142,19 +143,20 @@ class Translator {
   // ---- messages -----------------------------------------------------------------------
   void Messages(const json::array& messages) {
     if (messages.empty()) Fail("messages", "must not be empty");
+    const Path root("messages");
     for (size_t i = 0; i < messages.size(); ++i) {
-      const std::string path = Idx("messages", i);
+      const Path path(root, i);
       const json::object& m = AsObject(messages[i], path);
       const std::string_view role = ReqString(m, "role", path);
       const json::value* c = Get(m, "content");
-      if (c == nullptr) Fail(Sub(path, "content"), "required");
-      const std::string cpath = Sub(path, "content");
+      const Path cpath(path, "content");
+      if (c == nullptr) Fail(cpath, "required");
       if (role == "user" || role == "system") {
         Add("user", UserParts(*c, cpath, role == "user"));
       } else if (role == "assistant") {
         Add("model", AssistantParts(*c, cpath));
       } else {
-        Fail(Sub(path, "role"), "expected user or assistant, got " + Quote(role));
+        Fail(path.Field("role"), "expected user or assistant, got " + Quote(role));
       }
     }
     if (contents_.empty()) Fail("messages", "no message with content (Gemini needs one)");
@@ -166,13 +168,13 @@ class Translator {
   }
 
   // The blocks of a content: a string is one text block.
-  static const json::array* Blocks(const json::value& c, const std::string& path) {
+  static const json::array* Blocks(const json::value& c, const Path& path) {
     if (c.is_string()) return nullptr;
     if (!c.is_array()) WrongType(path, "a string or an array of content blocks", c);
     return &AsArray(c, path);
   }
 
-  json::array UserParts(const json::value& c, const std::string& path, bool may_hold_results) {
+  json::array UserParts(const json::value& c, const Path& path, bool may_hold_results) {
     json::array out(sp_);
     const json::array* blocks = Blocks(c, path);
     if (blocks == nullptr) {
@@ -185,16 +187,16 @@ class Translator {
     };
     std::vector<Result> results;
     for (size_t j = 0; j < blocks->size(); ++j) {
-      const std::string bpath = Idx(path, j);
+      const Path bpath(path, j);
       const json::object& b = AsObject((*blocks)[j], bpath);
       const std::string_view type = ReqString(b, "type", bpath);
       if (type == "tool_result") {
-        if (!may_hold_results) Fail(Sub(bpath, "type"), "a tool_result belongs in a user message");
+        if (!may_hold_results) Fail(Path(bpath, "type"), "a tool_result belongs in a user message");
         size_t ordinal = 0;
         json::object part = ToolResult(b, bpath, &ordinal);
         results.push_back(Result{ordinal, std::move(part)});
       } else if (type == "tool_use") {
-        Fail(Sub(bpath, "type"), "a tool_use belongs in an assistant message");
+        Fail(Path(bpath, "type"), "a tool_use belongs in an assistant message");
       } else {
         CommonBlock(b, type, bpath, out);
       }
@@ -209,7 +211,7 @@ class Translator {
   }
 
   // Blocks either role may hold: text, image, document; server blocks are dropped.
-  void CommonBlock(const json::object& b, std::string_view type, const std::string& path,
+  void CommonBlock(const json::object& b, std::string_view type, const Path& path,
                    json::array& out) {
     if (type == "text") {
       const std::string_view text = ReqString(b, "text", path);
@@ -221,13 +223,12 @@ class Translator {
     } else if (type == "thinking" || type == "redacted_thinking" || IsServerBlock(type)) {
       // Only assistant messages carry thinking; server tools never ran on Gemini.
     } else {
-      Fail(Sub(path, "type"), "unsupported content block type " + Quote(type));
+      Fail(Path(path, "type"), "unsupported content block type " + Quote(type));
     }
   }
 
-  static void Source(const json::object& b, const std::string& path, bool document,
-                     json::array& out) {
-    const std::string spath = Sub(path, "source");
+  static void Source(const json::object& b, const Path& path, bool document, json::array& out) {
+    const Path spath(path, "source");
     const json::value* sv = Get(b, "source");
     if (sv == nullptr) Fail(spath, "required");
     const json::object& s = AsObject(*sv, spath);
@@ -236,16 +237,16 @@ class Translator {
       const std::string_view mime = ReqString(s, "media_type", spath);
       const std::string_view data = ReqString(s, "data", spath);
       if (mime.empty() || mime.find('/') == std::string_view::npos) {
-        Fail(Sub(spath, "media_type"),
+        Fail(Path(spath, "media_type"),
              "expected a media type such as image/png, got " + Quote(mime));
       }
-      if (!IsBase64(data)) Fail(Sub(spath, "data"), "invalid base64 data");
+      if (!IsBase64(data)) Fail(Path(spath, "data"), "invalid base64 data");
       out.push_back(Inline(Lower(mime), data, out.storage()));
     } else if (type == "text" && document) {
       const std::string_view data = ReqString(s, "data", spath);
       if (!data.empty()) out.push_back(TextPart(data, out.storage()));
     } else if (type == "content" && document) {
-      const std::string cpath = Sub(spath, "content");
+      const Path cpath(spath, "content");
       const json::value* cv = Get(s, "content");
       if (cv == nullptr) Fail(cpath, "required");
       if (cv->is_string()) {
@@ -254,7 +255,7 @@ class Translator {
       }
       const json::array& blocks = AsArray(*cv, cpath);
       for (size_t i = 0; i < blocks.size(); ++i) {
-        const std::string bpath = Idx(cpath, i);
+        const Path bpath(cpath, i);
         const json::object& inner = AsObject(blocks[i], bpath);
         const std::string_view t = ReqString(inner, "type", bpath);
         if (t == "text") {
@@ -263,41 +264,41 @@ class Translator {
         } else if (t == "image") {
           Source(inner, bpath, false, out);
         } else {
-          Fail(Sub(bpath, "type"), "unsupported document content block " + Quote(t));
+          Fail(Path(bpath, "type"), "unsupported document content block " + Quote(t));
         }
       }
     } else if (type == "url") {
-      Fail(Sub(spath, "type"),
+      Fail(Path(spath, "type"),
            "URL sources are not fetched by this proxy; send the data inline as a base64 source");
     } else if (type == "file") {
-      Fail(Sub(spath, "type"), "file sources (the Files API) are not supported; send base64 data");
+      Fail(Path(spath, "type"), "file sources (the Files API) are not supported; send base64 data");
     } else {
-      Fail(Sub(spath, "type"), "unsupported source type " + Quote(type));
+      Fail(Path(spath, "type"), "unsupported source type " + Quote(type));
     }
   }
 
-  json::object ToolResult(const json::object& b, const std::string& path, size_t* ordinal) {
+  json::object ToolResult(const json::object& b, const Path& path, size_t* ordinal) {
     const std::string_view id = ReqString(b, "tool_use_id", path);
     const auto it = calls_.find(std::string(id));
     if (it == calls_.end()) {
-      Fail(Sub(path, "tool_use_id"), "no earlier assistant tool_use has the id " + Quote(id));
+      Fail(Path(path, "tool_use_id"), "no earlier assistant tool_use has the id " + Quote(id));
     }
     *ordinal = it->second.ordinal;
     bool is_error = false;
     if (const json::value* e = Get(b, "is_error")) {
-      if (!e->is_bool()) WrongType(Sub(path, "is_error"), "a boolean", *e);
+      if (!e->is_bool()) WrongType(Path(path, "is_error"), "a boolean", *e);
       is_error = e->get_bool();
     }
     std::string text;
     size_t dropped = 0;
     if (const json::value* c = Get(b, "content")) {
-      const std::string cpath = Sub(path, "content");
+      const Path cpath(path, "content");
       if (c->is_string()) {
         text = c->get_string();
       } else {
         const json::array& blocks = AsArray(*c, cpath);
         for (size_t i = 0; i < blocks.size(); ++i) {
-          const std::string bpath = Idx(cpath, i);
+          const Path bpath(cpath, i);
           const json::object& inner = AsObject(blocks[i], bpath);
           const std::string_view t = ReqString(inner, "type", bpath);
           if (t == "text") {
@@ -306,7 +307,7 @@ class Translator {
           } else if (t == "image" || t == "document" || t == "search_result") {
             ++dropped;
           } else {
-            Fail(Sub(bpath, "type"), "unsupported tool_result content block " + Quote(t));
+            Fail(Path(bpath, "type"), "unsupported tool_result content block " + Quote(t));
           }
         }
       }
@@ -326,7 +327,7 @@ class Translator {
     return part;
   }
 
-  json::array AssistantParts(const json::value& c, const std::string& path) {
+  json::array AssistantParts(const json::value& c, const Path& path) {
     json::array out(sp_);
     const json::array* blocks = Blocks(c, path);
     if (blocks == nullptr) {
@@ -334,7 +335,7 @@ class Translator {
       return out;
     }
     for (size_t j = 0; j < blocks->size(); ++j) {
-      const std::string bpath = Idx(path, j);
+      const Path bpath(path, j);
       const json::object& b = AsObject((*blocks)[j], bpath);
       const std::string_view type = ReqString(b, "type", bpath);
       if (type == "tool_use") {
@@ -342,7 +343,7 @@ class Translator {
       } else if (type == "thinking") {
         ThinkingBlock(b, bpath, out);
       } else if (type == "tool_result") {
-        Fail(Sub(bpath, "type"), "a tool_result belongs in a user message");
+        Fail(Path(bpath, "type"), "a tool_result belongs in a user message");
       } else {
         CommonBlock(b, type, bpath, out);
       }
@@ -350,13 +351,13 @@ class Translator {
     return out;
   }
 
-  json::object ToolUse(const json::object& b, const std::string& path) {
+  json::object ToolUse(const json::object& b, const Path& path) {
     const std::string_view id = ReqString(b, "id", path);
-    if (id.empty()) Fail(Sub(path, "id"), "must not be empty");
+    if (id.empty()) Fail(Path(path, "id"), "must not be empty");
     const std::string_view name = ReqString(b, "name", path);
-    if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+    if (name.empty()) Fail(Path(path, "name"), "must not be empty");
     json::object args(sp_);
-    if (const json::value* input = Get(b, "input")) args = AsObject(*input, Sub(path, "input"));
+    if (const json::value* input = Get(b, "input")) args = AsObject(*input, Path(path, "input"));
     json::object fc(sp_);
     fc["name"] = name;
     fc["args"] = std::move(args);
@@ -371,7 +372,7 @@ class Translator {
 
   // A thinking block back to the part it stands for (see the header); another provider's
   // thinking is dropped.
-  static void ThinkingBlock(const json::object& b, const std::string& path, json::array& out) {
+  static void ThinkingBlock(const json::object& b, const Path& path, json::array& out) {
     const std::string_view thinking = OptString(b, "thinking", path).value_or("");
     const std::string_view signature = OptString(b, "signature", path).value_or("");
     if (signature.starts_with(kPreviousPartPrefix)) {
@@ -429,17 +430,18 @@ class Translator {
     std::vector<std::string> names;
     if (const json::value* tv = Get(in, "tools")) {
       const json::array& tools = AsArray(*tv, "tools");
+      const Path root("tools");
       for (size_t i = 0; i < tools.size(); ++i) {
-        const std::string path = Idx("tools", i);
+        const Path path(root, i);
         const json::object& t = AsObject(tools[i], path);
         if (const auto type = OptString(t, "type", path); type && *type != "custom") continue;
         const std::string_view name = ReqString(t, "name", path);
-        if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+        if (name.empty()) Fail(Path(path, "name"), "must not be empty");
         json::object decl(sp_);
         decl["name"] = name;
         if (const auto d = OptString(t, "description", path)) decl["description"] = *d;
         if (const json::value* schema = Get(t, "input_schema")) {
-          AsObject(*schema, Sub(path, "input_schema"));
+          AsObject(*schema, Path(path, "input_schema"));
           decl["parametersJsonSchema"] = *schema;
         }
         decls.push_back(std::move(decl));
@@ -494,7 +496,7 @@ class Translator {
       }
       json::array seqs(sp_);
       for (size_t i = 0; i < a.size(); ++i) {
-        if (!AsString(a[i], Idx("stop_sequences", i)).empty()) seqs.push_back(a[i]);
+        if (!AsString(a[i], Path(Path("stop_sequences"), i)).empty()) seqs.push_back(a[i]);
       }
       if (!seqs.empty()) gen["stopSequences"] = std::move(seqs);
     }
@@ -513,7 +515,7 @@ class Translator {
     if (!thinking.empty()) gen["thinkingConfig"] = std::move(thinking);
 
     const json::value* format = nullptr;
-    std::string fpath;
+    std::string_view fpath;
     if (output_config != nullptr) {
       format = Get(*output_config, "format");
       fpath = "output_config.format";
@@ -526,10 +528,10 @@ class Translator {
       const json::object& f = AsObject(*format, fpath);
       const std::string_view type = ReqString(f, "type", fpath);
       if (type != "json_schema")
-        Fail(Sub(fpath, "type"), "expected json_schema, got " + Quote(type));
+        Fail(Path(fpath, "type"), "expected json_schema, got " + Quote(type));
       gen["responseMimeType"] = "application/json";
       if (const json::value* schema = Get(f, "schema")) {
-        AsObject(*schema, Sub(fpath, "schema"));
+        AsObject(*schema, Path(fpath, "schema"));
         gen["responseJsonSchema"] = *schema;
       }
     }

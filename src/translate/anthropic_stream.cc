@@ -21,44 +21,54 @@ namespace {
 // events are small, fixed shapes around a few strings (the event types are fixed ASCII
 // names, nothing to escape), and this is the hot path of every Anthropic stream.
 
-// The frame head of an event, up to and including its data's opening `{"type":"<type>"`.
-void Head(std::string& out, std::string_view type) {
-  out += "event: ";
-  out += type;
-  out += "\ndata: {\"type\":\"";
-  out += type;
-  out += '"';
-}
+// The frame heads of the events, up to and including their data's opening
+// `{"type":"<type>"`, each appended in one piece.
+constexpr std::string_view kMessageStart =
+    "event: message_start\ndata: {\"type\":\"message_start\"";
+constexpr std::string_view kContentBlockStart =
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\"";
+constexpr std::string_view kContentBlockDelta =
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\"";
+constexpr std::string_view kContentBlockStop =
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\"";
+constexpr std::string_view kMessageDelta =
+    "event: message_delta\ndata: {\"type\":\"message_delta\"";
+constexpr std::string_view kMessageStop = "event: message_stop\ndata: {\"type\":\"message_stop\"";
+
+void Head(std::string& out, std::string_view head) { out += head; }
 
 void Tail(std::string& out) { out += "}\n\n"; }
 
 void Index(std::string& out, int64_t index) {
   out += ",\"index\":";
-  out += std::to_string(index);
+  AppendInt(out, index);
 }
 
 // "usage":{...} as AnthropicUsage has it.
 void Usage(std::string& out, const GeminiUsage& u) {
   const int64_t cached = std::min(u.cached_tokens, u.prompt_tokens);
   out += ",\"usage\":{\"input_tokens\":";
-  out += std::to_string(u.prompt_tokens - cached);
+  AppendInt(out, u.prompt_tokens - cached);
   out += ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":";
-  out += std::to_string(cached);
+  AppendInt(out, cached);
   out += ",\"output_tokens\":";
-  out += std::to_string(u.candidates_tokens + u.thoughts_tokens);
+  AppendInt(out, u.candidates_tokens + u.thoughts_tokens);
   out += '}';
 }
 
-// A content_block_delta whose delta is {"type":<delta_type>,<field>:<value>}.
-void Delta(std::string& out, int64_t index, std::string_view delta_type, std::string_view field,
-           std::string_view value) {
-  Head(out, "content_block_delta");
+// The deltas up to their value: `,"delta":{"type":"<delta type>","<field>":`.
+constexpr std::string_view kTextDelta = ",\"delta\":{\"type\":\"text_delta\",\"text\":";
+constexpr std::string_view kThinkingDelta = ",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":";
+constexpr std::string_view kSignatureDelta =
+    ",\"delta\":{\"type\":\"signature_delta\",\"signature\":";
+constexpr std::string_view kInputJsonDelta =
+    ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":";
+
+// A content_block_delta: `delta` (one of the above), then the value as a JSON string.
+void Delta(std::string& out, int64_t index, std::string_view delta, std::string_view value) {
+  Head(out, kContentBlockDelta);
   Index(out, index);
-  out += ",\"delta\":{\"type\":\"";
-  out += delta_type;
-  out += "\",\"";
-  out += field;
-  out += "\":";
+  out += delta;
   AppendJsonString(out, value);
   out += '}';
   Tail(out);
@@ -79,16 +89,16 @@ class AnthropicStreamTranslator::Sink : public BlockSink {
   }
   void Text(int64_t index, bool thinking, std::string_view text) override {
     if (thinking) {
-      Delta(*out, index, "thinking_delta", "thinking", text);
+      Delta(*out, index, kThinkingDelta, text);
     } else {
-      Delta(*out, index, "text_delta", "text", text);
+      Delta(*out, index, kTextDelta, text);
     }
   }
   void Signature(int64_t index, std::string_view signature) override {
-    Delta(*out, index, "signature_delta", "signature", signature);
+    Delta(*out, index, kSignatureDelta, signature);
   }
   void Close(int64_t index) override {
-    Head(*out, "content_block_stop");
+    Head(*out, kContentBlockStop);
     Index(*out, index);
     Tail(*out);
   }
@@ -101,14 +111,14 @@ class AnthropicStreamTranslator::Sink : public BlockSink {
     AppendJsonString(*out, name);
     *out += ",\"input\":{}}";
     Tail(*out);
-    Delta(*out, index, "input_json_delta", "partial_json", json::serialize(input));
+    Delta(*out, index, kInputJsonDelta, json::serialize(input));
     Close(index);
   }
 
  private:
   // A content_block_start up to its content_block's value.
   void StartHead(int64_t index) {
-    Head(*out, "content_block_start");
+    Head(*out, kContentBlockStart);
     Index(*out, index);
     *out += ",\"content_block\":";
   }
@@ -124,7 +134,7 @@ AnthropicStreamTranslator::~AnthropicStreamTranslator() = default;
 void AnthropicStreamTranslator::Start(std::string& out) {
   if (started_) return;
   started_ = true;
-  Head(out, "message_start");
+  Head(out, kMessageStart);
   out += ",\"message\":{\"type\":\"message\",\"id\":";
   AppendJsonString(out, ctx_.id);
   out += ",\"role\":\"assistant\",\"model\":";
@@ -150,6 +160,9 @@ std::string AnthropicStreamTranslator::Fail(int status, std::string_view message
 std::string AnthropicStreamTranslator::Feed(std::string_view upstream_bytes) {
   if (done_) return {};
   std::string out;
+  // Gemini's events are wordier than the ones written for them; the first adds the
+  // message_start and ping. One allocation instead of the string's doublings.
+  out.reserve(upstream_bytes.size() + 512);
   sink_->out = &out;
   try {
     for (const std::string& data : reader_.Feed(upstream_bytes)) {
@@ -166,6 +179,7 @@ std::string AnthropicStreamTranslator::Feed(std::string_view upstream_bytes) {
 std::string AnthropicStreamTranslator::Finish() {
   if (done_) return {};
   std::string out;
+  out.reserve(512);
   sink_->out = &out;
   try {
     for (const std::string& data : reader_.Finish()) {
@@ -174,13 +188,13 @@ std::string AnthropicStreamTranslator::Finish() {
     }
     Start(out);
     blocks_->Finish();
-    Head(out, "message_delta");
+    Head(out, kMessageDelta);
     out += ",\"delta\":{\"stop_reason\":";
     AppendJsonString(out, StopReason(finish_reason_, blocks_->tool_use(), blocked_));
     out += ",\"stop_sequence\":null}";
     Usage(out, usage_);
     Tail(out);
-    Head(out, "message_stop");
+    Head(out, kMessageStop);
     Tail(out);
     done_ = true;
   } catch (const std::exception& e) {

@@ -24,8 +24,52 @@ struct Reject {
   int status = 400;
 };
 
-[[noreturn]] inline void Fail(std::string path, std::string what, int status = 400) {
-  throw Reject{std::move(path), std::move(what), status};
+// A field's path, built as text only when an error names it: a node on the caller's stack
+// that points to its parent ("messages" → [2] → "content" reads "messages[2].content"), so
+// that reading a well-formed request costs no string per field. A Path refers to its parent
+// and to the text it was made from: keep both alive while it is used (make children as
+// named locals or as arguments of the call that reads them).
+class Path {
+ public:
+  Path(const char* root) : key_(root) {}         // NOLINT(runtime/explicit)
+  Path(std::string_view root) : key_(root) {}    // NOLINT(runtime/explicit)
+  Path(const std::string& root) : key_(root) {}  // NOLINT(runtime/explicit)
+  Path(const Path& parent, std::string_view key) : parent_(&parent), key_(key) {}
+  Path(const Path& parent, size_t index) : parent_(&parent), index_(index), is_index_(true) {}
+
+  // The child paths (refer to *this: see above).
+  Path Field(std::string_view key) const { return Path(*this, key); }
+  Path At(size_t index) const { return Path(*this, index); }
+
+  std::string str() const {
+    std::string s;
+    Append(s);
+    return s;
+  }
+
+ private:
+  void Append(std::string& s) const {
+    if (parent_ != nullptr) parent_->Append(s);
+    if (is_index_) {
+      s += '[';
+      s += std::to_string(index_);
+      s += ']';
+    } else if (parent_ == nullptr || s.empty()) {
+      s += key_;
+    } else {
+      s += '.';
+      s += key_;
+    }
+  }
+
+  const Path* parent_ = nullptr;
+  std::string_view key_;
+  size_t index_ = 0;
+  bool is_index_ = false;
+};
+
+[[noreturn]] inline void Fail(const Path& path, std::string what, int status = 400) {
+  throw Reject{path.str(), std::move(what), status};
 }
 
 inline std::string Sub(const std::string& path, std::string_view key) {
@@ -37,7 +81,7 @@ inline std::string Idx(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-[[noreturn]] inline void WrongType(const std::string& path, std::string_view expected,
+[[noreturn]] inline void WrongType(const Path& path, std::string_view expected,
                                    const json::value& got) {
   Fail(path, "expected " + std::string(expected) + ", got " + std::string(KindName(got)));
 }
@@ -49,13 +93,13 @@ inline const json::value* Get(const json::object& o, std::string_view key) {
   return v;
 }
 
-inline const json::object& AsObject(const json::value& v, const std::string& path) {
+inline const json::object& AsObject(const json::value& v, const Path& path) {
   if (!v.is_object()) WrongType(path, "an object", v);
   return v.get_object();
 }
 
 // An array of at most kMaxItems items.
-inline const json::array& AsArray(const json::value& v, const std::string& path) {
+inline const json::array& AsArray(const json::value& v, const Path& path) {
   if (!v.is_array()) WrongType(path, "an array", v);
   const json::array& a = v.get_array();
   if (a.size() > kMaxItems) {
@@ -65,39 +109,38 @@ inline const json::array& AsArray(const json::value& v, const std::string& path)
   return a;
 }
 
-inline std::string_view AsString(const json::value& v, const std::string& path) {
+inline std::string_view AsString(const json::value& v, const Path& path) {
   if (!v.is_string()) WrongType(path, "a string", v);
   return v.get_string();
 }
 
 inline std::optional<std::string_view> OptString(const json::object& o, std::string_view key,
-                                                 const std::string& path) {
+                                                 const Path& path) {
   const json::value* v = Get(o, key);
   if (v == nullptr) return std::nullopt;
-  return AsString(*v, Sub(path, key));
+  return AsString(*v, Path(path, key));
 }
 
-inline std::string_view ReqString(const json::object& o, std::string_view key,
-                                  const std::string& path) {
+inline std::string_view ReqString(const json::object& o, std::string_view key, const Path& path) {
   const json::value* v = Get(o, key);
-  if (v == nullptr) Fail(Sub(path, key), "required");
-  return AsString(*v, Sub(path, key));
+  if (v == nullptr) Fail(Path(path, key), "required");
+  return AsString(*v, Path(path, key));
 }
 
 inline std::optional<bool> OptBool(const json::object& o, std::string_view key) {
   const json::value* v = Get(o, key);
   if (v == nullptr) return std::nullopt;
-  if (!v->is_bool()) WrongType(std::string(key), "a boolean", *v);
+  if (!v->is_bool()) WrongType(key, "a boolean", *v);
   return v->get_bool();
 }
 
 // An integer in [min, max].
-inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key,
-                                     const std::string& path, int64_t min, int64_t max) {
+inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key, const Path& path,
+                                     int64_t min, int64_t max) {
   const json::value* v = Get(o, key);
   if (v == nullptr) return std::nullopt;
   const std::optional<int64_t> i = AsInt(*v);
-  const std::string p = Sub(path, key);
+  const Path p(path, key);
   if (!i) WrongType(p, "an integer", *v);
   if (*i < min || *i > max) {
     Fail(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
@@ -108,7 +151,7 @@ inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key
 
 inline std::optional<int64_t> OptInt(const json::object& o, std::string_view key, int64_t min,
                                      int64_t max) {
-  return OptInt(o, key, std::string(), min, max);
+  return OptInt(o, key, Path(""), min, max);
 }
 
 // Copies a number parameter into generationConfig after checking its type.
@@ -116,7 +159,7 @@ inline void CopyNumber(const json::object& in, std::string_view key, json::objec
                        std::string_view gemini_key) {
   const json::value* v = Get(in, key);
   if (v == nullptr) return;
-  if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
+  if (!AsDouble(*v)) WrongType(key, "a number", *v);
   gen[gemini_key] = *v;
 }
 
@@ -140,7 +183,7 @@ inline json::object Inline(std::string_view mime, std::string_view data,
 }
 
 // A data: URL (data:<mime>[;param]*;base64,<data>) as an inline-data part.
-inline json::object DataUrl(std::string_view url, const std::string& path) {
+inline json::object DataUrl(std::string_view url, const Path& path) {
   const size_t comma = url.find(',');
   if (comma == std::string_view::npos) Fail(path, "malformed data: URL (no comma)");
   const std::string meta = Lower(url.substr(5, comma - 5));

@@ -1,5 +1,6 @@
 #include "translate/json_util.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -39,16 +40,55 @@ std::variant<std::string, TranslateError> RequestModel(const json::object& in,
   return std::string(m);
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      out += json::serialize(s);  // something to escape: the serializer's rules
-      return;
-    }
+namespace {
+
+// Whether any byte of `w` is a quote, a backslash or a control character (below 0x20).
+bool NeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t slash = w ^ (kOnes * '\\');
+  const uint64_t zero =
+      ((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | ((w - kOnes * 0x20) & ~w);
+  return (zero & kHigh) != 0;
+}
+
+// Whether any byte of `s` is to be escaped: eight bytes at a time, the last word overlapping
+// the one before it, or a short string padded with a letter.
+bool HasEscape(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  uint64_t w;
+  if (n == 0) return false;
+  if (n < 8) {
+    w = 0x6161616161616161ull;  // "aaaaaaaa"
+    std::memcpy(&w, p, n);
+    return NeedsEscape(w);
   }
-  out += '"';
-  out += s;
-  out += '"';
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&w, p + i, 8);
+    if (NeedsEscape(w)) return true;
+  }
+  std::memcpy(&w, p + n - 8, 8);
+  return NeedsEscape(w);
+}
+
+}  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  if (HasEscape(s)) {
+    out += json::serialize(s);  // something to escape: the serializer's rules
+    return;
+  }
+  out.push_back('"');
+  out.append(s.data(), s.size());
+  out.push_back('"');
+}
+
+void AppendInt(std::string& out, int64_t i) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, i);
+  out.append(buf, r.ptr);
 }
 
 size_t FirstInvalidUtf8(std::string_view s) {

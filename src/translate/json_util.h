@@ -23,6 +23,9 @@ namespace json = boost::json;
 // building a value: for translators that write their output as text.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends the decimal digits of `i` (as std::to_string writes them, without a temporary).
+void AppendInt(std::string& out, int64_t i);
+
 // Deepest nesting accepted in any JSON the module parses (client bodies, tool-call
 // arguments, Gemini answers). Boost.JSON's parser enforces it without recursing.
 inline constexpr size_t kMaxJsonDepth = 64;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <string>
 
 namespace gkm {
@@ -26,6 +27,35 @@ TEST(AppendJsonString, WritesWhatTheSerializerWrites) {
     AppendJsonString(out, s);
     EXPECT_EQ(out, "prefix:" + json::serialize(json::string_view(s))) << s;
     EXPECT_EQ(json::parse(out.substr(7)).as_string(), s) << "round trip of " << s;
+  }
+}
+
+// The escape check runs eight bytes at a time: a character to escape at every position of
+// a word, and in the tail after the last whole word, must still be found.
+TEST(AppendJsonString, FindsEscapesAtEveryOffset) {
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\0'}) {
+    for (size_t len = 1; len <= 24; ++len) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s[at] = special;
+        std::string out;
+        AppendJsonString(out, s);
+        EXPECT_EQ(out, json::serialize(json::string_view(s))) << len << " " << at;
+      }
+    }
+  }
+  // Bytes just above the escaped ranges are written as they are.
+  const std::string plain = "\x20!#[]^\x7f\x80\xff 0123456789";
+  std::string out;
+  AppendJsonString(out, plain);
+  EXPECT_EQ(out, "\"" + plain + "\"");
+}
+
+TEST(AppendInt, WritesWhatToStringWrites) {
+  for (const int64_t i : {int64_t{0}, int64_t{7}, int64_t{-42}, INT64_MAX, INT64_MIN}) {
+    std::string out = "n=";
+    translate_internal::AppendInt(out, i);
+    EXPECT_EQ(out, "n=" + std::to_string(i));
   }
 }
 
