@@ -220,5 +220,16 @@ TEST(Client, OtherInstancesLastMinuteCountsForRpmAndOwnAdmissionsAreTakenPerMinu
   EXPECT_TRUE(out.empty());
 }
 
+TEST(Client, AClientWithoutRpmNeverWakesTheRedisWriter) {
+  Client c(Spec(0, 100), Utc());
+  int woken = 0;
+  c.OnCount([&] { ++woken; });
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(c.Admit("m", At(12, 0, i)).ok());
+  std::vector<ClientMinuteCount> out;
+  c.TakeMinuteCounts(out);
+  EXPECT_EQ(woken, 0);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace gkm
