@@ -96,6 +96,14 @@ async function seededProxy(mock) {
     assert.equal(r.status, 200, r.body);
     assert.equal(keyEntry(await p.adminKeys(), COOLED).models?.[FLASH]?.state, 'cooling');
   }, { timeoutMs: 10000 });
+  // Today's counts reach SQLite (and /admin/usage) at the next flush: wait for it, so that
+  // the chart the page draws and the history read after it agree.
+  await eventually(async () => {
+    const keys = await p.adminKeys();
+    const inMemory = keys.keys.reduce((n, k) => n + (k.models?.[FLASH]?.requests ?? 0), 0);
+    const r = await p.request('GET', `/admin/usage?group_by=model&from=${today}`, { headers: { authorization: `Bearer ${p.adminToken}` } });
+    assert.equal(r.json.rows.find((x) => x.model === FLASH)?.requests ?? 0, inMemory);
+  }, { timeoutMs: 10000 });
   return { p, today, usage };
 }
 
