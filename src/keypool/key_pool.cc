@@ -615,6 +615,19 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
   return NothingUsable(m, now, tried_some);
 }
 
+void KeyPool::Reserve(ModelPool& m, uint32_t p, TimePoint now) {
+  // The request is sent: it counts in the project's windows, and a project that has now
+  // used its budget leaves the rotation before the next pick sees it.
+  ProjectModel& pm = m.projects[p];
+  AddOwnMinute(m, p, 1, 0);
+  ++pm.day_requests;
+  if (HasBudget(m, p, now) && options_.strategy == PoolStrategy::kLeastUsed &&
+      BucketOf(m, pm) != pm.bucket) {
+    ProjectErase(m, p);  // re-ranked by its new share
+    ProjectInsert(m, p);
+  }
+}
+
 std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint64_t request,
                                                  TimePoint now, bool& tried_some) {
   if (!HasBudget(m, p, now)) return std::nullopt;  // it left the rotation until its window ends
@@ -630,15 +643,7 @@ std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint6
     }
     km.last_request = request;
     s.last_request = request;
-    // The request is sent: it counts in the project's windows, and a project that has now
-    // used its budget leaves the rotation before the next pick sees it.
-    AddOwnMinute(m, p, 1, 0);
-    ++pm.day_requests;
-    if (HasBudget(m, p, now) && options_.strategy == PoolStrategy::kLeastUsed &&
-        BucketOf(m, pm) != pm.bucket) {
-      ProjectErase(m, p);  // re-ranked by its new share
-      ProjectInsert(m, p);
-    }
+    Reserve(m, p, now);
     return slot;
   }
   return std::nullopt;
@@ -733,12 +738,7 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
   }
   if (km) km->last_request = request;
   s.last_request = request;
-  if (r.model != nullptr) {
-    ProjectModel& pm = r.model->projects[s.project];
-    AddOwnMinute(*r.model, s.project, 1, 0);
-    ++pm.day_requests;
-    HasBudget(*r.model, s.project, now);
-  }
+  if (r.model != nullptr) Reserve(*r.model, s.project, now);
   return r;
 }
 

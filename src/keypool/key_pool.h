@@ -378,6 +378,9 @@ class KeyPool {
   void RingErase(ModelPool& m, uint32_t slot);
   void ProjectInsert(ModelPool& m, uint32_t project);
   uint8_t BucketOf(const ModelPool& m, const ProjectModel& pm) const;
+  // One request sent through `project`: counted in its windows; out of the rotation when
+  // that used its budget, else re-ranked (least_used). Every pick path reserves here.
+  void Reserve(ModelPool& m, uint32_t project, TimePoint now);
   // A key of `project` is taken for `request`: stamps, counts, re-ranks.
   std::optional<uint32_t> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
                                           TimePoint now, bool& tried_some);
