@@ -16,7 +16,8 @@ const ALL = [...A, ...B, ...PLAIN];
 const PROJECT = Object.fromEntries([...A.map((k) => [k, 'alpha']), [B[0], 'beta']]);
 
 let mock;
-before(async () => { mock = await startMock(); });
+// As harsh as Google gets: every answer gzipped whether asked or not, a 103 before each.
+before(async () => { mock = await startMock({ forceGzip: true, informational: [103] }); });
 after(async () => { await mock?.close(); });
 beforeEach(() => {
   mock.reset();
