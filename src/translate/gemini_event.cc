@@ -463,7 +463,7 @@ class Handler {
   GeminiEvent* ev_;
   json::storage_ptr sp_;
   bool chat_;
-  unsigned char temp_[1024];
+  alignas(json::value) unsigned char temp_[1024];  // the stack builds values in it
   json::value_stack st_;
   Frame frames_[kFrames];
   size_t depth_ = 0;

@@ -176,7 +176,7 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error,
   }
   try {
     // The parser's own stack in a buffer of this frame: no allocation for it on each event.
-    unsigned char temp[2048];
+    alignas(json::value) unsigned char temp[2048];
     json::parser p(json::storage_ptr(), JsonParseOptions(), temp, sizeof temp);
     p.reset(std::move(storage));
     boost::system::error_code ec;
