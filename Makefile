@@ -8,7 +8,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps deps-test build run test unit-test e2e-test mock-test docker-test fuzz bench format lint clean
+.PHONY: all deps deps-test build run test unit-test e2e-test mock-test docker-test compose-test fuzz bench format lint clean
 
 all: build
 
@@ -45,6 +45,12 @@ mock-test:
 # time, seconds with the layers cached; needs root). CI runs it after make test.
 docker-test:
 	scripts/docker-test.sh
+
+# deploy/compose.yaml brought up with podman-compose (Redis, two instances, nginx) and checked
+# through nginx's port (scripts/compose-test.sh; needs root; about a minute). It runs the
+# image make docker-test built (building it only when missing). CI runs it after docker-test.
+compose-test:
+	scripts/compose-test.sh
 
 # libFuzzer targets for the OpenAI translator and the SSE reader; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 300

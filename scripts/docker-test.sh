@@ -11,106 +11,33 @@
 # Everything comes from Debian's packages: scripts/install-deps.sh --docker installs podman,
 # buildah, runc and debootstrap. When no debian:bookworm-slim image is in podman's storage
 # and none can be pulled, one is made with debootstrap from the Debian mirror this machine's
-# apt uses, and imported as localhost/debian:bookworm-slim.
-#
-# Podman runs with its own containers.conf (CONTAINERS_CONF, written under the build dir; the
-# machine's /etc/containers is left alone): runc as the runtime (crun refuses hybrid cgroup
-# hierarchies) and default ulimits of nofile 20000 / nproc 32768 (podman's defaults ask for
-# more than some hosts allow). Needs root. Prints the time each step took.
+# apt uses, and imported as localhost/debian:bookworm-slim (scripts/podman-common.sh, shared
+# with make compose-test, as are podman's own settings: runc, lower default ulimits, in a
+# containers.conf under the build dir). Needs root. Prints the time each step took.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-work="$root/${BUILD_DIR:-build}/docker-test"
+# shellcheck source=scripts/podman-common.sh
+source scripts/podman-common.sh
 image="${GKM_DOCKER_IMAGE:-localhost/gemini-key-manager:test}"
-base="debian:bookworm-slim"
 name="gkm-docker-test-$$"
 uid=10001
 
-if [[ $(id -u) != 0 ]]; then
-  echo "docker-test: needs root (podman, debootstrap)" >&2
-  exit 2
-fi
-
-t0=$SECONDS
-step_start=$SECONDS
-step() {
-  echo "docker-test: $* ($((SECONDS - step_start)) s)"
-  step_start=$SECONDS
-}
-fail() {
-  echo "docker-test: FAIL: $*" >&2
+on_fail() {
   if [[ -n "${container_started:-}" ]]; then
     echo "--- container log (tail)" >&2
     podman logs "$name" 2>&1 | tail -n 30 >&2 || true
   fi
-  exit 1
 }
 
-scripts/install-deps.sh --docker
-mkdir -p "$work"
-export CONTAINERS_CONF="$work/containers.conf"
-cat >"$CONTAINERS_CONF" <<'CONF'
-# Written by scripts/docker-test.sh for its own podman calls.
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
+podman_setup docker-test "$root/${BUILD_DIR:-build}/docker-test"
 step "dependencies"
 
-# --- The base image.
-base_ref=""
-for ref in "localhost/$base" "docker.io/library/$base"; do
-  if podman image exists "$ref"; then base_ref="$ref"; fi
-done
-if [[ -z "$base_ref" ]] && timeout 60 podman pull -q "docker.io/library/$base" >/dev/null 2>&1; then
-  base_ref="docker.io/library/$base"
-fi
-if [[ -z "$base_ref" ]]; then
-  # The first Debian mirror apt is configured with (deb822 or one-line sources).
-  mirror="$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' |
-    grep -v -- '-security' | head -n1 || true)"
-  [[ -n "$mirror" ]] || mirror="$(grep -hsE '^deb ' /etc/apt/sources.list |
-    awk '{print $2}' | grep -v -- '-security' | head -n1 || true)"
-  mirror="${mirror:-http://deb.debian.org/debian}"
-  rootfs="$work/rootfs"
-  rm -rf "$rootfs"
-  echo "docker-test: no $base image; making one with debootstrap from $mirror"
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
-  # As the official slim image: apt sources in deb822 form with updates and security (the
-  # host's, so the same mirror), no docs, man pages or locales installed later, no caches.
-  rm -f "$rootfs/etc/apt/sources.list"
-  if compgen -G "/etc/apt/sources.list.d/debian.sources" >/dev/null; then
-    cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
-  else
-    printf 'deb %s bookworm main\n' "$mirror" >"$rootfs/etc/apt/sources.list"
-  fi
-  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'DPKG'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-DPKG
-  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'APT'
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
-APT
-  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/usr/share/doc/* \
-    "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
-  tar -C "$rootfs" --numeric-owner -c . |
-    podman import --quiet --change 'CMD ["bash"]' - "localhost/$base" >/dev/null
-  rm -rf "$rootfs"
-  base_ref="localhost/$base"
-fi
+podman_base_image
 step "base image $base_ref"
 
-# --- The image, from that base (the Dockerfile's BASE argument). Host networking for its
-# apt-get: no bridge or iptables needed on this machine.
-podman build --format docker --pull=never --build-arg "BASE=$base_ref" --network host -t "$image" \
-  -f Dockerfile . >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; fail "podman build"; }
+# --- The image, from that base (the Dockerfile's BASE argument).
+podman_build_proxy "$image"
 size="$(podman image inspect "$image" --format '{{.Size}}')"
 step "image $image built, $((size / 1000000)) MB"
 
@@ -143,12 +70,7 @@ chmod 700 "$data"
 
 # The mock Google on the host, for a request that is in flight when the container stops;
 # the container reaches it as host.containers.internal.
-mock_port_file="$work/mock.port"
-node tests/mock/mock-gemini.mjs --port 0 --host 0.0.0.0 >"$mock_port_file" &
-mock_pid=$!
-for _ in $(seq 50); do [[ -s "$mock_port_file" ]] && break; sleep 0.1; done
-mock_port="$(sed -E 's/.*"port":([0-9]+).*/\1/' "$mock_port_file")"
-[[ "$mock_port" =~ ^[0-9]+$ ]] || fail "the mock did not start"
+start_mock
 
 # As the README says: the image's port 5000 published on the host, the data directory on
 # /data, the token in the environment, flags after the image name.

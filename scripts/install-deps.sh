@@ -8,8 +8,9 @@
 #   scripts/install-deps.sh --test     also the test tools (redis, curl, chromium, npm SDKs)
 #   scripts/install-deps.sh --bench    also the benchmark tools (nginx, wrk)
 #   scripts/install-deps.sh --runtime  only what the built binary needs to run
-#   scripts/install-deps.sh --docker   also the container tools of make docker-test
-#                                      (podman, buildah, runc, debootstrap)
+#   scripts/install-deps.sh --docker   also the container tools of make docker-test and
+#                                      make compose-test (podman, podman-compose, buildah,
+#                                      runc, debootstrap)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +28,10 @@ test_pkgs=(redis-server curl openssl python3 sqlite3 procps clang libclang-rt-14
   chromium fonts-dejavu-core)
 bench_pkgs=(nginx-light wrk hyperfine libbenchmark-dev valgrind)
 # runc, not crun: crun refuses hybrid cgroup hierarchies (cgroup v1 with a v2 mount).
-docker_pkgs=(podman buildah runc debootstrap containernetworking-plugins curl sqlite3 python3)
+# podman-compose runs deploy/compose.yaml; the dnsname CNI plugin lets its containers find
+# each other by service name (podman 4.3 with CNI has no name service without it).
+docker_pkgs=(podman podman-compose golang-github-containernetworking-plugin-dnsname buildah runc
+  debootstrap containernetworking-plugins curl sqlite3 python3)
 
 want=()
 mode_test=0
