@@ -7,7 +7,9 @@
 #     the other instance's /admin/keys (shared through Redis; that instance sent nothing);
 #   - today's totals on /admin/usage are the requests sent and the 429s the mock gave, on
 #     each instance and through nginx;
-#   - Redis holds the shared state, every key under the gkm: prefix;
+#   - Redis holds the shared state, every key under the gkm: prefix, and today's totals
+#     outlive a Redis restart (its append-only file);
+#   - the health checks of Redis (compose's) and of the proxies (the image's) pass;
 # then podman-compose down -v, and nothing of the project is left (a trap does it on failure
 # too, after printing each container's log).
 #
@@ -127,7 +129,11 @@ for u in "$gkm1" "$gkm2"; do
   [[ "$health" == *'"status":"ok"'* && "$health" != *'"redis":"down"'* ]] ||
     fail "$u/healthz: $health (not ok with Redis up)"
 done
-step "nginx answers on 127.0.0.1:$lb_port; gkm-1 and gkm-2 healthy and joined to Redis"
+# The health checks compose and the image declare, run as the engine runs them.
+for svc in redis gkm-1 gkm-2; do
+  podman healthcheck run "${project}_${svc}_1" >/dev/null 2>&1 || fail "the health check of $svc fails"
+done
+step "nginx answers on 127.0.0.1:$lb_port; gkm-1 and gkm-2 joined to Redis; redis, gkm-1, gkm-2 pass their health checks"
 
 # --- Requests through nginx.
 generate() { # base-url; prints the status code
@@ -227,6 +233,31 @@ verdict="$(podman exec "${project}_redis_1" redis-cli -a "$REDIS_PASSWORD" --no-
   GET "gkm:km:$victim_id|$model")"
 [[ "$verdict" == *"|exhausted|"* ]] || fail "Redis's gkm:km:$victim_id|$model is '$verdict', not an exhaustion"
 step "Redis holds $total keys, all under gkm: ($(sort <<<"$redis_keys" | tr '\n' ' ')), the exhaustion among them"
+
+# --- Today's totals outlive a Redis restart (its append-only file, in its volume).
+podman restart -t 10 "${project}_redis_1" >/dev/null || fail "podman restart redis"
+ok=""
+for _ in $(seq 100); do
+  if podman healthcheck run "${project}_redis_1" >/dev/null 2>&1 &&
+    [[ "$(curl -s "$gkm1/healthz")" != *'"redis":"down"'* ]] &&
+    [[ "$(curl -s "$gkm2/healthz")" != *'"redis":"down"'* ]]; then
+    ok=1
+    break
+  fi
+  sleep 0.1
+done
+[[ -n "$ok" ]] || fail "Redis or the instances did not come back within 10 s of a Redis restart"
+for where in "$gkm1" "$gkm2"; do
+  # An instance answers from its own rows until it has read Redis again.
+  for _ in $(seq 100); do
+    got="$(usage "$where")"
+    [[ "$got" == "$sent $mock_429" ]] && break
+    sleep 0.1
+  done
+  [[ "$got" == "$sent $mock_429" ]] ||
+    fail "after a Redis restart, today's requests and rate_limited on $where are '$got', not '$sent $mock_429' (Redis: $(podman exec "${project}_redis_1" redis-cli -a "$REDIS_PASSWORD" --no-auth-warning --scan | tr '\n' ' '))"
+done
+step "Redis restarted: today's $sent requests and $mock_429 rate limited kept"
 
 # --- Down, and nothing left.
 "${compose[@]}" down -v >"$work/down.log" 2>&1 || { cat "$work/down.log" >&2; fail "podman-compose down -v"; }
