@@ -59,7 +59,9 @@ on_fail() {
   local c
   for c in $(containers); do
     echo "--- $c ($(podman inspect "$c" --format '{{.State.Status}} exit {{.State.ExitCode}}' 2>/dev/null)), log tail:" >&2
-    podman logs --tail 25 "$c" 2>&1 | sed 's/^/  /' >&2 || true
+    # Without the polls of this script (health, metrics, admin), which would hide the rest.
+    podman logs "$c" 2>&1 | grep -vE ' route=(healthz|metrics|admin) |"GET /(healthz|metrics|admin)' |
+      tail -n 25 | sed 's/^/  /' >&2 || true
   done
   echo "--- podman-compose up (tail):" >&2
   tail -n 15 "$work/up.log" | sed 's/^/  /' >&2 || true
@@ -84,10 +86,12 @@ trap cleanup EXIT
 start_mock --log-requests
 mock="http://127.0.0.1:$mock_port"
 
-# Made-up keys (the mock takes any key; never a real one), readable by the image's uid.
+# Made-up keys (the mock takes any key; never a real one), given to the image's user as the
+# compose file's header says.
 keys=(compose-test-key-one compose-test-key-two compose-test-key-three)
 printf '%s\n' "${keys[@]}" >"$work/key.txt"
-chmod 644 "$work/key.txt"
+chown 10001 "$work/key.txt"
+chmod 600 "$work/key.txt"
 key_id() { printf 'k%s' "$(printf '%s' "$1" | sha256sum | cut -c1-12)"; }
 lb_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export GKM_TOKEN=compose-test-token GKM_ADMIN_TOKEN=compose-test-admin \
