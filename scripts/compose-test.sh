@@ -73,6 +73,7 @@ cleanup() {
     # podman-compose 1.0.3 leaves its network, and containers it failed to start.
     local left
     left="$(containers)"
+    # shellcheck disable=SC2086 # one name per word
     [[ -z "$left" ]] || podman rm -f -t 0 $left >/dev/null 2>&1 || true
     podman network rm -f "${project}_default" >/dev/null 2>&1 || true
     podman volume rm -f "${project}_redis-data" "${project}_gkm-1-data" "${project}_gkm-2-data" \
@@ -82,6 +83,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 start_mock --log-requests
 mock="http://127.0.0.1:$mock_port"
@@ -114,8 +116,7 @@ addr() { podman inspect "${project}_$1_1" --format '{{range .NetworkSettings.Net
 gkm1="http://$(addr gkm-1):5000"
 gkm2="http://$(addr gkm-2):5000"
 wait_200() { # url seconds
-  local i
-  for i in $(seq $(($2 * 10))); do
+  for _ in $(seq $(($2 * 10))); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" == 200 ]] && return 0
     sleep 0.1
   done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # t0, mock_pid, mock_port: for the sourcing script
 # Sourced by scripts/docker-test.sh and scripts/compose-test.sh: what both need before they
 # run a container with podman.
 #   podman_setup TAG WORKDIR   needs root; installs the --docker tools through
