@@ -240,7 +240,7 @@ verdict="$(podman exec "${project}_redis_1" redis-cli -a "$REDIS_PASSWORD" --no-
 step "Redis holds $total keys, all under gkm: ($(sort <<<"$redis_keys" | tr '\n' ' ')), the exhaustion among them"
 
 # --- Today's totals outlive a Redis restart (its append-only file, in its volume).
-podman restart -t 10 "${project}_redis_1" >/dev/null || fail "podman restart redis"
+podman restart -t 10 "${project}_redis_1" >"$work/restart.log" 2>&1 || { cat "$work/restart.log" >&2; fail "podman restart redis"; }
 ok=""
 for _ in $(seq 100); do
   if podman healthcheck run "${project}_redis_1" >/dev/null 2>&1 &&
