@@ -3,6 +3,7 @@
 
   report.py wrk FILE key=value...      parse a `wrk --latency` output, append one record
   report.py add [--json J] key=value... append one record (J: a JSON object to merge)
+  report.py cursor JSON [LOCAL_NS]      redis_cursor_bench's JSON -> one redis-cursor record (stdout)
   report.py render --md F --json F      medians, targets and findings -> BENCHMARKS.md, results.json
 
 Records are JSON lines in $BENCH_RECORDS. A value of key=value is a number when it reads as
@@ -410,6 +411,19 @@ def render(args):
             findings.append("Redis round trips per request: %d (batch scripts and counter reads) for %d "
                             "requests = %.4f; none on the request path." % (c, n, c / n))
 
+    for r in recs:
+        if r.get("section") == "redis-cursor" and r.get("per_pick_us_1_0"):
+            local = r.get("local_pick_ns")
+            findings.append(
+                "Shared cursor in Redis (one EVALSHA per pick: INCR mod 10, skip cooling keys): "
+                "%.1f µs per pick one at a time (the round trip each request would wait; %.1f µs "
+                "with 9 of 10 keys cooling); with 4 / 16 in flight %.1f / %.1f µs per pick, each "
+                "waiting %.0f / %.0f µs. Local pick (BM_Pick/10): %s ns. Kept: the local view." % (
+                    r["per_pick_us_1_0"], r.get("per_pick_us_1_9") or 0,
+                    r.get("per_pick_us_4_0") or 0, r.get("per_pick_us_16_0") or 0,
+                    r.get("wait_us_4_0") or 0, r.get("wait_us_16_0") or 0,
+                    fmt(local) if local else "n/a"))
+
     # ---- proxy logs -----------------------------------------------------------------------
     logs = [r for r in recs if r.get("section") == "proxylog"]
     for r in recs:
@@ -724,6 +738,23 @@ def markdown(res, tp, du, on, off):
     return "\n".join(L)
 
 
+def cursor_record(path, local_ns):
+    """The redis-cursor record from redis_cursor_bench's JSON (medians of the repetitions):
+    wait_us_<inflight>_<cooling> (one round trip, what each request in flight waits) and
+    per_pick_us_<inflight>_<cooling> (the connection's time per pick), with the local pick's ns."""
+    rec = {"local_pick_ns": float(local_ns) if local_ns else None}
+    with open(path) as f:
+        benchmarks = json.load(f).get("benchmarks", [])
+    for b in benchmarks:
+        if b.get("aggregate_name", "median") != "median":
+            continue
+        unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        tag = "%d_%d" % (b["inflight"], b["cooling"])
+        rec["wait_us_" + tag] = b["real_time"] * unit / 1e3
+        rec["per_pick_us_" + tag] = b["ns_per_pick"] * 1e6  # an inverted rate: seconds per pick
+    return rec
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -750,6 +781,9 @@ def main(argv):
             rest = rest[2:]
         rec.update(kv(rest))
         append(rec)
+        return 0
+    if cmd == "cursor":
+        print(json.dumps(cursor_record(argv[2], argv[3] if len(argv) > 3 else "")))
         return 0
     if cmd == "render":
         return render(argv[2:])

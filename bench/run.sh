@@ -14,6 +14,9 @@
 #   keys        p50 and pick cost with 10, 10,000 and 100,000 keys, 99 % exhausted; time to
 #               healthy with 100,000 keys
 #   durability  req/s with the default 1 s flush against a 60 s flush (≈ off)
+#   redis       req/s with --redis (a local redis-server) against local mode, Redis round trips
+#               per request, and a pick as a shared cursor in Redis (bench/redis_cursor_bench.cc:
+#               one EVALSHA per pick, one at a time and 4 / 16 in flight) against the local pick
 #   instructions  user-space instructions per request (callgrind), native, OpenAI, OpenAI stream
 # Tunables (environment): BENCH_ROUNDS (5), BENCH_DURATION (8 s), BENCH_WARMUP (2 s),
 # BENCH_CONNECTIONS (32), BENCH_STREAMS ("1000 10000"), BENCH_KEY_COUNTS ("10 10000 100000"),
@@ -211,6 +214,14 @@ elif g++ -std=c++20 -O2 -DNDEBUG -I "$root/src" "$here/pick_bench.cc" \
   pick_bench="$tmp/pick_bench"
 else
   pick_note="Pick cost: bench/pick_bench.cc did not build (see bench/out/pick_bench-build.log); the unit test KeyPool.PickIsConstantTimeWhenMostKeysAreUnusable counts pick steps."
+fi
+
+# The shared-cursor benchmark (the redis section): hiredis and Google Benchmark only.
+cursor_bench=""
+if [[ -f /usr/include/hiredis/hiredis.h && -f /usr/include/benchmark/benchmark.h ]] &&
+  g++ -std=c++20 -O2 -DNDEBUG "$here/redis_cursor_bench.cc" -lhiredis -lbenchmark -lpthread \
+    -o "$tmp/redis_cursor_bench" 2>"$out/redis_cursor_bench-build.log"; then
+  cursor_bench="$tmp/redis_cursor_bench"
 fi
 
 # ---- key files -------------------------------------------------------------------------------
@@ -442,6 +453,33 @@ if has_section redis; then
   c1=$(calls)
   n=$(awk '/requests in/ { print $1 }' <<<"$wrk_out")
   report add section=redis-trips "requests=${n:-0}" "commands=$((c1 - c0))"
+  # A pick as a shared cursor in Redis (one EVALSHA per pick) against the local pick.
+  if [[ -n $cursor_bench ]]; then
+    log "redis: shared-cursor pick (EVALSHA per pick) against the local pick"
+    pin=()
+    [[ -n $SRV_CPU ]] && pin=(taskset -c "$SRV_CPU")
+    cur_st=0
+    REDIS_PORT=$P_REDIS REDIS_PASSWORD=$RPW REDIS_DB=2 "${pin[@]}" "$cursor_bench" \
+      --benchmark_format=json --benchmark_min_time=0.5 --benchmark_repetitions=3 \
+      --benchmark_report_aggregates_only=true >"$out/redis_cursor_bench.json" \
+      2>"$out/redis_cursor_bench.log" || cur_st=$?
+    local_ns=""
+    if [[ -n $pick_bench ]]; then
+      local_ns=$("${pin[@]}" "$pick_bench" --benchmark_filter='BM_Pick/10$' --benchmark_format=json \
+        --benchmark_min_time=0.5 2>/dev/null | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["benchmarks"][0]
+print(b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")])' || true)
+    fi
+    if ((cur_st == 0)); then
+      line=$(python3 "$here/report.py" cursor "$out/redis_cursor_bench.json" "$local_ns")
+      report add --json "$line" section=redis-cursor
+    else
+      report add section=note "text=Shared-cursor pick: bench/redis_cursor_bench.cc exited with $cur_st (see bench/out/redis_cursor_bench.log)."
+    fi
+  else
+    report add section=note "text=Shared-cursor pick: bench/redis_cursor_bench.cc did not build (hiredis or Google Benchmark headers missing; see bench/out/redis_cursor_bench-build.log)."
+  fi
   stop_name redis-on
   stop_name redis-off
   stop_name redis

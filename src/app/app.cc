@@ -189,13 +189,14 @@ int RunApp(int argc, char** argv) {
   if (cfg.redis) {
     redis_url = ParseRedisUrl(*cfg.redis, &error);
     if (!redis_url) return Fail(2, "--redis: " + error);
-    if (redis_url->tls) {
-      return Fail(2,
-                  "--redis: rediss:// needs hiredis 1.0 or later built with TLS; this build has "
-                  "hiredis " +
-                      std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR) +
-                      " (use redis:// on a private network, or a TLS tunnel)");
-    }
+  }
+  std::shared_ptr<const RedisTls> redis_tls;
+  if (cfg.redis_ca && !(redis_url && redis_url->tls)) {
+    return Fail(2, "--redis-ca: needs a rediss:// URL in --redis");
+  }
+  if (redis_url && redis_url->tls) {
+    redis_tls = RedisTls::Make(cfg.redis_ca.value_or(""), &error);
+    if (!redis_tls) return Fail(2, error);
   }
   std::error_code fec;
   std::filesystem::create_directories(cfg.log_dir, fec);
@@ -283,6 +284,7 @@ int RunApp(int argc, char** argv) {
     RedisOptions ro;
     ro.url = *redis_url;
     ro.prefix = cfg.redis_prefix;
+    ro.tls = redis_tls;
     RedisSync::Sink sink;
     sink.apply = [&](const Loaded& changes) {
       pool.ApplyShared(changes, NowMs());
@@ -408,6 +410,7 @@ int RunApp(int argc, char** argv) {
     RedisOptions ro;
     ro.url = *redis_url;
     ro.prefix = cfg.redis_prefix;
+    ro.tls = redis_tls;
     day_reader = std::make_unique<RedisDayReader>(std::move(ro));
     history.SetSharedToday(
         [&] { return clock->DayOf(NowMs()); },

@@ -58,7 +58,8 @@ struct Config {
   std::string state_dir = ".";
   std::optional<std::string> redis;  // redis://[:password@]host:port[/db]
   std::string redis_prefix = "gkm:";
-  bool redis_optional = false;  // start without Redis (a warning) rather than exit 1
+  bool redis_optional = false;          // start without Redis (a warning) rather than exit 1
+  std::optional<std::string> redis_ca;  // extra CAs (PEM) for rediss://; needs rediss://
   std::string log_dir = ".";
   LogLevel log_level = LogLevel::kInfo;
   bool log_json = false;  // --log-format json: one JSON object per line

@@ -1,6 +1,7 @@
 #include "store/redis_link.h"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <utility>
@@ -103,10 +104,24 @@ std::string ErrorOf(const redisReply* r) {
 }
 
 std::unique_ptr<RedisLink> RedisLink::Open(const RedisUrl& url, std::chrono::milliseconds timeout,
-                                           std::string* error) {
+                                           std::string* error, const RedisTls* tls) {
   timeval tv{static_cast<time_t>(timeout.count() / 1000),
              static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  redisContext* ctx = redisConnectWithTimeout(url.host.c_str(), url.port, tv);
+  std::unique_ptr<TlsBridge> bridge;
+  redisContext* ctx = nullptr;
+  if (url.tls) {
+    if (tls == nullptr) {
+      *error = "cannot connect to " + url.Where() + ": rediss:// without a TLS context";
+      return nullptr;
+    }
+    bridge = tls->Dial(url.host, url.port, timeout, error);
+    if (!bridge) return nullptr;
+    int fd = bridge->TakeFd();
+    ctx = redisConnectFd(fd);
+    if (ctx == nullptr) ::close(fd);
+  } else {
+    ctx = redisConnectWithTimeout(url.host.c_str(), url.port, tv);
+  }
   if (ctx == nullptr) {
     *error = "cannot connect to " + url.Where() + ": out of memory";
     return nullptr;
@@ -116,9 +131,11 @@ std::unique_ptr<RedisLink> RedisLink::Open(const RedisUrl& url, std::chrono::mil
     redisFree(ctx);
     return nullptr;
   }
-  std::unique_ptr<RedisLink> link(new RedisLink(ctx));
-  redisSetTimeout(ctx, tv);  // a Redis that stops answering fails the command, not the thread
-  redisEnableKeepAlive(ctx);
+  std::unique_ptr<RedisLink> link(new RedisLink(ctx, std::move(bridge)));
+  // A Redis that stops answering fails the command, not the thread (over TLS, on hiredis's
+  // end of the socket pair; the bridge keeps the TCP connection alive itself).
+  redisSetTimeout(ctx, tv);
+  if (!url.tls) redisEnableKeepAlive(ctx);
   auto step = [&](const std::vector<std::string>& args, const char* what) {
     Reply r = link->Command(args);
     if (!r) {
@@ -142,7 +159,7 @@ std::unique_ptr<RedisLink> RedisLink::Open(const RedisUrl& url, std::chrono::mil
 }
 
 RedisLink::~RedisLink() {
-  if (ctx_ != nullptr) redisFree(ctx_);
+  if (ctx_ != nullptr) redisFree(ctx_);  // closes hiredis's end; bridge_ goes after
 }
 
 std::string RedisLink::error() const {

@@ -4,6 +4,9 @@
 // caller pipelines them: Send() appends, Flush() writes them all and reads every reply in
 // one round trip. A failed connection stays failed: the owner drops it and dials again.
 //
+// rediss:// goes through a TlsBridge (store/redis_tls.h): hiredis talks RESP over one end of
+// a socket pair, the bridge's thread carries the bytes over TLS; the link owns the bridge.
+//
 // ParseRedisUrl is pure: redis://[[user]:password@]host[:port][/db] (rediss:// is TLS).
 #pragma once
 
@@ -16,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "store/redis_tls.h"
 
 namespace gkm {
 
@@ -41,9 +46,10 @@ using Reply = std::unique_ptr<redisReply, ReplyFree>;
 class RedisLink {
  public:
   // Dials, authenticates and selects the db. Null with one line in *error: unreachable,
-  // refused password, db index out of range.
+  // refused password, db index out of range, and for rediss:// (`tls` required then) the
+  // handshake or the server's certificate refused.
   static std::unique_ptr<RedisLink> Open(const RedisUrl& url, std::chrono::milliseconds timeout,
-                                         std::string* error);
+                                         std::string* error, const RedisTls* tls = nullptr);
   ~RedisLink();
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
@@ -65,8 +71,10 @@ class RedisLink {
   uint64_t round_trips() const { return round_trips_; }
 
  private:
-  explicit RedisLink(redisContext* ctx) : ctx_(ctx) {}
+  RedisLink(redisContext* ctx, std::unique_ptr<TlsBridge> bridge)
+      : ctx_(ctx), bridge_(std::move(bridge)) {}
   redisContext* ctx_;
+  std::unique_ptr<TlsBridge> bridge_;  // rediss:// only; destroyed after ctx_ is freed
   size_t queued_ = 0;
   bool failed_ = false;
   uint64_t round_trips_ = 0;

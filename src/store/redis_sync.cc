@@ -258,7 +258,7 @@ RedisSync::RedisSync(RedisOptions options, Sink sink)
 RedisSync::~RedisSync() { Stop(); }
 
 bool RedisSync::Dial(std::string* error) {
-  link_ = RedisLink::Open(opt_.url, opt_.timeout, error);
+  link_ = RedisLink::Open(opt_.url, opt_.timeout, error, opt_.tls.get());
   if (!link_) return false;
   Reply r = link_->Command({"SCRIPT", "LOAD", kApplyScript});
   if (!r || !ErrorOf(r.get()).empty() || r->type != REDIS_REPLY_STRING) {
@@ -759,7 +759,7 @@ void RedisSync::WriterLoop() {
 void RedisSync::SubscriberLoop() {
   while (!stopping_) {
     std::string error;
-    auto sub = RedisLink::Open(opt_.url, opt_.timeout, &error);
+    auto sub = RedisLink::Open(opt_.url, opt_.timeout, &error, opt_.tls.get());
     if (sub) {
       sub->Send({"SUBSCRIBE", channel_});
       if (sub->Flush().empty()) sub.reset();
@@ -892,7 +892,7 @@ std::vector<UsageFact> ParseSharedDay(const std::string& day, const RedisFields&
 
 bool RedisDayReader::Read(const std::string& day, std::vector<UsageFact>* out, std::string* error) {
   if (!link_ || !link_->ok()) {
-    link_ = RedisLink::Open(opt_.url, opt_.timeout, error);
+    link_ = RedisLink::Open(opt_.url, opt_.timeout, error, opt_.tls.get());
     if (!link_) return false;
   }
   for (const char* kind : {"req:", "use:", "creq:"}) {

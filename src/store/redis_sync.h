@@ -55,6 +55,7 @@ struct RedisOptions {
   std::chrono::seconds retention{8 * 24 * 3600};  // of the per-day counters
   size_t max_buffered_rows = 200000;
   std::chrono::milliseconds timeout{2000};  // to connect, and for one command
+  std::shared_ptr<const RedisTls> tls;      // rediss:// (RedisTls::Make), else null
 };
 
 class RedisSync {

@@ -3,7 +3,10 @@
 
 #include <boost/json/parse.hpp>
 
+#include <openssl/x509_vfy.h>
+
 #include "store/redis_sync.h"
+#include "store/redis_tls.h"
 
 namespace gkm {
 namespace {
@@ -43,6 +46,59 @@ TEST(RedisUrl, RefusedWithoutEchoingThePassword) {
     EXPECT_FALSE(e.empty()) << bad;
     EXPECT_EQ(e.find("secret"), std::string::npos) << e;
   }
+}
+
+TEST(RedisUrl, TlsForms) {
+  std::string e;
+  auto u = ParseRedisUrl("rediss://:pw@redis.internal/2", &e);
+  ASSERT_TRUE(u) << e;
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "redis.internal");
+  EXPECT_EQ(u->port, 6379);  // the same default port: Redis's TLS port is a setting
+  EXPECT_EQ(u->db, 2);
+  EXPECT_EQ(u->Where(), "redis.internal:6379");
+  u = ParseRedisUrl("rediss://default:pw@localhost:6380", &e);
+  ASSERT_TRUE(u) << e;
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->user, "default");
+  EXPECT_EQ(u->port, 6380);
+  EXPECT_EQ(u->db, 0);
+  for (const char* bad : {"rediss://", "rediss://:secret@", "redis+tls://:secret@h:1",
+                          "rediss://:secret@h:65536", "REDISS://:secret@h:1"}) {
+    EXPECT_FALSE(ParseRedisUrl(bad, &e)) << bad;
+    EXPECT_EQ(e.find("secret"), std::string::npos) << e;
+  }
+}
+
+TEST(RedisTls, PeerNamesAnIpWithoutSniAndANameWithIt) {
+  EXPECT_TRUE(TlsPeerOf("127.0.0.1").ip);
+  EXPECT_TRUE(TlsPeerOf("::1").ip);  // ParseRedisUrl drops the brackets
+  EXPECT_TRUE(TlsPeerOf("2001:db8::5").ip);
+  EXPECT_FALSE(TlsPeerOf("localhost").ip);
+  EXPECT_FALSE(TlsPeerOf("redis.internal").ip);
+  EXPECT_FALSE(TlsPeerOf("10.0.0.5.nip.io").ip);
+  EXPECT_FALSE(TlsPeerOf("[::1]").ip);
+  EXPECT_EQ(TlsPeerOf("redis.internal").name, "redis.internal");
+}
+
+TEST(RedisTls, HandshakeErrorSaysWhyAndWhere) {
+  std::string e = HandshakeError("localhost:6380", X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
+                                 "certificate verify failed");
+  EXPECT_EQ(e,
+            "TLS handshake with localhost:6380 failed: the server's certificate was refused: "
+            "self-signed certificate in certificate chain (give its CA with --redis-ca)");
+  e = HandshakeError("localhost:6380", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "x");
+  EXPECT_NE(e.find("--redis-ca"), std::string::npos) << e;
+  // A certificate for another name: the CA is fine, no hint at it.
+  e = HandshakeError("10.0.0.5:6380", X509_V_ERR_IP_ADDRESS_MISMATCH, "certificate verify failed");
+  EXPECT_EQ(e,
+            "TLS handshake with 10.0.0.5:6380 failed: the server's certificate was refused: "
+            "IP address mismatch");
+  e = HandshakeError("r:6380", X509_V_ERR_HOSTNAME_MISMATCH, "certificate verify failed");
+  EXPECT_NE(e.find("hostname mismatch"), std::string::npos) << e;
+  // No certificate verdict: the TLS error as it is (a plain-text port, an old protocol).
+  e = HandshakeError("r:6379", X509_V_OK, "wrong version number (SSL routines)");
+  EXPECT_EQ(e, "TLS handshake with r:6379 failed: wrong version number (SSL routines)");
 }
 
 TEST(EncodeBatch, OkClearsElsewhereOnlyWithAResetOfTheKey) {
