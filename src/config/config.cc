@@ -331,7 +331,7 @@ Problem SetRedis(std::string_view v, Config& c) {
   // The URL may hold a password: never echo it.
   const bool plain = v.rfind("redis://", 0) == 0, tls = v.rfind("rediss://", 0) == 0;
   if ((!plain && !tls) || v.size() == (plain ? 8u : 9u) || HasSpace(v)) {
-    return std::string("value is not a redis://[:password@]host:port[/db] URL");
+    return std::string("value is not a redis:// or rediss://[:password@]host:port[/db] URL");
   }
   c.redis = std::string(v);
   return std::nullopt;
