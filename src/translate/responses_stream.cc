@@ -170,10 +170,17 @@ void ResponsesStreamTranslator::PlanResponseObject() {
   }
   plan_text_.reserve(512 + ctx_.echo.size() + ctx_.id.size() + ctx_.model.size());
   plan_count_ = 0;
-  for (const Member& m : members) {
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Member& m = members[i];
     plan_text_ += plan_text_.empty() ? '{' : ',';
-    AppendJsonString(plan_text_, m.key);
-    plan_text_ += ':';
+    if (i < std::size(kDefaults)) {  // our names need no escaping
+      plan_text_ += '"';
+      plan_text_ += m.key;
+      plan_text_ += "\":";
+    } else {
+      AppendJsonString(plan_text_, m.key);
+      plan_text_ += ':';
+    }
     std::string_view value = m.text;
     if (m.source >= 0) value = echoed[static_cast<size_t>(m.source)];
     if (m.slot == Slot::kNone) {
