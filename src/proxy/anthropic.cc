@@ -123,11 +123,7 @@ asio::awaitable<int> ServeMessages(Request& req, ClientConn& client, Services& s
                                  false);
   }
   AnthropicStreamTranslator translator(ctx);
-  http::response<http::buffer_body> res{http::status::ok, 11};
-  res.set(http::field::content_type, "text/event-stream");
-  res.set(http::field::cache_control, "no-cache");
-  res.keep_alive(keep_alive);
-  StreamWriter out(client, res, std::nullopt);
+  StreamWriter out(client, SseHead(keep_alive));
   AnthropicRelay relay{{translator, *a.parser, {}}};
   RelayEnd end = co_await RelayStream(a, req, svc, up, out, relay);
   co_return PackResult(200, end.client_ok && end.upstream_ok && keep_alive);

@@ -234,11 +234,7 @@ asio::awaitable<int> ServeResponses(Request& req, ClientConn& client, Services& 
         client, 502, OpenAiErrorBody(502, "the upstream stream came in a content coding"), false);
   }
   ResponsesStreamTranslator translator(ctx);
-  http::response<http::buffer_body> res{http::status::ok, 11};
-  res.set(http::field::content_type, "text/event-stream");
-  res.set(http::field::cache_control, "no-cache");
-  res.keep_alive(keep_alive);
-  StreamWriter out(client, res, std::nullopt);
+  StreamWriter out(client, SseHead(keep_alive));
   std::function<void()> kept;
   if (rr.store) {
     kept = [&svc, &rr, &translator, id = ctx.id, owner = OwnerOf(req)] {

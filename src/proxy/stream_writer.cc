@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdio>
+#include <utility>
 
 #include "common/http_io.h"
 
@@ -27,6 +28,19 @@ http::response<http::buffer_body>& Prepared(http::response<http::buffer_body>& r
 StreamWriter::StreamWriter(ClientConn& client, http::response<http::buffer_body>& res,
                            std::optional<uint64_t> length)
     : client_(client), head_(HeadBytes(Prepared(res, length).base())), chunked_(!length) {}
+
+StreamWriter::StreamWriter(ClientConn& client, std::string head)
+    : client_(client), head_(std::move(head)), chunked_(true) {}
+
+std::string SseHead(bool keep_alive) {
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
+  if (!keep_alive) head += "Connection: close\r\n";
+  head += "Date: ";
+  head += HttpDateNow();
+  head += "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  return head;
+}
 
 asio::awaitable<bool> StreamWriter::Start() {
   if (!ok_ || head_.empty()) co_return ok_;

@@ -16,11 +16,18 @@
 
 namespace gkm {
 
+// The head of a 200 text/event-stream answer in chunked coding (Content-Type, Cache-Control,
+// Connection: close unless kept alive, Date, Transfer-Encoding), the bytes a Beast response
+// with those fields gives, written without building one: what the translated streams send.
+std::string SseHead(bool keep_alive);
+
 class StreamWriter {
  public:
   // Set the head's fields before. `length`: the body's size when known (else chunked).
   StreamWriter(ClientConn& client, http::response<http::buffer_body>& res,
                std::optional<uint64_t> length);
+  // A head written already (SseHead), its body chunked.
+  StreamWriter(ClientConn& client, std::string head);
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
 

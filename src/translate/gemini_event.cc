@@ -1,6 +1,7 @@
 #include "translate/gemini_event.h"
 
 #include <boost/json/basic_parser_impl.hpp>
+#include <cstddef>
 #include <exception>
 #include <utility>
 
@@ -209,65 +210,11 @@ class Handler {
     return true;
   }
 
-  bool on_int64(int64_t i, json::string_view, json::error_code&) {
-    if (kept_ > 0) {
-      st_.push_int64(i);
-    } else if (const Role r = Begin(); Keep(r)) {
-      st_.push_int64(i);
-      EndKeep();
-    } else {
-      Number(r, json::value(i));
-    }
-    return true;
-  }
-
-  bool on_uint64(uint64_t u, json::string_view, json::error_code&) {
-    if (kept_ > 0) {
-      st_.push_uint64(u);
-    } else if (const Role r = Begin(); Keep(r)) {
-      st_.push_uint64(u);
-      EndKeep();
-    } else {
-      Number(r, json::value(u));
-    }
-    return true;
-  }
-
-  bool on_double(double d, json::string_view, json::error_code&) {
-    if (kept_ > 0) {
-      st_.push_double(d);
-    } else if (const Role r = Begin(); Keep(r)) {
-      st_.push_double(d);
-      EndKeep();
-    } else {
-      Number(r, json::value(d));
-    }
-    return true;
-  }
-
-  bool on_bool(bool b, json::error_code&) {
-    if (kept_ > 0) {
-      st_.push_bool(b);
-    } else if (const Role r = Begin(); Keep(r)) {
-      st_.push_bool(b);
-      EndKeep();
-    } else {
-      Number(r, json::value(b));
-    }
-    return true;
-  }
-
-  bool on_null(json::error_code&) {
-    if (kept_ > 0) {
-      st_.push_null();
-    } else if (const Role r = Begin(); Keep(r)) {
-      st_.push_null();
-      EndKeep();
-    } else {
-      Number(r, json::value(nullptr));
-    }
-    return true;
-  }
+  bool on_int64(int64_t i, json::string_view, json::error_code&) { return Scalar(i); }
+  bool on_uint64(uint64_t u, json::string_view, json::error_code&) { return Scalar(u); }
+  bool on_double(double d, json::string_view, json::error_code&) { return Scalar(d); }
+  bool on_bool(bool b, json::error_code&) { return Scalar(b); }
+  bool on_null(json::error_code&) { return Scalar(nullptr); }
 
  private:
   struct Frame {
@@ -278,6 +225,26 @@ class Handler {
   };
 
   GeminiEventCandidate& Candidate() { return ev_->candidates.back(); }
+
+  // A number, boolean or null: onto the stack when it is (in) a kept value, else read for
+  // its role.
+  template <class T>
+  bool Scalar(T v) {
+    if (kept_ > 0) {
+      PushScalar(v);
+    } else if (const Role r = Begin(); Keep(r)) {
+      PushScalar(v);
+      EndKeep();
+    } else {
+      Number(r, json::value(v));
+    }
+    return true;
+  }
+  void PushScalar(int64_t i) { st_.push_int64(i); }
+  void PushScalar(uint64_t u) { st_.push_uint64(u); }
+  void PushScalar(double d) { st_.push_double(d); }
+  void PushScalar(bool b) { st_.push_bool(b); }
+  void PushScalar(std::nullptr_t) { st_.push_null(); }
 
   bool Push(Role role, json::error_code& ec) {
     if (depth_ == kFrames) {  // the parser's depth limit comes first; this is a guard

@@ -95,9 +95,10 @@ class Translator {
       out.session = AsString(*k, "prompt_cache_key");
     }
     if (const json::value* inc = Get(in, "include")) {
-      const json::array& a = AsArray(*inc, "include");
+      const Path root("include");
+      const json::array& a = AsArray(*inc, root);
       for (size_t i = 0; i < a.size(); ++i) {
-        if (AsString(a[i], Idx("include", i)) == "reasoning.encrypted_content") {
+        if (AsString(a[i], Path(root, i)) == "reasoning.encrypted_content") {
           out.include_encrypted = true;
         }
       }
@@ -153,11 +154,16 @@ class Translator {
       if (id != nullptr && id->is_string()) by_id_.emplace(std::string(id->get_string()), v);
     }
     // Paths name the client's own items; stored ones are named through previous_response_id.
+    const Path stored("previous_response_id");
+    const Path own("input");
     for (size_t i = 0; i < items.size(); ++i) {
-      const std::string path =
-          i < first_own ? std::string("previous_response_id")
-                        : (input->is_string() ? std::string("input") : Idx("input", i - first_own));
-      Item(*items[i], path);
+      if (i < first_own) {
+        Item(*items[i], stored);
+      } else if (input->is_string()) {
+        Item(*items[i], own);
+      } else {
+        Item(*items[i], Path(own, i - first_own));
+      }
     }
     FlushModel();
     FlushOutputs();
@@ -180,17 +186,23 @@ class Translator {
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
     // Written as the object of these members would serialize (the names need no escaping).
+    // The request's members found in one pass over them, written in this order.
+    static constexpr std::string_view kEchoed[] = {
+        "instructions",         "tools", "tool_choice",       "reasoning",  "text",
+        "temperature",          "top_p", "max_output_tokens", "metadata",   "parallel_tool_calls",
+        "previous_response_id", "user",  "prompt_cache_key",  "truncation", "service_tier"};
+    const json::value* echoed[std::size(kEchoed)] = {};
+    for (const json::key_value_pair& kv : in) {
+      const auto* k = std::find(std::begin(kEchoed), std::end(kEchoed), kv.key());
+      if (k != std::end(kEchoed)) echoed[k - std::begin(kEchoed)] = &kv.value();
+    }
     out.echo = "{";
-    for (std::string_view k :
-         {"instructions", "tools", "tool_choice", "reasoning", "text", "temperature", "top_p",
-          "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id", "user",
-          "prompt_cache_key", "truncation", "service_tier"}) {
-      const json::value* v = in.if_contains(k);
-      if (v == nullptr) continue;
+    for (size_t i = 0; i < std::size(kEchoed); ++i) {
+      if (echoed[i] == nullptr) continue;
       out.echo += '"';
-      out.echo += k;
+      out.echo += kEchoed[i];
       out.echo += "\":";
-      out.echo += json::serialize(*v);
+      out.echo += json::serialize(*echoed[i]);
       out.echo += ',';
     }
     out.echo += out.store ? "\"store\":true}" : "\"store\":false}";
@@ -275,7 +287,7 @@ class Translator {
   void ToModel() { FlushOutputs(); }
   void ToUser() { FlushModel(); }
 
-  void Item(const json::value& v, const std::string& path) {
+  void Item(const json::value& v, const Path& path) {
     const json::object& item = AsObject(v, path);
     std::string_view type = "message";
     if (const auto t = OptString(item, "type", path)) type = *t;
@@ -300,29 +312,29 @@ class Translator {
       const std::string_view id = ReqString(item, "id", path);
       const auto it = by_id_.find(id);
       if (it == by_id_.end() || it->second == &v) {
-        Fail(Sub(path, "id"), "no item of this conversation has the id " + Quote(id));
+        Fail(Path(path, "id"), "no item of this conversation has the id " + Quote(id));
       }
       const json::value* type_v = it->second->get_object().if_contains("type");
       if (type_v != nullptr && type_v->is_string() && type_v->get_string() == "item_reference") {
-        Fail(Sub(path, "id"), "names another item_reference");
+        Fail(Path(path, "id"), "names another item_reference");
       }
       Item(*it->second, path);
     } else {
-      Fail(Sub(path, "type"), "unsupported input item type " + Quote(type));
+      Fail(Path(path, "type"), "unsupported input item type " + Quote(type));
     }
   }
 
-  void Message(const json::object& m, const std::string& path) {
+  void Message(const json::object& m, const Path& path) {
     const std::string_view role = ReqString(m, "role", path);
     const bool system = role == "system" || role == "developer";
     if (!system && role != "user" && role != "assistant") {
-      Fail(Sub(path, "role"), "unknown role " + Quote(role));
+      Fail(Path(path, "role"), "unknown role " + Quote(role));
     }
     json::array parts = Content(m, path, role == "user");
     if (system) {
       for (json::value& p : parts) {
         if (!p.get_object().contains("text")) {
-          Fail(Sub(path, "content"), "system and developer messages may hold only text");
+          Fail(Path(path, "content"), "system and developer messages may hold only text");
         }
         system_parts_.push_back(std::move(p));
       }
@@ -336,9 +348,9 @@ class Translator {
     }
   }
 
-  json::array Content(const json::object& m, const std::string& path, bool user) {
+  json::array Content(const json::object& m, const Path& path, bool user) {
     json::array out;
-    const std::string cpath = Sub(path, "content");
+    const Path cpath(path, "content");
     const json::value* c = Get(m, "content");
     if (c == nullptr) Fail(cpath, "required");
     if (c->is_string()) {
@@ -347,7 +359,7 @@ class Translator {
     }
     const json::array& parts = AsArray(*c, cpath);
     for (size_t j = 0; j < parts.size(); ++j) {
-      const std::string ppath = Idx(cpath, j);
+      const Path ppath(cpath, j);
       const json::object& p = AsObject(parts[j], ppath);
       const std::string_view type = ReqString(p, "type", ppath);
       if (type == "input_text" || type == "output_text" || type == "text" ||
@@ -362,20 +374,20 @@ class Translator {
       } else if (user && type == "input_file") {
         File(p, ppath, out);
       } else {
-        Fail(Sub(ppath, "type"), "unsupported content part type " + Quote(type) +
-                                     (user ? std::string() : std::string(" in this message")));
+        Fail(Path(ppath, "type"), "unsupported content part type " + Quote(type) +
+                                      (user ? std::string() : std::string(" in this message")));
       }
     }
     return out;
   }
 
-  static void Image(const json::object& p, const std::string& path, json::array& out) {
+  static void Image(const json::object& p, const Path& path, json::array& out) {
     if (Get(p, "file_id") != nullptr && Get(p, "image_url") == nullptr) {
-      Fail(Sub(path, "file_id"), "file ids are not supported; send the image as a data: URL");
+      Fail(Path(path, "file_id"), "file ids are not supported; send the image as a data: URL");
     }
     const json::value* u = Get(p, "image_url");
-    if (u == nullptr) Fail(Sub(path, "image_url"), "required");
-    const std::string upath = Sub(path, "image_url");
+    if (u == nullptr) Fail(Path(path, "image_url"), "required");
+    const Path upath(path, "image_url");
     std::string_view url;
     if (u->is_object()) {  // tolerated: the chat shape {"url": ...}
       url = ReqString(u->get_object(), "url", upath);
@@ -388,16 +400,16 @@ class Translator {
     out.push_back(DataUrl(url, upath));
   }
 
-  static void File(const json::object& p, const std::string& path, json::array& out) {
+  static void File(const json::object& p, const Path& path, json::array& out) {
     const auto data = OptString(p, "file_data", path);
     if (!data) {
-      if (Get(p, "file_id") != nullptr) Fail(Sub(path, "file_id"), "file ids are not supported");
+      if (Get(p, "file_id") != nullptr) Fail(Path(path, "file_id"), "file ids are not supported");
       if (Get(p, "file_url") != nullptr) {
-        Fail(Sub(path, "file_url"), "remote files are not fetched by this proxy");
+        Fail(Path(path, "file_url"), "remote files are not fetched by this proxy");
       }
-      Fail(Sub(path, "file_data"), "required");
+      Fail(Path(path, "file_data"), "required");
     }
-    const std::string fpath = Sub(path, "file_data");
+    const Path fpath(path, "file_data");
     if (StartsWithNoCase(*data, "data:")) {
       out.push_back(DataUrl(*data, fpath));
       return;
@@ -405,15 +417,15 @@ class Translator {
     if (!IsBase64(*data)) Fail(fpath, "expected a base64 data: URL or base64 data");
     std::string mime;
     if (const auto fname = OptString(p, "filename", path)) mime = MimeOfFilename(*fname);
-    if (mime.empty()) Fail(Sub(path, "filename"), "the file's type is unknown; send a data: URL");
+    if (mime.empty()) Fail(Path(path, "filename"), "the file's type is unknown; send a data: URL");
     out.push_back(Inline(std::move(mime), *data));
   }
 
-  void Call(const json::object& item, const std::string& path, bool custom) {
+  void Call(const json::object& item, const Path& path, bool custom) {
     const std::string_view call_id = ReqString(item, "call_id", path);
-    if (call_id.empty()) Fail(Sub(path, "call_id"), "must not be empty");
+    if (call_id.empty()) Fail(Path(path, "call_id"), "must not be empty");
     const std::string_view name = ReqString(item, "name", path);
-    if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+    if (name.empty()) Fail(Path(path, "name"), "must not be empty");
     json::object args;
     if (custom) {
       args["input"] = ReqString(item, "input", path);
@@ -421,9 +433,9 @@ class Translator {
                arguments && !arguments->empty()) {
       std::string err;
       std::optional<json::value> parsed = ParseJson(*arguments, &err);
-      if (!parsed) Fail(Sub(path, "arguments"), "not valid JSON: " + err);
+      if (!parsed) Fail(Path(path, "arguments"), "not valid JSON: " + err);
       if (!parsed->is_object()) {
-        Fail(Sub(path, "arguments"),
+        Fail(Path(path, "arguments"),
              "expected a JSON object, got " + std::string(KindName(*parsed)));
       }
       args = std::move(parsed->get_object());
@@ -440,13 +452,13 @@ class Translator {
     calls_[std::string(call_id)] = CallInfo{std::string(name), next_ordinal_++};
   }
 
-  void Output(const json::object& item, const std::string& path) {
+  void Output(const json::object& item, const Path& path) {
     const std::string_view call_id = ReqString(item, "call_id", path);
     const auto it = calls_.find(call_id);
     if (it == calls_.end()) {
-      Fail(Sub(path, "call_id"), "no earlier function_call has the call_id " + Quote(call_id));
+      Fail(Path(path, "call_id"), "no earlier function_call has the call_id " + Quote(call_id));
     }
-    const std::string opath = Sub(path, "output");
+    const Path opath(path, "output");
     const json::value* o = Get(item, "output");
     std::string text;
     json::array media;
@@ -457,7 +469,7 @@ class Translator {
     } else {
       const json::array& parts = AsArray(*o, opath);
       for (size_t j = 0; j < parts.size(); ++j) {
-        const std::string ppath = Idx(opath, j);
+        const Path ppath(opath, j);
         const json::object& p = AsObject(parts[j], ppath);
         const std::string_view type = ReqString(p, "type", ppath);
         if (type == "input_text" || type == "output_text" || type == "text") {
@@ -468,7 +480,7 @@ class Translator {
         } else if (type == "input_file") {
           File(p, ppath, media);
         } else {
-          Fail(Sub(ppath, "type"), "unsupported output part type " + Quote(type));
+          Fail(Path(ppath, "type"), "unsupported output part type " + Quote(type));
         }
       }
     }
@@ -488,25 +500,26 @@ class Translator {
   void Tools(const json::object& in, ResponsesRequest& out) {
     const json::value* tv = Get(in, "tools");
     if (tv == nullptr) return;
-    const json::array& tools = AsArray(*tv, "tools");
+    const Path root("tools");
+    const json::array& tools = AsArray(*tv, root);
     for (size_t i = 0; i < tools.size(); ++i) {
-      const std::string path = Idx("tools", i);
+      const Path path(root, i);
       const json::object& t = AsObject(tools[i], path);
       const std::string_view type = ReqString(t, "type", path);
       if (type != "function" && type != "custom") continue;  // hosted tools: dropped
       const std::string_view name = ReqString(t, "name", path);
-      if (name.empty()) Fail(Sub(path, "name"), "must not be empty");
+      if (name.empty()) Fail(Path(path, "name"), "must not be empty");
       json::object decl;
       decl["name"] = name;
       std::string description(OptString(t, "description", path).value_or(""));
       if (type == "function") {
         if (const json::value* params = Get(t, "parameters")) {
-          AsObject(*params, Sub(path, "parameters"));
+          AsObject(*params, Path(path, "parameters"));
           decl["parametersJsonSchema"] = *params;
         }
       } else {
         if (const json::value* fv = Get(t, "format")) {
-          const std::string fpath = Sub(path, "format");
+          const Path fpath(path, "format");
           const json::object& f = AsObject(*fv, fpath);
           if (OptString(f, "type", fpath).value_or("text") == "grammar") {
             const std::string_view syntax = OptString(f, "syntax", fpath).value_or("");
@@ -568,10 +581,12 @@ class Translator {
         }
         json::array names;
         if (const json::value* tv = Get(o, "tools")) {
-          const json::array& a = AsArray(*tv, "tool_choice.tools");
+          const Path root("tool_choice.tools");
+          const json::array& a = AsArray(*tv, root);
           for (size_t i = 0; i < a.size(); ++i) {
-            const json::object& t = AsObject(a[i], Idx("tool_choice.tools", i));
-            if (const auto n = OptString(t, "name", Idx("tool_choice.tools", i))) {
+            const Path path(root, i);
+            const json::object& t = AsObject(a[i], path);
+            if (const auto n = OptString(t, "name", path)) {
               if (declared_.contains(*n)) names.push_back(json::value(*n));
             }
           }

@@ -1,12 +1,14 @@
 #include "translate/responses_stream.h"
 
 #include <algorithm>
+#include <array>
 #include <exception>
 #include <utility>
 #include <vector>
 
 #include "translate/chat_common.h"
 #include "translate/error.h"
+#include "translate/gemini_event.h"
 #include "translate/json_util.h"
 #include "translate/thought_signature.h"
 
@@ -28,15 +30,15 @@ std::string_view ErrorCode(int status) {
 // output_tokens_details {reasoning_tokens}, total_tokens.
 void AppendUsage(std::string& out, const GeminiUsage& u) {
   out += "{\"input_tokens\":";
-  out += std::to_string(u.prompt_tokens);
+  AppendInt(out, u.prompt_tokens);
   out += ",\"input_tokens_details\":{\"cached_tokens\":";
-  out += std::to_string(u.cached_tokens);
+  AppendInt(out, u.cached_tokens);
   out += "},\"output_tokens\":";
-  out += std::to_string(u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens);
+  AppendInt(out, u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens);
   out += ",\"output_tokens_details\":{\"reasoning_tokens\":";
-  out += std::to_string(u.thoughts_tokens);
+  AppendInt(out, u.thoughts_tokens);
   out += "},\"total_tokens\":";
-  out += std::to_string(u.total_tokens);
+  AppendInt(out, u.total_tokens);
   out += '}';
 }
 
@@ -47,6 +49,40 @@ std::string JsonString(std::string_view s) {
 }
 
 void Tail(std::string& out) { out += "}\n\n"; }
+
+// An event type as a template argument.
+template <size_t N>
+struct Literal {
+  char text[N];
+  consteval Literal(const char (&t)[N]) {  // NOLINT(runtime/explicit): made from literals
+    std::copy_n(t, N, text);
+  }
+};
+
+// kFrame<"type">: an event's frame up to its data's sequence number,
+// `event: <type>\ndata: {"type":"<type>","sequence_number":`, made at compile time so that
+// each event's head is one append (the types are fixed ASCII names, nothing to escape).
+template <Literal T>
+struct FrameText {
+  static constexpr std::string_view kType{T.text, sizeof(T.text) - 1};
+  static constexpr std::string_view kParts[] = {"event: ", kType, "\ndata: {\"type\":\"", kType,
+                                                "\",\"sequence_number\":"};
+  static constexpr size_t kSize = [] {
+    size_t n = 0;
+    for (std::string_view part : kParts) n += part.size();
+    return n;
+  }();
+  static constexpr std::array<char, kSize> kText = [] {
+    std::array<char, kSize> a{};
+    size_t i = 0;
+    for (std::string_view part : kParts) {
+      for (char c : part) a[i++] = c;
+    }
+    return a;
+  }();
+};
+template <Literal T>
+constexpr std::string_view kFrame{FrameText<T>::kText.data(), FrameText<T>::kSize};
 
 std::string_view Str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -71,21 +107,25 @@ std::string ResponsesStreamTranslator::Encrypted(const std::string& signature) c
 // an echoed field of the same name fixes the value, except error (set on failure) and usage.
 // The text is the one Boost.JSON gave for the object built member by member.
 void ResponsesStreamTranslator::PlanResponseObject() {
+  // Values that are not constant text: the context's (written at their place) or an echoed
+  // field's (its serialization, in `echoed`).
+  enum Source : int { kText = -1, kId = -2, kCreatedAt = -3, kModel = -4 };
   struct Member {
-    std::string key;
-    std::string text;  // the value, or the slot's value when it has none to fill in
+    std::string_view key;
+    std::string_view text;  // the value, or the slot's value when it has none to fill in
     Slot slot = Slot::kNone;
+    int source = kText;  // kText, a context value, or an index into `echoed`
   };
-  std::vector<Member> members = {
-      {"id", JsonString(ctx_.id)},
+  static constexpr Member kDefaults[] = {
+      {"id", "", Slot::kNone, kId},
       {"object", "\"response\""},
-      {"created_at", std::to_string(ctx_.created_at)},
+      {"created_at", "", Slot::kNone, kCreatedAt},
       {"status", "", Slot::kStatus},
       {"error", "null", Slot::kError},
       {"incomplete_details", "", Slot::kIncompleteDetails},
       {"instructions", "null"},
       {"max_output_tokens", "null"},
-      {"model", JsonString(ctx_.model)},
+      {"model", "", Slot::kNone, kModel},
       {"output", "", Slot::kOutput},
       {"parallel_tool_calls", "true"},
       {"previous_response_id", "null"},
@@ -99,22 +139,26 @@ void ResponsesStreamTranslator::PlanResponseObject() {
       {"truncation", "\"disabled\""},
       {"metadata", "{}"},
   };
+  std::vector<Member> members(std::begin(kDefaults), std::end(kDefaults));
+  std::vector<std::string> echoed;
+  ScratchJson scratch;  // the parsed echo, whose keys the members point to
+  std::optional<json::value> e;
   if (!ctx_.echo.empty()) {
     std::string err;
-    ScratchJson scratch;
-    std::optional<json::value> e = ParseJson(ctx_.echo, &err, scratch.storage());
-    if (e && e->is_object()) {
-      for (const auto& kv : e->get_object()) {
-        auto it = std::find_if(members.begin(), members.end(),
-                               [&](const Member& m) { return m.key == kv.key(); });
-        if (it == members.end()) {
-          members.push_back(Member{std::string(kv.key()), json::serialize(kv.value())});
-          it = members.end() - 1;
-        } else {
-          it->text = json::serialize(kv.value());
-        }
-        if (it->slot != Slot::kError) it->slot = Slot::kNone;
-      }
+    e = ParseJson(ctx_.echo, &err, scratch.storage());
+  }
+  if (e && e->is_object()) {
+    const json::object& o = e->get_object();
+    members.reserve(members.size() + o.size() + 1);
+    echoed.reserve(o.size());
+    for (const auto& kv : o) {
+      const std::string_view key = kv.key();
+      auto it = std::find_if(members.begin(), members.end(),
+                             [&](const Member& m) { return m.key == key; });
+      if (it == members.end()) it = members.insert(members.end(), Member{key, ""});
+      it->source = static_cast<int>(echoed.size());
+      echoed.push_back(json::serialize(kv.value()));
+      if (it->slot != Slot::kError) it->slot = Slot::kNone;
     }
   }
   auto usage = std::find_if(members.begin(), members.end(),
@@ -124,30 +168,55 @@ void ResponsesStreamTranslator::PlanResponseObject() {
   } else {
     usage->slot = Slot::kUsage;
   }
-  std::string text;
-  for (const Member& m : members) {
-    text += text.empty() && plan_.empty() ? '{' : ',';
-    AppendJsonString(text, m.key);
-    text += ':';
+  plan_text_.reserve(512 + ctx_.echo.size() + ctx_.id.size() + ctx_.model.size());
+  plan_count_ = 0;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Member& m = members[i];
+    plan_text_ += plan_text_.empty() ? '{' : ',';
+    if (i < std::size(kDefaults)) {  // our names need no escaping
+      plan_text_ += '"';
+      plan_text_ += m.key;
+      plan_text_ += "\":";
+    } else {
+      AppendJsonString(plan_text_, m.key);
+      plan_text_ += ':';
+    }
+    std::string_view value = m.text;
+    if (m.source >= 0) value = echoed[static_cast<size_t>(m.source)];
     if (m.slot == Slot::kNone) {
-      text += m.text;
+      switch (m.source) {
+        case kId:
+          AppendJsonString(plan_text_, ctx_.id);
+          break;
+        case kCreatedAt:
+          AppendInt(plan_text_, ctx_.created_at);
+          break;
+        case kModel:
+          AppendJsonString(plan_text_, ctx_.model);
+          break;
+        default:
+          plan_text_ += value;
+          break;
+      }
       continue;
     }
-    if (m.slot == Slot::kError) error_default_ = m.text;
-    plan_.push_back(Segment{std::move(text), m.slot});
-    text.clear();
+    if (m.slot == Slot::kError) error_default_ = value;
+    plan_[plan_count_++] = Segment{plan_text_.size(), m.slot};
   }
-  text += '}';
-  plan_.push_back(Segment{std::move(text), Slot::kNone});
+  plan_text_ += '}';
+  plan_[plan_count_++] = Segment{plan_text_.size(), Slot::kNone};
 }
 
 std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
                                                       std::string_view error) const {
   const bool in_progress = status == "in_progress";
   std::string r;
-  r.reserve(640 + ctx_.echo.size() + (in_progress ? 0 : output_.size()));
-  for (const Segment& seg : plan_) {
-    r += seg.text;
+  r.reserve(plan_text_.size() + 256 + (in_progress ? 0 : output_.size()));
+  size_t start = 0;
+  for (size_t i = 0; i < plan_count_; ++i) {
+    const Segment& seg = plan_[i];
+    r.append(plan_text_, start, seg.end - start);
+    start = seg.end;
     switch (seg.slot) {
       case Slot::kNone:
         break;
@@ -183,19 +252,13 @@ std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
   return r;
 }
 
-bool ResponsesStreamTranslator::Head(std::string_view type, std::string& out) {
+bool ResponsesStreamTranslator::Head(std::string_view frame, std::string& out) {
   if (quiet_) {  // a whole answer: only the final response object is wanted
     ++seq_;
     return false;
   }
-  // {"type":…,"sequence_number":…, then the data's members (the event types are fixed
-  // ASCII names, nothing to escape).
-  out += "event: ";
-  out += type;
-  out += "\ndata: {\"type\":\"";
-  out += type;
-  out += "\",\"sequence_number\":";
-  out += std::to_string(seq_++);
+  out += frame;
+  AppendInt(out, seq_++);
   return true;
 }
 
@@ -203,24 +266,24 @@ void ResponsesStreamTranslator::ItemRef(std::string_view item_id, std::string& o
   out += ",\"item_id\":";
   AppendJsonString(out, item_id);
   out += ",\"output_index\":";
-  out += std::to_string(output_count_);
+  AppendInt(out, static_cast<int64_t>(output_count_));
 }
 
-void ResponsesStreamTranslator::ItemEvent(std::string_view type, std::string_view item,
+void ResponsesStreamTranslator::ItemEvent(std::string_view frame, std::string_view item,
                                           std::string& out) {
-  if (!Head(type, out)) return;
+  if (!Head(frame, out)) return;
   out += ",\"output_index\":";
-  out += std::to_string(output_count_);
+  AppendInt(out, static_cast<int64_t>(output_count_));
   out += ",\"item\":";
   out += item;
   Tail(out);
 }
 
-void ResponsesStreamTranslator::EmitDelta(std::string_view type, std::string_view index_name,
+void ResponsesStreamTranslator::EmitDelta(std::string_view frame, std::string_view index_name,
                                           std::string_view text, bool logprobs, std::string& out) {
   // The most frequent event: {"item_id","output_index",<index_name>: 0, "delta"[,
   // "logprobs": []]}.
-  if (!Head(type, out)) return;
+  if (!Head(frame, out)) return;
   ItemRef(open_id_, out);
   out += ",\"";
   out += index_name;
@@ -234,8 +297,8 @@ void ResponsesStreamTranslator::Begin(std::string& out) {
   if (begun_) return;
   begun_ = true;
   const std::string response = ResponseObject("in_progress");  // the same for both events
-  for (std::string_view type : {"response.created", "response.in_progress"}) {
-    if (!Head(type, out)) continue;
+  for (std::string_view frame : {kFrame<"response.created">, kFrame<"response.in_progress">}) {
+    if (!Head(frame, out)) continue;
     out += ",\"response\":";
     out += response;
     Tail(out);
@@ -245,19 +308,22 @@ void ResponsesStreamTranslator::Begin(std::string& out) {
 std::string ResponsesStreamTranslator::Feed(std::string_view upstream_bytes) {
   if (done_) return {};
   std::string out;
+  // Each event written is about as long as Gemini's; the first Feed adds the two response
+  // objects. One allocation instead of the string's doublings.
+  out.reserve(upstream_bytes.size() + 512 + (begun_ ? 0 : 2 * plan_text_.size()));
   try {
     Begin(out);
     for (const std::string& data : reader_.Feed(upstream_bytes)) {
       if (data.empty() || data == "[DONE]") continue;
       std::string err;
-      ScratchJson scratch;
-      std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
-      if (!v || !v->is_object()) {
+      ScratchJson scratch;  // the parts kept from the event live here
+      GeminiEvent ev;
+      if (!ReadGeminiEvent(data, &ev, &err, scratch.storage()) || !ev.object) {
         return Fail(502,
                     "upstream sent an unreadable stream event" + (err.empty() ? "" : ": " + err),
                     std::move(out));
       }
-      Event(v->get_object(), out);
+      Event(ev, out);
       if (done_) return out;
     }
     if (reader_.overflowed()) return Fail(502, "upstream event too large", std::move(out));
@@ -276,11 +342,11 @@ std::string ResponsesStreamTranslator::Finish() {
       if (data.empty() || data == "[DONE]") continue;
       std::string err;
       ScratchJson scratch;
-      std::optional<json::value> v = ParseJson(data, &err, scratch.storage());
-      if (!v || !v->is_object()) {
+      GeminiEvent ev;
+      if (!ReadGeminiEvent(data, &ev, &err, scratch.storage()) || !ev.object) {
         return Fail(502, "upstream sent an unreadable stream event", std::move(out));
       }
-      Event(v->get_object(), out);
+      Event(ev, out);
       if (done_) return out;
     }
     return End(out);
@@ -293,20 +359,19 @@ bool ResponsesStreamTranslator::Whole(std::string_view gemini_json, std::string*
   std::string out;
   std::string err;
   ScratchJson scratch;
-  std::optional<json::value> v = ParseJson(gemini_json, &err, scratch.storage());
-  if (!v || !v->is_object()) {
+  GeminiEvent ev;
+  if (!ReadGeminiEvent(gemini_json, &ev, &err, scratch.storage()) || !ev.object) {
     *error = "upstream answer is not a JSON object" + (err.empty() ? std::string() : ": " + err);
     return false;
   }
-  const json::object& o = v->get_object();
-  if (const json::value* e = o.if_contains("error"); e != nullptr) {
-    const std::string_view m = e->is_object() ? Str(e->get_object(), "message") : "";
+  if (ev.error) {
+    const std::string_view m = ev.error->is_object() ? Str(ev.error->get_object(), "message") : "";
     *error = m.empty() ? std::string("upstream answered with an error") : std::string(m);
     return false;
   }
   begun_ = true;  // no created events for a whole answer
   quiet_ = true;  // nor any other: the caller takes FinalResponse()
-  Event(o, out);
+  Event(ev, out);
   End(out);
   return !failed_;
 }
@@ -330,7 +395,7 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
     const std::string quoted = JsonString(message);
     // OpenAI's own error event has no `error` member; openai-node raises only on one, so it
     // is added for the SDKs (Codex reads response.failed, which follows).
-    if (Head("error", out)) {
+    if (Head(kFrame<"error">, out)) {
       out += ",\"code\":\"";
       out += code;
       out += "\",\"message\":";
@@ -346,7 +411,7 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
       out += ",\"param\":null}";
       Tail(out);
     }
-    if (Head("response.failed", out)) {
+    if (Head(kFrame<"response.failed">, out)) {
       std::string error = "{\"code\":\"";
       error += code;
       error += "\",\"message\":";
@@ -364,8 +429,9 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
   return out;
 }
 
-void ResponsesStreamTranslator::Event(const json::object& ev, std::string& out) {
-  if (const json::value* e = ev.if_contains("error"); e != nullptr) {
+void ResponsesStreamTranslator::Event(const GeminiEvent& ev, std::string& out) {
+  if (ev.error) {
+    const json::value* e = &*ev.error;
     int status = 502;
     std::string message = "upstream answered with an error";
     if (e->is_object()) {
@@ -378,20 +444,16 @@ void ResponsesStreamTranslator::Event(const json::object& ev, std::string& out) 
     out = Fail(status, message, std::move(out));
     return;
   }
-  if (ev.if_contains("usageMetadata") != nullptr) usage_ = ReadUsage(ev);
-  const json::value* cands = ev.if_contains("candidates");
-  if (cands != nullptr && cands->is_array() && !cands->get_array().empty()) {
-    const json::value& c0 = cands->get_array()[0];
-    if (!c0.is_object()) return;
-    const json::object& cand = c0.get_object();
-    ForEachPart(cand, [&](const json::object& p) { Part(p, out); });
-    if (std::string_view fr = Str(cand, "finishReason"); !fr.empty()) finish_reason_ = fr;
+  if (ev.has_usage) usage_ = ev.usage;
+  if (ev.has_candidates()) {
+    // candidates[0] only, and only when it is an object.
+    if (ev.candidates.empty() || ev.candidates[0].position != 0) return;
+    const GeminiEventCandidate& cand = ev.candidates[0];
+    for (const json::value& p : cand.parts) Part(p.get_object(), out);
+    if (cand.finish && !cand.finish->empty()) finish_reason_ = *cand.finish;
     return;
   }
-  const json::value* pf = ev.if_contains("promptFeedback");
-  if (pf != nullptr && pf->is_object() && pf->get_object().if_contains("blockReason") != nullptr) {
-    blocked_ = true;
-  }
+  if (ev.blocked) blocked_ = true;
 }
 
 void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
@@ -405,7 +467,7 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
     if (!text.empty()) {
       if (open_ != Open::kReasoning) OpenReasoning(out);
       open_text_ += text;
-      EmitDelta("response.reasoning_summary_text.delta", "summary_index", text, false, out);
+      EmitDelta(kFrame<"response.reasoning_summary_text.delta">, "summary_index", text, false, out);
     }
     if (sig.empty()) return;
     if (open_ == Open::kReasoning && open_sig_.empty()) {
@@ -418,21 +480,21 @@ void ResponsesStreamTranslator::Part(const json::object& p, std::string& out) {
   if (!text.empty()) {
     if (open_ != Open::kMessage) OpenMessage(out);
     open_text_ += text;
-    EmitDelta("response.output_text.delta", "content_index", text, true, out);
+    EmitDelta(kFrame<"response.output_text.delta">, "content_index", text, true, out);
   }
   if (!sig.empty() && pending_sig_.empty()) pending_sig_ = sig;
 }
 
 void ResponsesStreamTranslator::OpenReasoning(std::string& out) {
   OpenItem(Open::kReasoning, "rs_", ",\"type\":\"reasoning\",\"summary\":[]",
-           "response.reasoning_summary_part.added", "summary_index",
+           kFrame<"response.reasoning_summary_part.added">, "summary_index",
            "{\"type\":\"summary_text\",\"text\":\"\"}", out);
 }
 
 void ResponsesStreamTranslator::OpenMessage(std::string& out) {
   OpenItem(Open::kMessage, "msg_",
            ",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]",
-           "response.content_part.added", "content_index",
+           kFrame<"response.content_part.added">, "content_index",
            "{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}", out);
 }
 
@@ -451,7 +513,7 @@ void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix,
   AppendJsonString(item, open_id_);
   item += item_rest;
   item += '}';
-  ItemEvent("response.output_item.added", item, out);
+  ItemEvent(kFrame<"response.output_item.added">, item, out);
   if (!Head(part_event, out)) return;
   ItemRef(open_id_, out);
   out += ",\"";
@@ -467,13 +529,13 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
   AppendJsonString(item, open_id_);
   const std::string text = JsonString(open_text_);
   if (open_ == Open::kReasoning) {
-    if (Head("response.reasoning_summary_text.done", out)) {
+    if (Head(kFrame<"response.reasoning_summary_text.done">, out)) {
       ItemRef(open_id_, out);
       out += ",\"summary_index\":0,\"text\":";
       out += text;
       Tail(out);
     }
-    if (Head("response.reasoning_summary_part.done", out)) {
+    if (Head(kFrame<"response.reasoning_summary_part.done">, out)) {
       ItemRef(open_id_, out);
       out += ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":";
       out += text;
@@ -489,14 +551,14 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
       carried_sig_ = true;
     }
   } else {
-    if (Head("response.output_text.done", out)) {
+    if (Head(kFrame<"response.output_text.done">, out)) {
       ItemRef(open_id_, out);
       out += ",\"content_index\":0,\"text\":";
       out += text;
       out += ",\"logprobs\":[]";
       Tail(out);
     }
-    if (Head("response.content_part.done", out)) {
+    if (Head(kFrame<"response.content_part.done">, out)) {
       ItemRef(open_id_, out);
       out += ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":";
       out += text;
@@ -510,7 +572,7 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
     item += ",\"annotations\":[]}]";
   }
   item += '}';
-  ItemEvent("response.output_item.done", item, out);
+  ItemEvent(kFrame<"response.output_item.done">, item, out);
   AddOutput(item);
   open_ = Open::kNone;
   open_text_.clear();
@@ -528,11 +590,11 @@ void ResponsesStreamTranslator::SignatureItem(const std::string& signature, std:
   std::string item = "{\"id\":";
   AppendJsonString(item, ctx_.new_id("rs_"));
   item += ",\"type\":\"reasoning\",\"summary\":[]";
-  ItemEvent("response.output_item.added", item + '}', out);
+  ItemEvent(kFrame<"response.output_item.added">, item + '}', out);
   item += ",\"encrypted_content\":";
   AppendJsonString(item, Encrypted(signature));
   item += '}';
-  ItemEvent("response.output_item.done", item, out);
+  ItemEvent(kFrame<"response.output_item.done">, item, out);
   AddOutput(item);
   carried_sig_ = true;
 }
@@ -579,17 +641,19 @@ void ResponsesStreamTranslator::Call(const json::object& p, std::string& out) {
   rest += ",\"";
   rest += field;
   rest += "\":";
-  ItemEvent("response.output_item.added", head + ",\"status\":\"in_progress\"" + rest + "\"\"}",
-            out);
-  const std::string_view prefix =
-      custom ? "response.custom_tool_call_input" : "response.function_call_arguments";
-  if (Head(std::string(prefix) + ".delta", out)) {
+  ItemEvent(kFrame<"response.output_item.added">,
+            head + ",\"status\":\"in_progress\"" + rest + "\"\"}", out);
+  if (Head(custom ? kFrame<"response.custom_tool_call_input.delta">
+                  : kFrame<"response.function_call_arguments.delta">,
+           out)) {
     ItemRef(id, out);
     out += ",\"delta\":";
     out += quoted_payload;
     Tail(out);
   }
-  if (Head(std::string(prefix) + ".done", out)) {
+  if (Head(custom ? kFrame<"response.custom_tool_call_input.done">
+                  : kFrame<"response.function_call_arguments.done">,
+           out)) {
     ItemRef(id, out);
     if (!custom) {
       out += ",\"name\":";
@@ -602,7 +666,7 @@ void ResponsesStreamTranslator::Call(const json::object& p, std::string& out) {
     Tail(out);
   }
   const std::string item = head + ",\"status\":\"completed\"" + rest + quoted_payload + '}';
-  ItemEvent("response.output_item.done", item, out);
+  ItemEvent(kFrame<"response.output_item.done">, item, out);
   AddOutput(item);
 }
 
@@ -621,7 +685,8 @@ std::string ResponsesStreamTranslator::End(std::string& out) {
   if (!quiet_) {
     // Kept: FinalResponse() (the exchange being stored) wants the same bytes.
     final_ = ResponseObject(status_);
-    Head(status_ == "completed" ? "response.completed" : "response.incomplete", out);
+    Head(status_ == "completed" ? kFrame<"response.completed"> : kFrame<"response.incomplete">,
+         out);
     out += ",\"response\":";
     out += final_;
     Tail(out);

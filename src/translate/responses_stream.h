@@ -37,6 +37,9 @@
 #include "translate/sse_reader.h"
 
 namespace gkm {
+namespace translate_internal {
+struct GeminiEvent;
+}  // namespace translate_internal
 
 class ResponsesStreamTranslator {
  public:
@@ -68,21 +71,22 @@ class ResponsesStreamTranslator {
   enum class Open { kNone, kReasoning, kMessage };
   // The response object's members whose value changes as the answer goes (responses_stream.cc).
   enum class Slot { kNone, kStatus, kError, kIncompleteDetails, kOutput, kUsage };
-  // A run of the response object's text that stays the same, then one changing member's value.
+  // The end (in plan_text_) of a run of the response object's text that stays the same,
+  // then one changing member's value.
   struct Segment {
-    std::string text;
+    size_t end = 0;
     Slot slot = Slot::kNone;
   };
 
   void Begin(std::string& out);
-  void Event(const boost::json::object& ev, std::string& out);
+  void Event(const translate_internal::GeminiEvent& ev, std::string& out);
   void Part(const boost::json::object& part, std::string& out);
   void Call(const boost::json::object& part, std::string& out);
   void OpenReasoning(std::string& out);
   void OpenMessage(std::string& out);
   // Closes what is open and opens an output item (its id made here): output_item.added with
   // `item_rest` (the item's members after its id, written as text: `,"type":…`), then
-  // `part_event` for its first part.
+  // `part_event` (its frame, as Head takes it) for its first part.
   void OpenItem(Open kind, std::string_view id_prefix, std::string_view item_rest,
                 std::string_view part_event, std::string_view index_name,
                 std::string_view first_part, std::string& out);
@@ -90,14 +94,14 @@ class ResponsesStreamTranslator {
   void SignatureItem(const std::string& signature, std::string& out);
   // Appends a finished item (its JSON text) to the output.
   void AddOutput(std::string_view item);
-  // An event's frame up to its data's sequence number (`event: <type>\ndata: {"type":…,
-  // "sequence_number":n`); the caller writes the data's other members then `}\n\n`.
+  // An event's frame up to its data's sequence number (`frame`, a kFrame<type> of
+  // responses_stream.cc, then n); the caller writes the data's other members then `}\n\n`.
   // False in quiet mode (a whole answer), where the event is only counted.
-  bool Head(std::string_view type, std::string& out);
+  bool Head(std::string_view frame, std::string& out);
   // output_item.added or .done: {"output_index":…,"item":<item>}.
-  void ItemEvent(std::string_view type, std::string_view item, std::string& out);
+  void ItemEvent(std::string_view frame, std::string_view item, std::string& out);
   // A text delta of the open item (output_text or reasoning_summary_text).
-  void EmitDelta(std::string_view type, std::string_view index_name, std::string_view text,
+  void EmitDelta(std::string_view frame, std::string_view index_name, std::string_view text,
                  bool logprobs, std::string& out);
   // `,"item_id":<open id>,"output_index":<n>`, as most item events start.
   void ItemRef(std::string_view item_id, std::string& out) const;
@@ -110,7 +114,10 @@ class ResponsesStreamTranslator {
   std::string Encrypted(const std::string& signature) const;
 
   ResponsesContext ctx_;
-  std::vector<Segment> plan_;           // the response object (PlanResponseObject)
+  // The response object (PlanResponseObject): its constant text, cut before each slot.
+  std::string plan_text_;
+  Segment plan_[6];  // at most one per Slot, then the end
+  size_t plan_count_ = 0;
   std::string error_default_ = "null";  // the error member's value while nothing failed
   SseReader reader_;
   bool begun_ = false;
