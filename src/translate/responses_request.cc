@@ -55,12 +55,17 @@ struct CallInfo {
 
 class Translator {
  public:
-  explicit Translator(const ResponsesOptions& options) : opts_(options) {}
+  explicit Translator(const ResponsesOptions& options)
+      : opts_(options),
+        sp_(scratch_.storage()),
+        contents_(sp_),
+        system_parts_(sp_),
+        model_parts_(sp_),
+        decls_(sp_) {}
 
   ResponsesRequestResult Run(std::string_view text) {
     std::string parse_error;
-    ScratchJson scratch;
-    std::optional<json::value> root = ParseJson(text, &parse_error, scratch.storage());
+    std::optional<json::value> root = ParseJson(text, &parse_error, sp_);
     if (!root) return TranslateError{400, "request body is not valid JSON: " + parse_error, ""};
     if (!root->is_object()) {
       return TranslateError{
@@ -113,10 +118,10 @@ class Translator {
     // The conversation's items, pointing into the stored ones and the client's input (not
     // copied: they are only read, and serialized for the store).
     std::vector<const json::value*> items;
-    json::value previous(scratch.storage());  // moved into without a copy
+    json::value previous(sp_);  // moved into without a copy
     if (opts_.previous_items) {
       std::string err;
-      std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err, scratch.storage());
+      std::optional<json::value> prev = ParseJson(*opts_.previous_items, &err, sp_);
       if (!prev || !prev->is_array())
         Fail("previous_response_id", "the stored response is unreadable");
       previous = std::move(*prev);
@@ -125,19 +130,19 @@ class Translator {
     const size_t first_own = items.size();
     if (const json::value* iv = Get(in, "instructions")) {
       const std::string_view ins = AsString(*iv, "instructions");
-      if (!ins.empty()) system_parts_.push_back(TextPart(ins));
+      if (!ins.empty()) system_parts_.push_back(TextPart(ins, sp_));
     }
     const json::value* input = Get(in, "input");
     if (input == nullptr) Fail("input", "required");
-    json::value string_input(scratch.storage());
+    json::value string_input(sp_);
     if (input->is_string()) {
-      json::object part(scratch.storage());
+      json::object part(sp_);
       part["type"] = "input_text";
       part["text"] = input->get_string();
-      json::object msg(scratch.storage());
+      json::object msg(sp_);
       msg["type"] = "message";
       msg["role"] = "user";
-      msg["content"] = json::array({std::move(part)}, scratch.storage());
+      msg["content"] = json::array({std::move(part)}, sp_);
       string_input = std::move(msg);
       items.push_back(&string_input);
     } else {
@@ -169,20 +174,22 @@ class Translator {
     FlushOutputs();
     if (contents_.empty()) Fail("input", "no message, call or call output with content");
 
-    json::object body;
+    json::object body(sp_);
     body["contents"] = std::move(contents_);
     if (!system_parts_.empty()) {
-      json::object sys;
+      json::object sys(sp_);
       sys["parts"] = std::move(system_parts_);
       body["systemInstruction"] = std::move(sys);
     }
     if (!decls_.empty()) {
-      json::object tool;
+      json::object tool(sp_);
       tool["functionDeclarations"] = std::move(decls_);
-      body["tools"] = json::array{std::move(tool)};
+      json::array tools(sp_);
+      tools.push_back(std::move(tool));
+      body["tools"] = std::move(tools);
     }
     ToolChoice(in, body);
-    json::object gen = GenerationConfig(in, out.model);
+    json::object gen = GenerationConfig(in, out.model, sp_);
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
 
     // Written as the object of these members would serialize (the names need no escaping).
@@ -270,7 +277,7 @@ class Translator {
       if (!text.contains("thoughtSignature")) text["thoughtSignature"] = *spare;
     }
     Add("model", std::move(model_parts_));
-    model_parts_ = json::array();
+    model_parts_ = json::array(sp_);
     turn_signatures_.clear();
   }
 
@@ -278,7 +285,7 @@ class Translator {
     if (outputs_.empty()) return;
     std::stable_sort(outputs_.begin(), outputs_.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    json::array parts;
+    json::array parts(sp_);
     for (auto& [ordinal, part] : outputs_) parts.push_back(std::move(part));
     outputs_.clear();
     Add("user", std::move(parts));
@@ -349,12 +356,12 @@ class Translator {
   }
 
   json::array Content(const json::object& m, const Path& path, bool user) {
-    json::array out;
+    json::array out(sp_);
     const Path cpath(path, "content");
     const json::value* c = Get(m, "content");
     if (c == nullptr) Fail(cpath, "required");
     if (c->is_string()) {
-      if (!c->get_string().empty()) out.push_back(TextPart(c->get_string()));
+      if (!c->get_string().empty()) out.push_back(TextPart(c->get_string(), sp_));
       return out;
     }
     const json::array& parts = AsArray(*c, cpath);
@@ -365,10 +372,10 @@ class Translator {
       if (type == "input_text" || type == "output_text" || type == "text" ||
           type == "summary_text") {
         const std::string_view t = ReqString(p, "text", ppath);
-        if (!t.empty()) out.push_back(TextPart(t));
+        if (!t.empty()) out.push_back(TextPart(t, sp_));
       } else if (type == "refusal") {
         const std::string_view t = ReqString(p, "refusal", ppath);
-        if (!t.empty()) out.push_back(TextPart(t));
+        if (!t.empty()) out.push_back(TextPart(t, sp_));
       } else if (user && type == "input_image") {
         Image(p, ppath, out);
       } else if (user && type == "input_file") {
@@ -397,7 +404,7 @@ class Translator {
     if (!StartsWithNoCase(url, "data:")) {
       Fail(upath, "remote image URLs are not fetched by this proxy; send a base64 data: URL");
     }
-    out.push_back(DataUrl(url, upath));
+    out.push_back(DataUrl(url, upath, out.storage()));
   }
 
   static void File(const json::object& p, const Path& path, json::array& out) {
@@ -411,14 +418,14 @@ class Translator {
     }
     const Path fpath(path, "file_data");
     if (StartsWithNoCase(*data, "data:")) {
-      out.push_back(DataUrl(*data, fpath));
+      out.push_back(DataUrl(*data, fpath, out.storage()));
       return;
     }
     if (!IsBase64(*data)) Fail(fpath, "expected a base64 data: URL or base64 data");
     std::string mime;
     if (const auto fname = OptString(p, "filename", path)) mime = MimeOfFilename(*fname);
     if (mime.empty()) Fail(Path(path, "filename"), "the file's type is unknown; send a data: URL");
-    out.push_back(Inline(std::move(mime), *data));
+    out.push_back(Inline(mime, *data, out.storage()));
   }
 
   void Call(const json::object& item, const Path& path, bool custom) {
@@ -426,13 +433,13 @@ class Translator {
     if (call_id.empty()) Fail(Path(path, "call_id"), "must not be empty");
     const std::string_view name = ReqString(item, "name", path);
     if (name.empty()) Fail(Path(path, "name"), "must not be empty");
-    json::object args;
+    json::object args(sp_);
     if (custom) {
       args["input"] = ReqString(item, "input", path);
     } else if (const auto arguments = OptString(item, "arguments", path);
                arguments && !arguments->empty()) {
       std::string err;
-      std::optional<json::value> parsed = ParseJson(*arguments, &err);
+      std::optional<json::value> parsed = ParseJson(*arguments, &err, sp_);
       if (!parsed) Fail(Path(path, "arguments"), "not valid JSON: " + err);
       if (!parsed->is_object()) {
         Fail(Path(path, "arguments"),
@@ -440,10 +447,10 @@ class Translator {
       }
       args = std::move(parsed->get_object());
     }
-    json::object fc;
+    json::object fc(sp_);
     fc["name"] = name;
     fc["args"] = std::move(args);
-    json::object part;
+    json::object part(sp_);
     part["functionCall"] = std::move(fc);
     if (IdParts ids = SplitSignatureId(call_id); ids.signature) {
       part["thoughtSignature"] = *ids.signature;
@@ -461,7 +468,7 @@ class Translator {
     const Path opath(path, "output");
     const json::value* o = Get(item, "output");
     std::string text;
-    json::array media;
+    json::array media(sp_);
     if (o == nullptr) {
       // An output without a body: an empty result.
     } else if (o->is_string()) {
@@ -484,13 +491,13 @@ class Translator {
         }
       }
     }
-    json::object response;
+    json::object response(sp_);
     response["output"] = text;
-    json::object fr;
+    json::object fr(sp_);
     fr["name"] = it->second.name;
     fr["response"] = std::move(response);
     if (!media.empty()) fr["parts"] = std::move(media);
-    json::object part;
+    json::object part(sp_);
     part["functionResponse"] = std::move(fr);
     outputs_.emplace_back(it->second.ordinal, std::move(part));
   }
@@ -509,7 +516,7 @@ class Translator {
       if (type != "function" && type != "custom") continue;  // hosted tools: dropped
       const std::string_view name = ReqString(t, "name", path);
       if (name.empty()) Fail(Path(path, "name"), "must not be empty");
-      json::object decl;
+      json::object decl(sp_);
       decl["name"] = name;
       std::string description(OptString(t, "description", path).value_or(""));
       if (type == "function") {
@@ -533,11 +540,11 @@ class Translator {
             }
           }
         }
-        json::object input;
+        json::object input(sp_);
         input["type"] = "string";
-        json::object props;
+        json::object props(sp_);
         props["input"] = std::move(input);
-        json::object schema;
+        json::object schema(sp_);
         schema["type"] = "object";
         schema["properties"] = std::move(props);
         decl["parametersJsonSchema"] = std::move(schema);
@@ -552,7 +559,7 @@ class Translator {
   void ToolChoice(const json::object& in, json::object& body) {
     const json::value* tc = Get(in, "tool_choice");
     if (tc == nullptr) return;
-    json::object fcc;
+    json::object fcc(sp_);
     if (tc->is_string()) {
       const std::string_view s = tc->get_string();
       if (s == "none") {
@@ -573,13 +580,15 @@ class Translator {
           Fail("tool_choice.name", "names no tool of the request: " + Quote(name));
         }
         fcc["mode"] = "ANY";
-        fcc["allowedFunctionNames"] = json::array{json::value(name)};
+        json::array names(sp_);
+        names.push_back(json::value(name, sp_));
+        fcc["allowedFunctionNames"] = std::move(names);
       } else if (type == "allowed_tools") {
         const std::string_view mode = OptString(o, "mode", "tool_choice").value_or("auto");
         if (mode != "auto" && mode != "required") {
           Fail("tool_choice.mode", "expected auto or required, got " + Quote(mode));
         }
-        json::array names;
+        json::array names(sp_);
         if (const json::value* tv = Get(o, "tools")) {
           const Path root("tool_choice.tools");
           const json::array& a = AsArray(*tv, root);
@@ -587,7 +596,7 @@ class Translator {
             const Path path(root, i);
             const json::object& t = AsObject(a[i], path);
             if (const auto n = OptString(t, "name", path)) {
-              if (declared_.contains(*n)) names.push_back(json::value(*n));
+              if (declared_.contains(*n)) names.push_back(json::value(*n, sp_));
             }
           }
         }
@@ -604,7 +613,7 @@ class Translator {
         fcc["mode"].get_string() != "NONE") {
       return;  // no function tools left to choose among
     }
-    json::object cfg;
+    json::object cfg(sp_);
     cfg["functionCallingConfig"] = std::move(fcc);
     body["toolConfig"] = std::move(cfg);
   }
@@ -619,8 +628,9 @@ class Translator {
     gen[gemini_key] = *v;
   }
 
-  static json::object GenerationConfig(const json::object& in, std::string_view model) {
-    json::object gen;
+  static json::object GenerationConfig(const json::object& in, std::string_view model,
+                                       const json::storage_ptr& sp) {
+    json::object gen(sp);
     if (const json::value* m = Get(in, "max_output_tokens")) {
       const std::optional<int64_t> i = AsInt(*m);
       if (!i) WrongType("max_output_tokens", "an integer", *m);
@@ -632,7 +642,7 @@ class Translator {
 
     if (const json::value* rv = Get(in, "reasoning")) {
       const json::object& r = AsObject(*rv, "reasoning");
-      json::object thinking;
+      json::object thinking(sp);
       bool off = false;
       if (const auto effort = OptString(r, "effort", "reasoning")) {
         static const std::pair<std::string_view, int64_t> kBudgets[] = {
@@ -684,6 +694,10 @@ class Translator {
   }
 
   const ResponsesOptions& opts_;
+  // The parsed request and the Gemini body built from it live here: parts move into the
+  // arrays without copies, and nothing is freed node by node.
+  ScratchJson scratch_;
+  json::storage_ptr sp_;
   json::array contents_;
   json::array system_parts_;
   json::array model_parts_;
