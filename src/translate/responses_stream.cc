@@ -107,19 +107,51 @@ std::string ResponsesStreamTranslator::Encrypted(const std::string& signature) c
 // an echoed field of the same name fixes the value, except error (set on failure) and usage.
 // The text is the one Boost.JSON gave for the object built member by member.
 void ResponsesStreamTranslator::PlanResponseObject() {
-  // Values that are not constant text: the context's (written at their place) or an echoed
-  // field's (its serialization, in `echoed`).
-  enum Source : int { kText = -1, kId = -2, kCreatedAt = -3, kModel = -4 };
+  // The plan depends on the echo and the model only (id and created_at are slots). Requests
+  // of one client repeat their echo (instructions, tools, ...), so the last plan made on this
+  // thread is kept and reused when both are the same: a copy instead of parsing the echo.
+  struct Cached {
+    std::string echo;
+    std::string model;
+    std::string text;
+    Segment plan[kMaxSegments];
+    size_t count = 0;
+    std::string error_default;
+    bool valid = false;
+  };
+  thread_local Cached cached;
+  if (cached.valid && cached.echo == ctx_.echo && cached.model == ctx_.model) {
+    plan_text_ = cached.text;
+    std::copy_n(cached.plan, cached.count, plan_);
+    plan_count_ = cached.count;
+    error_default_ = cached.error_default;
+    return;
+  }
+  MakePlan();
+  cached.valid = false;  // stays so if a copy below throws
+  cached.echo = ctx_.echo;
+  cached.model = ctx_.model;
+  cached.text = plan_text_;
+  std::copy_n(plan_, plan_count_, cached.plan);
+  cached.count = plan_count_;
+  cached.error_default = error_default_;
+  cached.valid = true;
+}
+
+void ResponsesStreamTranslator::MakePlan() {
+  // Values that are not constant text: the model (written at its place) or an echoed field's
+  // (its serialization, in `echoed`).
+  enum Source : int { kText = -1, kModel = -2 };
   struct Member {
     std::string_view key;
     std::string_view text;  // the value, or the slot's value when it has none to fill in
     Slot slot = Slot::kNone;
-    int source = kText;  // kText, a context value, or an index into `echoed`
+    int source = kText;  // kText, kModel, or an index into `echoed`
   };
   static constexpr Member kDefaults[] = {
-      {"id", "", Slot::kNone, kId},
+      {"id", "", Slot::kId},
       {"object", "\"response\""},
-      {"created_at", "", Slot::kNone, kCreatedAt},
+      {"created_at", "", Slot::kCreatedAt},
       {"status", "", Slot::kStatus},
       {"error", "null", Slot::kError},
       {"incomplete_details", "", Slot::kIncompleteDetails},
@@ -185,12 +217,6 @@ void ResponsesStreamTranslator::PlanResponseObject() {
     if (m.source >= 0) value = echoed[static_cast<size_t>(m.source)];
     if (m.slot == Slot::kNone) {
       switch (m.source) {
-        case kId:
-          AppendJsonString(plan_text_, ctx_.id);
-          break;
-        case kCreatedAt:
-          AppendInt(plan_text_, ctx_.created_at);
-          break;
         case kModel:
           AppendJsonString(plan_text_, ctx_.model);
           break;
@@ -211,7 +237,7 @@ std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
                                                       std::string_view error) const {
   const bool in_progress = status == "in_progress";
   std::string r;
-  r.reserve(plan_text_.size() + 256 + (in_progress ? 0 : output_.size()));
+  r.reserve(plan_text_.size() + ctx_.id.size() + 256 + (in_progress ? 0 : output_.size()));
   size_t start = 0;
   for (size_t i = 0; i < plan_count_; ++i) {
     const Segment& seg = plan_[i];
@@ -219,6 +245,12 @@ std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
     start = seg.end;
     switch (seg.slot) {
       case Slot::kNone:
+        break;
+      case Slot::kId:
+        AppendJsonString(r, ctx_.id);
+        break;
+      case Slot::kCreatedAt:
+        AppendInt(r, ctx_.created_at);
         break;
       case Slot::kStatus:
         AppendJsonString(r, status);

@@ -70,7 +70,9 @@ class ResponsesStreamTranslator {
  private:
   enum class Open { kNone, kReasoning, kMessage };
   // The response object's members whose value changes as the answer goes (responses_stream.cc).
-  enum class Slot { kNone, kStatus, kError, kIncompleteDetails, kOutput, kUsage };
+  // id and created_at are slots too, so that a plan serves every response of the same echo
+  // and model (PlanResponseObject keeps the last one per thread).
+  enum class Slot { kNone, kId, kCreatedAt, kStatus, kError, kIncompleteDetails, kOutput, kUsage };
   // The end (in plan_text_) of a run of the response object's text that stays the same,
   // then one changing member's value.
   struct Segment {
@@ -109,6 +111,7 @@ class ResponsesStreamTranslator {
   // items; `error` (members of the error object, or empty for null) is for response.failed.
   std::string ResponseObject(std::string_view status, std::string_view error = {}) const;
   void PlanResponseObject();
+  void MakePlan();
   std::string End(std::string& out);
   std::string Fail(int status, std::string_view message, std::string out);
   std::string Encrypted(const std::string& signature) const;
@@ -116,7 +119,8 @@ class ResponsesStreamTranslator {
   ResponsesContext ctx_;
   // The response object (PlanResponseObject): its constant text, cut before each slot.
   std::string plan_text_;
-  Segment plan_[6];  // at most one per Slot, then the end
+  static constexpr size_t kMaxSegments = 8;  // at most one per Slot, then the end
+  Segment plan_[kMaxSegments];
   size_t plan_count_ = 0;
   std::string error_default_ = "null";  // the error member's value while nothing failed
   SseReader reader_;

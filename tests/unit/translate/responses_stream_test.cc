@@ -173,6 +173,52 @@ TEST(ResponsesStream, OversizedEventIsAnErrorNotUnboundedMemory) {
   EXPECT_NE(out.find("upstream event too large"), std::string::npos);
 }
 
+// The response object's plan is kept per thread and reused for the same echo and model: each
+// stream still carries its own id and created_at, and a different echo or model its own
+// members.
+TEST(ResponsesStream, ResponseObjectsOfConsecutiveStreamsAreTheirOwn) {
+  struct Case {
+    std::string id;
+    int64_t created_at;
+    std::string model;
+    std::string echo;
+  };
+  const std::vector<Case> cases = {
+      {"resp_a", 1767000001, "gemini-2.5-flash", R"({"instructions":"one","store":false})"},
+      {"resp_b", 1767000002, "gemini-2.5-flash", R"({"instructions":"one","store":false})"},
+      {"resp_c", 1767000003, "gemini-2.5-pro", R"({"instructions":"one","store":false})"},
+      {"resp_d", 1767000004, "gemini-2.5-pro", R"({"instructions":"two","id":"resp_x"})"},
+      {"resp_e", 1767000005, "gemini-2.5-pro", ""},
+  };
+  for (const Case& c : cases) {
+    ResponsesContext ctx;
+    ctx.id = c.id;
+    ctx.created_at = c.created_at;
+    ctx.model = c.model;
+    ctx.echo = c.echo;
+    ctx.new_id = Counter();
+    ResponsesStreamTranslator t(ctx);
+    std::string out =
+        t.Feed("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}\n\n");
+    out += t.Finish();
+    const json::array frames = Frames(out);
+    const json::object echo = c.echo.empty() ? json::object() : json::parse(c.echo).as_object();
+    for (size_t i : {size_t{0}, size_t{1}, frames.size() - 1}) {
+      const json::object& r = frames[i].at("data").at("response").as_object();
+      const json::value* echoed_id = echo.if_contains("id");
+      EXPECT_EQ(r.at("id"), echoed_id != nullptr ? *echoed_id : json::value(c.id)) << c.id;
+      EXPECT_EQ(r.at("created_at"), c.created_at) << c.id;
+      EXPECT_EQ(r.at("model"), json::value(c.model)) << c.id;
+      const json::value* ins = echo.if_contains("instructions");
+      EXPECT_EQ(r.at("instructions"), ins != nullptr ? *ins : json::value(nullptr)) << c.id;
+      EXPECT_EQ(r.at("store"), echo.contains("store") ? echo.at("store") : json::value(true))
+          << c.id;
+    }
+    EXPECT_EQ(json::parse(t.FinalResponse()).at("id"),
+              frames.back().at("data").at("response").at("id"));
+  }
+}
+
 TEST(ResponsesStream, HostileEventsNeverCrash) {
   for (const char* ev :
        {"data: {\"candidates\":5}\n\n", "data: {\"candidates\":[5]}\n\n",
