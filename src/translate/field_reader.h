@@ -182,9 +182,13 @@ inline json::object Inline(std::string_view mime, std::string_view data,
   return p;
 }
 
-// A data: URL (data:<mime>[;param]*;base64,<data>) as an inline-data part (in `sp`'s memory).
-inline json::object DataUrl(std::string_view url, const Path& path,
-                            const json::storage_ptr& sp = {}) {
+// A data: URL (data:<mime>[;param]*;base64,<data>): its media type (lower case) and data,
+// checked; else the 400 for `path`.
+struct DataUrlParts {
+  std::string mime;
+  std::string_view data;
+};
+inline DataUrlParts SplitDataUrl(std::string_view url, const Path& path) {
   const size_t comma = url.find(',');
   if (comma == std::string_view::npos) Fail(path, "malformed data: URL (no comma)");
   const std::string meta = Lower(url.substr(5, comma - 5));
@@ -198,7 +202,14 @@ inline json::object DataUrl(std::string_view url, const Path& path,
   const std::string_view data = url.substr(comma + 1);
   if (data.empty()) Fail(path, "empty data: URL");
   if (!IsBase64(data)) Fail(path, "invalid base64 data");
-  return Inline(mime, data, sp);
+  return DataUrlParts{std::move(mime), data};
+}
+
+// A data: URL as an inline-data part (in `sp`'s memory).
+inline json::object DataUrl(std::string_view url, const Path& path,
+                            const json::storage_ptr& sp = {}) {
+  const DataUrlParts d = SplitDataUrl(url, path);
+  return Inline(d.mime, d.data, sp);
 }
 
 // Appends a Gemini content to `contents`, merged into the last one when the role is the

@@ -48,6 +48,52 @@ std::optional<std::string> SignatureOfEncrypted(std::string_view enc) {
 
 bool IsGemini3(std::string_view model) { return model.starts_with("gemini-3"); }
 
+// A Gemini part as text: its members inside the braces, and the thoughtSignature that
+// follows them (a model turn's parts are signed when the turn is complete).
+struct Part {
+  enum Kind { kText, kCall, kOther };
+  Kind kind = kOther;
+  std::string body;
+  bool has_signature = false;
+  std::string signature;
+
+  void Sign(std::string_view sig) {
+    has_signature = true;
+    signature = sig;
+  }
+  // As the part's object would serialize: {<body>[,"thoughtSignature":<sig>]}.
+  void Write(std::string& out) const {
+    out += '{';
+    out += body;
+    if (has_signature) {
+      out += ",\"thoughtSignature\":";
+      AppendJsonString(out, signature);
+    }
+    out += '}';
+  }
+};
+
+Part TextPartOf(std::string_view text) {
+  Part p;
+  p.kind = Part::kText;
+  p.body.reserve(text.size() + 10);
+  p.body = "\"text\":";
+  AppendJsonString(p.body, text);
+  return p;
+}
+
+// Inline data; "image/jpg", which clients send, is Gemini's "image/jpeg" (as Inline).
+Part InlinePart(std::string_view mime, std::string_view data) {
+  Part p;
+  p.body.reserve(data.size() + mime.size() + 32);
+  p.body = "\"inlineData\":{\"mimeType\":";
+  AppendJsonString(p.body, mime == "image/jpg" ? std::string_view("image/jpeg") : mime);
+  p.body += ",\"data\":";
+  AppendJsonString(p.body, data);
+  p.body += '}';
+  return p;
+}
+
 struct CallInfo {
   std::string name;
   size_t ordinal;
@@ -56,12 +102,7 @@ struct CallInfo {
 class Translator {
  public:
   explicit Translator(const ResponsesOptions& options)
-      : opts_(options),
-        sp_(scratch_.storage()),
-        contents_(sp_),
-        system_parts_(sp_),
-        model_parts_(sp_),
-        decls_(sp_) {}
+      : opts_(options), sp_(scratch_.storage()), decls_(sp_) {}
 
   ResponsesRequestResult Run(std::string_view text) {
     std::string parse_error;
@@ -130,7 +171,7 @@ class Translator {
     const size_t first_own = items.size();
     if (const json::value* iv = Get(in, "instructions")) {
       const std::string_view ins = AsString(*iv, "instructions");
-      if (!ins.empty()) system_parts_.push_back(TextPart(ins, sp_));
+      if (!ins.empty()) System(TextPartOf(ins));
     }
     const json::value* input = Get(in, "input");
     if (input == nullptr) Fail("input", "required");
@@ -174,23 +215,36 @@ class Translator {
     FlushOutputs();
     if (contents_.empty()) Fail("input", "no message, call or call output with content");
 
-    json::object body(sp_);
-    body["contents"] = std::move(contents_);
-    if (!system_parts_.empty()) {
-      json::object sys(sp_);
-      sys["parts"] = std::move(system_parts_);
-      body["systemInstruction"] = std::move(sys);
-    }
+    // The body as the object {contents, systemInstruction, tools, toolConfig,
+    // generationConfig} would serialize: contents and systemInstruction written as text as
+    // they were gathered, the rest (rarely there) built and serialized member by member.
+    json::object rest(sp_);
     if (!decls_.empty()) {
       json::object tool(sp_);
       tool["functionDeclarations"] = std::move(decls_);
       json::array tools(sp_);
       tools.push_back(std::move(tool));
-      body["tools"] = std::move(tools);
+      rest["tools"] = std::move(tools);
     }
-    ToolChoice(in, body);
+    ToolChoice(in, rest);
     json::object gen = GenerationConfig(in, out.model, sp_);
-    if (!gen.empty()) body["generationConfig"] = std::move(gen);
+    if (!gen.empty()) rest["generationConfig"] = std::move(gen);
+    out.body.reserve(contents_.size() + system_.size() + 64);
+    out.body = "{\"contents\":[";
+    out.body += contents_;
+    out.body += "]}]";
+    if (!system_.empty()) {
+      out.body += ",\"systemInstruction\":{\"parts\":[";
+      out.body += system_;
+      out.body += "]}";
+    }
+    for (const json::key_value_pair& kv : rest) {
+      out.body += ",\"";
+      out.body += kv.key();
+      out.body += "\":";
+      out.body += json::serialize(kv.value());
+    }
+    out.body += '}';
 
     // Written as the object of these members would serialize (the names need no escaping).
     // The request's members found in one pass over them, written in this order.
@@ -221,15 +275,34 @@ class Translator {
       }
       out.items += ']';
     }
-    out.body = json::serialize(body);
     return out;
   }
 
  private:
   // ---- contents -------------------------------------------------------------------
 
-  void Add(std::string_view role, json::array parts) {
-    AppendContent(contents_, role, std::move(parts));
+  // Appends a Gemini content of these parts to contents_, merged into the last one when the
+  // role is the same (Gemini wants turns to alternate), as AppendContent does.
+  void Add(std::string_view role, const std::vector<Part>& parts) {
+    if (parts.empty()) return;
+    if (contents_.empty() || role != last_role_) {
+      if (!contents_.empty()) contents_ += "]},";
+      contents_ += "{\"role\":";
+      AppendJsonString(contents_, role);
+      contents_ += ",\"parts\":[";
+      last_role_ = role;
+    } else {
+      contents_ += ',';
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i > 0) contents_ += ',';
+      parts[i].Write(contents_);
+    }
+  }
+
+  void System(const Part& p) {
+    if (!system_.empty()) system_ += ',';
+    p.Write(system_);
   }
 
   // The model turn being gathered: its parts, and the signatures its reasoning items carry.
@@ -242,13 +315,11 @@ class Translator {
     int first_call = -1;
     int last_text = -1;
     for (size_t i = 0; i < model_parts_.size(); ++i) {
-      const json::object& p = model_parts_[i].get_object();
-      if (p.contains("functionCall")) {
+      const Part& p = model_parts_[i];
+      if (p.kind == Part::kCall) {
         if (first_call < 0) first_call = static_cast<int>(i);
-        if (const json::value* s = p.if_contains("thoughtSignature")) {
-          calls_sigs.emplace_back(s->get_string());
-        }
-      } else if (p.contains("text")) {
+        if (p.has_signature) calls_sigs.push_back(p.signature);
+      } else if (p.kind == Part::kText) {
         last_text = static_cast<int>(i);
       }
     }
@@ -262,22 +333,22 @@ class Translator {
     // Gemini 3 checks the first call of a turn (parallel calls carry one signature, on the
     // first); a turn without calls carries its signature on the last part.
     if (first_call >= 0) {
-      json::object& first = model_parts_[static_cast<size_t>(first_call)].get_object();
-      if (!first.contains("thoughtSignature")) {
+      Part& first = model_parts_[static_cast<size_t>(first_call)];
+      if (!first.has_signature) {
         if (spare) {
-          first["thoughtSignature"] = *spare;
+          first.Sign(*spare);
           spare.reset();
         } else if (!opts_.fallback_thought_signature.empty()) {
-          first["thoughtSignature"] = opts_.fallback_thought_signature;
+          first.Sign(opts_.fallback_thought_signature);
         }
       }
     }
     if (spare && last_text >= 0) {
-      json::object& text = model_parts_[static_cast<size_t>(last_text)].get_object();
-      if (!text.contains("thoughtSignature")) text["thoughtSignature"] = *spare;
+      Part& text = model_parts_[static_cast<size_t>(last_text)];
+      if (!text.has_signature) text.Sign(*spare);
     }
-    Add("model", std::move(model_parts_));
-    model_parts_ = json::array(sp_);
+    Add("model", model_parts_);
+    model_parts_.clear();
     turn_signatures_.clear();
   }
 
@@ -285,10 +356,11 @@ class Translator {
     if (outputs_.empty()) return;
     std::stable_sort(outputs_.begin(), outputs_.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    json::array parts(sp_);
+    std::vector<Part> parts;
+    parts.reserve(outputs_.size());
     for (auto& [ordinal, part] : outputs_) parts.push_back(std::move(part));
     outputs_.clear();
-    Add("user", std::move(parts));
+    Add("user", parts);
   }
 
   void ToModel() { FlushOutputs(); }
@@ -337,31 +409,31 @@ class Translator {
     if (!system && role != "user" && role != "assistant") {
       Fail(Path(path, "role"), "unknown role " + Quote(role));
     }
-    json::array parts = Content(m, path, role == "user");
+    std::vector<Part> parts = Content(m, path, role == "user");
     if (system) {
-      for (json::value& p : parts) {
-        if (!p.get_object().contains("text")) {
+      for (const Part& p : parts) {
+        if (p.kind != Part::kText) {
           Fail(Path(path, "content"), "system and developer messages may hold only text");
         }
-        system_parts_.push_back(std::move(p));
+        System(p);
       }
     } else if (role == "assistant") {
       ToModel();
-      for (json::value& p : parts) model_parts_.push_back(std::move(p));
+      for (Part& p : parts) model_parts_.push_back(std::move(p));
     } else {
       ToUser();
       FlushOutputs();
-      Add("user", std::move(parts));
+      Add("user", parts);
     }
   }
 
-  json::array Content(const json::object& m, const Path& path, bool user) {
-    json::array out(sp_);
+  std::vector<Part> Content(const json::object& m, const Path& path, bool user) {
+    std::vector<Part> out;
     const Path cpath(path, "content");
     const json::value* c = Get(m, "content");
     if (c == nullptr) Fail(cpath, "required");
     if (c->is_string()) {
-      if (!c->get_string().empty()) out.push_back(TextPart(c->get_string(), sp_));
+      if (!c->get_string().empty()) out.push_back(TextPartOf(c->get_string()));
       return out;
     }
     const json::array& parts = AsArray(*c, cpath);
@@ -372,10 +444,10 @@ class Translator {
       if (type == "input_text" || type == "output_text" || type == "text" ||
           type == "summary_text") {
         const std::string_view t = ReqString(p, "text", ppath);
-        if (!t.empty()) out.push_back(TextPart(t, sp_));
+        if (!t.empty()) out.push_back(TextPartOf(t));
       } else if (type == "refusal") {
         const std::string_view t = ReqString(p, "refusal", ppath);
-        if (!t.empty()) out.push_back(TextPart(t, sp_));
+        if (!t.empty()) out.push_back(TextPartOf(t));
       } else if (user && type == "input_image") {
         Image(p, ppath, out);
       } else if (user && type == "input_file") {
@@ -388,7 +460,7 @@ class Translator {
     return out;
   }
 
-  static void Image(const json::object& p, const Path& path, json::array& out) {
+  static void Image(const json::object& p, const Path& path, std::vector<Part>& out) {
     if (Get(p, "file_id") != nullptr && Get(p, "image_url") == nullptr) {
       Fail(Path(path, "file_id"), "file ids are not supported; send the image as a data: URL");
     }
@@ -404,10 +476,11 @@ class Translator {
     if (!StartsWithNoCase(url, "data:")) {
       Fail(upath, "remote image URLs are not fetched by this proxy; send a base64 data: URL");
     }
-    out.push_back(DataUrl(url, upath, out.storage()));
+    const DataUrlParts d = SplitDataUrl(url, upath);
+    out.push_back(InlinePart(d.mime, d.data));
   }
 
-  static void File(const json::object& p, const Path& path, json::array& out) {
+  static void File(const json::object& p, const Path& path, std::vector<Part>& out) {
     const auto data = OptString(p, "file_data", path);
     if (!data) {
       if (Get(p, "file_id") != nullptr) Fail(Path(path, "file_id"), "file ids are not supported");
@@ -418,14 +491,15 @@ class Translator {
     }
     const Path fpath(path, "file_data");
     if (StartsWithNoCase(*data, "data:")) {
-      out.push_back(DataUrl(*data, fpath, out.storage()));
+      const DataUrlParts d = SplitDataUrl(*data, fpath);
+      out.push_back(InlinePart(d.mime, d.data));
       return;
     }
     if (!IsBase64(*data)) Fail(fpath, "expected a base64 data: URL or base64 data");
     std::string mime;
     if (const auto fname = OptString(p, "filename", path)) mime = MimeOfFilename(*fname);
     if (mime.empty()) Fail(Path(path, "filename"), "the file's type is unknown; send a data: URL");
-    out.push_back(Inline(mime, *data, out.storage()));
+    out.push_back(InlinePart(mime, *data));
   }
 
   void Call(const json::object& item, const Path& path, bool custom) {
@@ -433,9 +507,15 @@ class Translator {
     if (call_id.empty()) Fail(Path(path, "call_id"), "must not be empty");
     const std::string_view name = ReqString(item, "name", path);
     if (name.empty()) Fail(Path(path, "name"), "must not be empty");
-    json::object args(sp_);
+    Part part;
+    part.kind = Part::kCall;
+    part.body = "\"functionCall\":{\"name\":";
+    AppendJsonString(part.body, name);
+    part.body += ",\"args\":";
     if (custom) {
-      args["input"] = ReqString(item, "input", path);
+      part.body += "{\"input\":";
+      AppendJsonString(part.body, ReqString(item, "input", path));
+      part.body += '}';
     } else if (const auto arguments = OptString(item, "arguments", path);
                arguments && !arguments->empty()) {
       std::string err;
@@ -445,16 +525,12 @@ class Translator {
         Fail(Path(path, "arguments"),
              "expected a JSON object, got " + std::string(KindName(*parsed)));
       }
-      args = std::move(parsed->get_object());
+      part.body += json::serialize(*parsed);
+    } else {
+      part.body += "{}";
     }
-    json::object fc(sp_);
-    fc["name"] = name;
-    fc["args"] = std::move(args);
-    json::object part(sp_);
-    part["functionCall"] = std::move(fc);
-    if (IdParts ids = SplitSignatureId(call_id); ids.signature) {
-      part["thoughtSignature"] = *ids.signature;
-    }
+    part.body += '}';
+    if (IdParts ids = SplitSignatureId(call_id); ids.signature) part.Sign(*ids.signature);
     model_parts_.push_back(std::move(part));
     calls_[std::string(call_id)] = CallInfo{std::string(name), next_ordinal_++};
   }
@@ -468,7 +544,7 @@ class Translator {
     const Path opath(path, "output");
     const json::value* o = Get(item, "output");
     std::string text;
-    json::array media(sp_);
+    std::vector<Part> media;
     if (o == nullptr) {
       // An output without a body: an empty result.
     } else if (o->is_string()) {
@@ -491,14 +567,21 @@ class Translator {
         }
       }
     }
-    json::object response(sp_);
-    response["output"] = text;
-    json::object fr(sp_);
-    fr["name"] = it->second.name;
-    fr["response"] = std::move(response);
-    if (!media.empty()) fr["parts"] = std::move(media);
-    json::object part(sp_);
-    part["functionResponse"] = std::move(fr);
+    Part part;
+    part.body = "\"functionResponse\":{\"name\":";
+    AppendJsonString(part.body, it->second.name);
+    part.body += ",\"response\":{\"output\":";
+    AppendJsonString(part.body, text);
+    part.body += '}';
+    if (!media.empty()) {
+      part.body += ",\"parts\":[";
+      for (size_t i = 0; i < media.size(); ++i) {
+        if (i > 0) part.body += ',';
+        media[i].Write(part.body);
+      }
+      part.body += ']';
+    }
+    part.body += '}';
     outputs_.emplace_back(it->second.ordinal, std::move(part));
   }
 
@@ -698,11 +781,12 @@ class Translator {
   // arrays without copies, and nothing is freed node by node.
   ScratchJson scratch_;
   json::storage_ptr sp_;
-  json::array contents_;
-  json::array system_parts_;
-  json::array model_parts_;
+  std::string contents_;   // the contents array's text so far, its last content left open
+  std::string last_role_;  // that content's role
+  std::string system_;     // systemInstruction's parts, as text joined by commas
+  std::vector<Part> model_parts_;
   std::vector<std::string> turn_signatures_;
-  std::vector<std::pair<size_t, json::object>> outputs_;
+  std::vector<std::pair<size_t, Part>> outputs_;
   std::map<std::string, CallInfo, std::less<>> calls_;
   std::set<std::string, std::less<>> declared_;
   std::map<std::string, const json::value*, std::less<>> by_id_;
