@@ -58,6 +58,8 @@ bool GlobMatch(std::string_view pattern, std::string_view name) {
 
 bool IsForeignModel(std::string_view name) {
   name = WithoutModelsPrefix(name);
+  // The usual answer, before twenty case-blind prefix checks: no family below begins so.
+  if (name.starts_with("gemini")) return false;
   static constexpr std::string_view kFamilies[] = {"claude",
                                                    "gpt-",
                                                    "chatgpt-",
