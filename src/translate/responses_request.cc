@@ -94,6 +94,90 @@ Part InlinePart(std::string_view mime, std::string_view data) {
   return p;
 }
 
+// The request's top-level members the translator reads or echoes, found in one pass over
+// them (a parsed object holds each key once) instead of a lookup by name for each.
+class Members {
+ public:
+  enum Name {
+    kModel,
+    kConversation,
+    kPrompt,
+    kBackground,
+    kStream,
+    kStore,
+    kPromptCacheKey,
+    kInclude,
+    kPreviousResponseId,
+    kInput,
+    kMaxOutputTokens,
+    kTopP,
+    kInstructions,
+    kTools,
+    kToolChoice,
+    kReasoning,
+    kText,
+    kTemperature,
+    kMetadata,
+    kParallelToolCalls,
+    kUser,
+    kTruncation,
+    kServiceTier,
+    kCount
+  };
+  static constexpr std::string_view kNames[kCount] = {"model",
+                                                      "conversation",
+                                                      "prompt",
+                                                      "background",
+                                                      "stream",
+                                                      "store",
+                                                      "prompt_cache_key",
+                                                      "include",
+                                                      "previous_response_id",
+                                                      "input",
+                                                      "max_output_tokens",
+                                                      "top_p",
+                                                      "instructions",
+                                                      "tools",
+                                                      "tool_choice",
+                                                      "reasoning",
+                                                      "text",
+                                                      "temperature",
+                                                      "metadata",
+                                                      "parallel_tool_calls",
+                                                      "user",
+                                                      "truncation",
+                                                      "service_tier"};
+
+  explicit Members(const json::object& in) {
+    for (const json::key_value_pair& kv : in) {
+      const std::string_view key = kv.key();
+      for (size_t i = 0; i < kCount; ++i) {
+        if (kNames[i] == key) {
+          values_[i] = &kv.value();
+          break;
+        }
+      }
+    }
+  }
+
+  // The member as it is (null included), or nullptr when absent.
+  const json::value* Raw(Name n) const { return values_[n]; }
+  // As Get: a member that is absent or null reads as absent.
+  const json::value* Get(Name n) const {
+    const json::value* v = values_[n];
+    return v == nullptr || v->is_null() ? nullptr : v;
+  }
+  std::optional<bool> OptBool(Name n) const {
+    const json::value* v = Get(n);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_bool()) WrongType(kNames[n], "a boolean", *v);
+    return v->get_bool();
+  }
+
+ private:
+  const json::value* values_[kCount] = {};
+};
+
 struct CallInfo {
   std::string name;
   size_t ordinal;
@@ -112,10 +196,10 @@ class Translator {
       return TranslateError{
           400, "request body must be a JSON object, got " + std::string(KindName(*root)), ""};
     }
-    const json::object& in = root->get_object();
+    const Members in(root->get_object());
     ResponsesRequest out;
 
-    const json::value* model = Get(in, "model");
+    const json::value* model = in.Get(Members::kModel);
     if (model == nullptr) Fail("model", "required");
     std::string_view name = AsString(*model, "model");
     if (name.starts_with("models/")) name.remove_prefix(7);
@@ -127,20 +211,20 @@ class Translator {
     if (!choice.ok()) return TranslateError{404, std::move(choice.refusal), "model"};
     out.model = std::move(choice.model);
 
-    for (std::string_view unsupported : {"conversation", "prompt"}) {
-      if (Get(in, unsupported) != nullptr) {
-        Fail(std::string(unsupported), "not supported by this proxy");
+    for (const Members::Name unsupported : {Members::kConversation, Members::kPrompt}) {
+      if (in.Get(unsupported) != nullptr) {
+        Fail(std::string(Members::kNames[unsupported]), "not supported by this proxy");
       }
     }
-    if (const auto bg = OptBool(in, "background"); bg && *bg) {
+    if (const auto bg = in.OptBool(Members::kBackground); bg && *bg) {
       Fail("background", "background responses are not supported by this proxy");
     }
-    if (const auto s = OptBool(in, "stream")) out.stream = *s;
-    if (const auto s = OptBool(in, "store")) out.store = *s;
-    if (const json::value* k = Get(in, "prompt_cache_key")) {
+    if (const auto s = in.OptBool(Members::kStream)) out.stream = *s;
+    if (const auto s = in.OptBool(Members::kStore)) out.store = *s;
+    if (const json::value* k = in.Get(Members::kPromptCacheKey)) {
       out.session = AsString(*k, "prompt_cache_key");
     }
-    if (const json::value* inc = Get(in, "include")) {
+    if (const json::value* inc = in.Get(Members::kInclude)) {
       const Path root("include");
       const json::array& a = AsArray(*inc, root);
       for (size_t i = 0; i < a.size(); ++i) {
@@ -149,8 +233,8 @@ class Translator {
         }
       }
     }
-    if (const auto prev = OptString(in, "previous_response_id", "")) {
-      out.previous_response_id = std::string(*prev);
+    if (const json::value* prev = in.Get(Members::kPreviousResponseId)) {
+      out.previous_response_id = std::string(AsString(*prev, "previous_response_id"));
       if (!opts_.previous_items) return PreviousResponseNeeded{out.previous_response_id};
     }
 
@@ -169,11 +253,11 @@ class Translator {
       for (const json::value& v : previous.get_array()) items.push_back(&v);
     }
     const size_t first_own = items.size();
-    if (const json::value* iv = Get(in, "instructions")) {
+    if (const json::value* iv = in.Get(Members::kInstructions)) {
       const std::string_view ins = AsString(*iv, "instructions");
       if (!ins.empty()) System(TextPartOf(ins));
     }
-    const json::value* input = Get(in, "input");
+    const json::value* input = in.Get(Members::kInput);
     if (input == nullptr) Fail("input", "required");
     json::value string_input(sp_);
     if (input->is_string()) {
@@ -246,24 +330,31 @@ class Translator {
     }
     out.body += '}';
 
-    // Written as the object of these members would serialize (the names need no escaping).
-    // The request's members found in one pass over them, written in this order.
-    static constexpr std::string_view kEchoed[] = {
-        "instructions",         "tools", "tool_choice",       "reasoning",  "text",
-        "temperature",          "top_p", "max_output_tokens", "metadata",   "parallel_tool_calls",
-        "previous_response_id", "user",  "prompt_cache_key",  "truncation", "service_tier"};
-    const json::value* echoed[std::size(kEchoed)] = {};
-    for (const json::key_value_pair& kv : in) {
-      const auto* k = std::find(std::begin(kEchoed), std::end(kEchoed), kv.key());
-      if (k != std::end(kEchoed)) echoed[k - std::begin(kEchoed)] = &kv.value();
-    }
+    // Written as the object of these members would serialize (the names need no escaping),
+    // in this order; a null member is echoed as null.
+    static constexpr Members::Name kEchoed[] = {Members::kInstructions,
+                                                Members::kTools,
+                                                Members::kToolChoice,
+                                                Members::kReasoning,
+                                                Members::kText,
+                                                Members::kTemperature,
+                                                Members::kTopP,
+                                                Members::kMaxOutputTokens,
+                                                Members::kMetadata,
+                                                Members::kParallelToolCalls,
+                                                Members::kPreviousResponseId,
+                                                Members::kUser,
+                                                Members::kPromptCacheKey,
+                                                Members::kTruncation,
+                                                Members::kServiceTier};
     out.echo = "{";
-    for (size_t i = 0; i < std::size(kEchoed); ++i) {
-      if (echoed[i] == nullptr) continue;
+    for (const Members::Name name : kEchoed) {
+      const json::value* v = in.Raw(name);
+      if (v == nullptr) continue;
       out.echo += '"';
-      out.echo += kEchoed[i];
+      out.echo += Members::kNames[name];
       out.echo += "\":";
-      out.echo += json::serialize(*echoed[i]);
+      out.echo += json::serialize(*v);
       out.echo += ',';
     }
     out.echo += out.store ? "\"store\":true}" : "\"store\":false}";
@@ -587,8 +678,8 @@ class Translator {
 
   // ---- tools ----------------------------------------------------------------------
 
-  void Tools(const json::object& in, ResponsesRequest& out) {
-    const json::value* tv = Get(in, "tools");
+  void Tools(const Members& in, ResponsesRequest& out) {
+    const json::value* tv = in.Get(Members::kTools);
     if (tv == nullptr) return;
     const Path root("tools");
     const json::array& tools = AsArray(*tv, root);
@@ -639,8 +730,8 @@ class Translator {
     }
   }
 
-  void ToolChoice(const json::object& in, json::object& body) {
-    const json::value* tc = Get(in, "tool_choice");
+  void ToolChoice(const Members& in, json::object& body) {
+    const json::value* tc = in.Get(Members::kToolChoice);
     if (tc == nullptr) return;
     json::object fcc(sp_);
     if (tc->is_string()) {
@@ -703,27 +794,28 @@ class Translator {
 
   // ---- generationConfig ------------------------------------------------------------
 
-  static void CopyNumber(const json::object& in, std::string_view key, json::object& gen,
+  static void CopyNumber(const Members& in, Members::Name name, json::object& gen,
                          std::string_view gemini_key) {
-    const json::value* v = Get(in, key);
+    const std::string_view key = Members::kNames[name];
+    const json::value* v = in.Get(name);
     if (v == nullptr) return;
     if (!AsDouble(*v)) WrongType(std::string(key), "a number", *v);
     gen[gemini_key] = *v;
   }
 
-  static json::object GenerationConfig(const json::object& in, std::string_view model,
+  static json::object GenerationConfig(const Members& in, std::string_view model,
                                        const json::storage_ptr& sp) {
     json::object gen(sp);
-    if (const json::value* m = Get(in, "max_output_tokens")) {
+    if (const json::value* m = in.Get(Members::kMaxOutputTokens)) {
       const std::optional<int64_t> i = AsInt(*m);
       if (!i) WrongType("max_output_tokens", "an integer", *m);
       if (*i < 1 || *i > INT32_MAX) Fail("max_output_tokens", "must be at least 1");
       gen["maxOutputTokens"] = *i;
     }
-    CopyNumber(in, "temperature", gen, "temperature");
-    CopyNumber(in, "top_p", gen, "topP");
+    CopyNumber(in, Members::kTemperature, gen, "temperature");
+    CopyNumber(in, Members::kTopP, gen, "topP");
 
-    if (const json::value* rv = Get(in, "reasoning")) {
+    if (const json::value* rv = in.Get(Members::kReasoning)) {
       const json::object& r = AsObject(*rv, "reasoning");
       json::object thinking(sp);
       bool off = false;
@@ -755,7 +847,7 @@ class Translator {
       if (!thinking.empty()) gen["thinkingConfig"] = std::move(thinking);
     }
 
-    if (const json::value* tv = Get(in, "text")) {
+    if (const json::value* tv = in.Get(Members::kText)) {
       const json::object& t = AsObject(*tv, "text");
       if (const json::value* fv = Get(t, "format")) {
         const json::object& f = AsObject(*fv, "text.format");
