@@ -16,6 +16,7 @@ namespace gkm {
 
 namespace json = boost::json;
 using namespace translate_internal;  // NOLINT(build/namespaces): this module's helpers
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -29,15 +30,15 @@ std::string_view ErrorCode(int status) {
 // {cached_tokens}, output_tokens (candidates + thoughts + tool-use prompt),
 // output_tokens_details {reasoning_tokens}, total_tokens.
 void AppendUsage(std::string& out, const GeminiUsage& u) {
-  out += "{\"input_tokens\":";
+  out += "{\"input_tokens\":"sv;
   AppendInt(out, u.prompt_tokens);
-  out += ",\"input_tokens_details\":{\"cached_tokens\":";
+  out += ",\"input_tokens_details\":{\"cached_tokens\":"sv;
   AppendInt(out, u.cached_tokens);
-  out += "},\"output_tokens\":";
+  out += "},\"output_tokens\":"sv;
   AppendInt(out, u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens);
-  out += ",\"output_tokens_details\":{\"reasoning_tokens\":";
+  out += ",\"output_tokens_details\":{\"reasoning_tokens\":"sv;
   AppendInt(out, u.thoughts_tokens);
-  out += "},\"total_tokens\":";
+  out += "},\"total_tokens\":"sv;
   AppendInt(out, u.total_tokens);
   out += '}';
 }
@@ -48,7 +49,7 @@ std::string JsonString(std::string_view s) {
   return out;
 }
 
-void Tail(std::string& out) { out += "}\n\n"; }
+void Tail(std::string& out) { out += "}\n\n"sv; }
 
 // An event type as a template argument.
 template <size_t N>
@@ -208,7 +209,7 @@ void ResponsesStreamTranslator::MakePlan() {
     if (i < std::size(kDefaults)) {  // our names need no escaping
       plan_text_ += '"';
       plan_text_ += m.key;
-      plan_text_ += "\":";
+      plan_text_ += "\":"sv;
     } else {
       AppendJsonString(plan_text_, m.key);
       plan_text_ += ':';
@@ -260,11 +261,11 @@ std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
         break;
       case Slot::kIncompleteDetails:
         if (!incomplete_reason_.empty() && status == "incomplete") {
-          r += "{\"reason\":";
+          r += "{\"reason\":"sv;
           AppendJsonString(r, incomplete_reason_);
           r += '}';
         } else {
-          r += "null";
+          r += "null"sv;
         }
         break;
       case Slot::kOutput:
@@ -274,7 +275,7 @@ std::string ResponsesStreamTranslator::ResponseObject(std::string_view status,
         break;
       case Slot::kUsage:
         if (in_progress || !usage_.present) {
-          r += "null";
+          r += "null"sv;
         } else {
           AppendUsage(r, usage_);
         }
@@ -295,18 +296,18 @@ bool ResponsesStreamTranslator::Head(std::string_view frame, std::string& out) {
 }
 
 void ResponsesStreamTranslator::ItemRef(std::string_view item_id, std::string& out) const {
-  out += ",\"item_id\":";
+  out += ",\"item_id\":"sv;
   AppendJsonString(out, item_id);
-  out += ",\"output_index\":";
+  out += ",\"output_index\":"sv;
   AppendInt(out, static_cast<int64_t>(output_count_));
 }
 
 void ResponsesStreamTranslator::ItemEvent(std::string_view frame, std::string_view item,
                                           std::string& out) {
   if (!Head(frame, out)) return;
-  out += ",\"output_index\":";
+  out += ",\"output_index\":"sv;
   AppendInt(out, static_cast<int64_t>(output_count_));
-  out += ",\"item\":";
+  out += ",\"item\":"sv;
   out += item;
   Tail(out);
 }
@@ -317,11 +318,11 @@ void ResponsesStreamTranslator::EmitDelta(std::string_view frame, std::string_vi
   // "logprobs": []]}.
   if (!Head(frame, out)) return;
   ItemRef(open_id_, out);
-  out += ",\"";
+  out += ",\""sv;
   out += index_name;
-  out += "\":0,\"delta\":";
+  out += "\":0,\"delta\":"sv;
   AppendJsonString(out, text);
-  if (logprobs) out += ",\"logprobs\":[]";
+  if (logprobs) out += ",\"logprobs\":[]"sv;
   Tail(out);
 }
 
@@ -331,7 +332,7 @@ void ResponsesStreamTranslator::Begin(std::string& out) {
   const std::string response = ResponseObject("in_progress");  // the same for both events
   for (std::string_view frame : {kFrame<"response.created">, kFrame<"response.in_progress">}) {
     if (!Head(frame, out)) continue;
-    out += ",\"response\":";
+    out += ",\"response\":"sv;
     out += response;
     Tail(out);
   }
@@ -428,28 +429,28 @@ std::string ResponsesStreamTranslator::Fail(int status, std::string_view message
     // OpenAI's own error event has no `error` member; openai-node raises only on one, so it
     // is added for the SDKs (Codex reads response.failed, which follows).
     if (Head(kFrame<"error">, out)) {
-      out += ",\"code\":\"";
+      out += ",\"code\":\""sv;
       out += code;
-      out += "\",\"message\":";
+      out += "\",\"message\":"sv;
       out += quoted;
-      out += ",\"param\":null,\"error\":{\"type\":\"";
+      out += ",\"param\":null,\"error\":{\"type\":\""sv;
       out += status == 429   ? "rate_limit_error"
              : status == 400 ? "invalid_request_error"
                              : "api_error";
-      out += "\",\"code\":\"";
+      out += "\",\"code\":\""sv;
       out += code;
-      out += "\",\"message\":";
+      out += "\",\"message\":"sv;
       out += quoted;
-      out += ",\"param\":null}";
+      out += ",\"param\":null}"sv;
       Tail(out);
     }
     if (Head(kFrame<"response.failed">, out)) {
       std::string error = "{\"code\":\"";
       error += code;
-      error += "\",\"message\":";
+      error += "\",\"message\":"sv;
       error += quoted;
       error += '}';
-      out += ",\"response\":";
+      out += ",\"response\":"sv;
       out += ResponseObject("failed", error);
       Tail(out);
     }
@@ -548,9 +549,9 @@ void ResponsesStreamTranslator::OpenItem(Open kind, std::string_view id_prefix,
   ItemEvent(kFrame<"response.output_item.added">, item, out);
   if (!Head(part_event, out)) return;
   ItemRef(open_id_, out);
-  out += ",\"";
+  out += ",\""sv;
   out += index_name;
-  out += "\":0,\"part\":";
+  out += "\":0,\"part\":"sv;
   out += first_part;
   Tail(out);
 }
@@ -563,45 +564,45 @@ void ResponsesStreamTranslator::CloseOpen(std::string& out) {
   if (open_ == Open::kReasoning) {
     if (Head(kFrame<"response.reasoning_summary_text.done">, out)) {
       ItemRef(open_id_, out);
-      out += ",\"summary_index\":0,\"text\":";
+      out += ",\"summary_index\":0,\"text\":"sv;
       out += text;
       Tail(out);
     }
     if (Head(kFrame<"response.reasoning_summary_part.done">, out)) {
       ItemRef(open_id_, out);
-      out += ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":";
+      out += ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":"sv;
       out += text;
       out += '}';
       Tail(out);
     }
-    item += ",\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":";
+    item += ",\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":"sv;
     item += text;
-    item += "}]";
+    item += "}]"sv;
     if (ctx_.include_encrypted && !open_sig_.empty()) {
-      item += ",\"encrypted_content\":";
+      item += ",\"encrypted_content\":"sv;
       AppendJsonString(item, Encrypted(open_sig_));
       carried_sig_ = true;
     }
   } else {
     if (Head(kFrame<"response.output_text.done">, out)) {
       ItemRef(open_id_, out);
-      out += ",\"content_index\":0,\"text\":";
+      out += ",\"content_index\":0,\"text\":"sv;
       out += text;
-      out += ",\"logprobs\":[]";
+      out += ",\"logprobs\":[]"sv;
       Tail(out);
     }
     if (Head(kFrame<"response.content_part.done">, out)) {
       ItemRef(open_id_, out);
-      out += ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":";
+      out += ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":"sv;
       out += text;
-      out += ",\"annotations\":[]}";
+      out += ",\"annotations\":[]}"sv;
       Tail(out);
     }
-    item += ",\"type\":\"message\",\"status\":";
+    item += ",\"type\":\"message\",\"status\":"sv;
     item += status_ == "incomplete" ? "\"incomplete\"" : "\"completed\"";
-    item += ",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":";
+    item += ",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"sv;
     item += text;
-    item += ",\"annotations\":[]}]";
+    item += ",\"annotations\":[]}]"sv;
   }
   item += '}';
   ItemEvent(kFrame<"response.output_item.done">, item, out);
@@ -621,9 +622,9 @@ void ResponsesStreamTranslator::SignatureItem(const std::string& signature, std:
   CloseOpen(out);
   std::string item = "{\"id\":";
   AppendJsonString(item, ctx_.new_id("rs_"));
-  item += ",\"type\":\"reasoning\",\"summary\":[]";
+  item += ",\"type\":\"reasoning\",\"summary\":[]"sv;
   ItemEvent(kFrame<"response.output_item.added">, item + '}', out);
-  item += ",\"encrypted_content\":";
+  item += ",\"encrypted_content\":"sv;
   AppendJsonString(item, Encrypted(signature));
   item += '}';
   ItemEvent(kFrame<"response.output_item.done">, item, out);
@@ -668,18 +669,18 @@ void ResponsesStreamTranslator::Call(const json::object& p, std::string& out) {
   head += custom ? "\"custom_tool_call\"" : "\"function_call\"";
   std::string rest = ",\"call_id\":";
   AppendJsonString(rest, call_id);
-  rest += ",\"name\":";
+  rest += ",\"name\":"sv;
   rest += quoted_name;
-  rest += ",\"";
+  rest += ",\""sv;
   rest += field;
-  rest += "\":";
+  rest += "\":"sv;
   ItemEvent(kFrame<"response.output_item.added">,
             head + ",\"status\":\"in_progress\"" + rest + "\"\"}", out);
   if (Head(custom ? kFrame<"response.custom_tool_call_input.delta">
                   : kFrame<"response.function_call_arguments.delta">,
            out)) {
     ItemRef(id, out);
-    out += ",\"delta\":";
+    out += ",\"delta\":"sv;
     out += quoted_payload;
     Tail(out);
   }
@@ -688,12 +689,12 @@ void ResponsesStreamTranslator::Call(const json::object& p, std::string& out) {
            out)) {
     ItemRef(id, out);
     if (!custom) {
-      out += ",\"name\":";
+      out += ",\"name\":"sv;
       out += quoted_name;
     }
-    out += ",\"";
+    out += ",\""sv;
     out += field;
-    out += "\":";
+    out += "\":"sv;
     out += quoted_payload;
     Tail(out);
   }
@@ -719,7 +720,7 @@ std::string ResponsesStreamTranslator::End(std::string& out) {
     final_ = ResponseObject(status_);
     Head(status_ == "completed" ? kFrame<"response.completed"> : kFrame<"response.incomplete">,
          out);
-    out += ",\"response\":";
+    out += ",\"response\":"sv;
     out += final_;
     Tail(out);
   }
