@@ -243,6 +243,7 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   m->confirmed = confirmed;
   m->position.assign(slots_.size(), kNotInRing);
   m->keys.resize(slots_.size());
+  m->last_request.resize(slots_.size());
   m->projects.resize(projects_.size());
   m->first.Resize(projects_.size());
   if (options_.strategy == PoolStrategy::kLeastUsed) m->buckets.resize(64);
@@ -260,7 +261,7 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   for (uint32_t s : shared_ring_) RingInsert(*m, s);
   m->cursor = shared_cursor_;
   // A request that picked a key before the model was tracked does not get it again.
-  for (uint32_t s = 0; s < slots_.size(); ++s) m->keys[s].last_request = slots_[s].last_request;
+  for (uint32_t s = 0; s < slots_.size(); ++s) m->last_request[s] = slots_[s].last_request;
   if (auto c = restored_cursors_.find(m->name); c != restored_cursors_.end()) {
     m->cursor = static_cast<uint64_t>(c->second);
   }
@@ -288,6 +289,11 @@ void KeyPool::DropLocked(ModelMap::iterator it) {
     c->second = static_cast<int64_t>(m.cursor);
   }
   if (!m.confirmed) --probation_;
+  // A request in flight that took a key for this model does not get it again from the
+  // shared ring (request numbers only grow).
+  for (uint32_t s = 0; s < slots_.size(); ++s) {
+    slots_[s].last_request = std::max(slots_[s].last_request, m.last_request[s]);
+  }
   models_.erase(it);
 }
 
@@ -295,16 +301,16 @@ namespace {
 
 // A ring: items in a vector, each item's place kept by `place(item)`, a cursor that the
 // picks advance. Removal swaps with the last item: O(1).
-template <typename Place>
-void Insert(std::vector<uint32_t>& ring, uint32_t item, Place place) {
+template <typename Ring, typename Place>
+void Insert(Ring& ring, uint32_t item, Place place) {
   if (place(item) != kNotInRing) return;
   place(item) = static_cast<int32_t>(ring.size());
   ring.push_back(item);
 }
 
 // Returns true when the cursor moved.
-template <typename Place>
-bool Erase(std::vector<uint32_t>& ring, uint64_t& cursor, uint32_t item, Place place) {
+template <typename Ring, typename Place>
+bool Erase(Ring& ring, uint64_t& cursor, uint32_t item, Place place) {
   int32_t pos = place(item);
   if (pos == kNotInRing) return false;
   const size_t n = ring.size();
@@ -635,14 +641,12 @@ std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint6
   for (size_t k = pm.ring.size(); k > 0; --k) {
     ++last_pick_steps_;
     const uint32_t slot = pm.ring[pm.cursor++ % pm.ring.size()];
-    KeyModel& km = m.keys[slot];
-    Slot& s = slots_[slot];
-    if (km.last_request == request || s.last_request == request) {
+    uint64_t& last = m.last_request[slot];
+    if (last == request) {
       tried_some = true;
       continue;
     }
-    km.last_request = request;
-    s.last_request = request;
+    last = request;
     Reserve(m, p, now);
     return slot;
   }
@@ -722,22 +726,20 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
     r.problem = ById::Problem::kInvalid;
     return r;
   }
-  KeyModel* km = nullptr;
   if ((r.model = FindLocked(model)) != nullptr) {
     RejoinDue(*r.model, now);
-    km = &r.model->keys[r.slot];
-    if (km->state != State::kOk || r.model->projects[s.project].state != State::kOk ||
-        !HasBudget(*r.model, s.project, now)) {
+    if (r.model->keys[r.slot].state != State::kOk ||
+        r.model->projects[s.project].state != State::kOk || !HasBudget(*r.model, s.project, now)) {
       r.problem = ById::Problem::kState;
       return r;
     }
   }
-  if ((km && km->last_request == request) || s.last_request == request) {
+  uint64_t& last = r.model ? r.model->last_request[r.slot] : s.last_request;
+  if (last == request) {
     r.problem = ById::Problem::kTried;
     return r;
   }
-  if (km) km->last_request = request;
-  s.last_request = request;
+  last = request;
   if (r.model != nullptr) Reserve(*r.model, s.project, now);
   return r;
 }
@@ -1113,6 +1115,7 @@ std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_
       for (auto& [name, m] : models_) {
         m->position.push_back(kNotInRing);
         m->keys.emplace_back();
+        m->last_request.push_back(0);
       }
       SetFlags(s, false, false, now);
       ++changes.first;

@@ -51,7 +51,10 @@
 #include <variant>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "common/api_key.h"
+#include "common/huge_pages.h"
 #include "common/quota_limits.h"
 #include "common/state_records.h"
 #include "common/time.h"
@@ -246,17 +249,18 @@ class KeyPool {
     }
   };
   enum class State : uint8_t { kOk, kCooling, kExhausted };
-  // A (project, model): its keys' ring, its state, its pacing windows.
+  // The per-key and per-project arrays a pick reads at scattered places: on huge pages once
+  // they are large (common/huge_pages.h).
+  template <typename T>
+  using HugeVector = std::vector<T, HugePageAllocator<T>>;
+  // A (project, model): its keys' ring, its state, its pacing windows. What a pick reads and
+  // writes (the ring, the limits, the windows) comes first and fits the first two cache lines
+  // of an aligned record; the rest is read when the state changes or for the admin views.
   struct ProjectModel {
-    std::vector<uint32_t> ring;  // usable slots of the project's keys
+    // Usable slots of the project's keys; those of a project of one or two keys (a plain key
+    // is a project of its own) in the record itself, not in a block of their own elsewhere.
+    boost::container::small_vector<uint32_t, 2> ring;
     uint64_t cursor = 0;
-    int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
-    uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
-    State state = State::kOk;
-    bool paced = false;  // the state comes from pacing, not from Google
-    TimePoint until{};
-    std::string reason;
-    uint64_t heap_generation = 0;
     QuotaLimits learned;
     // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
     // wall-clock minute) and the quota day `day`, with what was sent in them.
@@ -264,8 +268,12 @@ class KeyPool {
     int64_t minute = INT64_MIN;
     int64_t minute_requests = 0;
     int64_t minute_tokens = 0;
-    int32_t day = -1;
     int64_t day_requests = 0;
+    int32_t day = -1;
+    int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
+    uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
+    State state = State::kOk;
+    bool paced = false;  // the state comes from pacing, not from Google
     // Shared minute windows (SPEC 6): this instance's sends not yet taken by TakeMinuteCounts
     // (for window `unsent_minute`), and the other instances' part of minute_requests /
     // minute_tokens (for window `others_minute`).
@@ -276,6 +284,9 @@ class KeyPool {
     int64_t others_minute = INT64_MIN;
     int64_t others_requests = 0;
     int64_t others_tokens = 0;
+    TimePoint until{};
+    std::string reason;
+    uint64_t heap_generation = 0;
   };
   struct KeyModel {
     State state = State::kOk;
@@ -283,7 +294,6 @@ class KeyPool {
     std::string reason;
     uint32_t transient_streak = 0;
     uint64_t heap_generation = 0;
-    uint64_t last_request = 0;
     int32_t day = -1;  // the quota day `today` counts
     Counters today;
     int32_t unflushed_day = -1;
@@ -309,16 +319,21 @@ class KeyPool {
     };
     std::vector<Bucket> buckets;
     uint64_t bucket_mask = 0;
-    size_t projects_in = 0;         // projects in the rotation
-    std::vector<int32_t> position;  // per slot: place in its project's ring; -1 when out
-    uint64_t cursor = 0;            // of pring
+    size_t projects_in = 0;        // projects in the rotation
+    HugeVector<int32_t> position;  // per slot: place in its project's ring; -1 when out
+    uint64_t cursor = 0;           // of pring
     bool cursor_dirty = false;
-    std::vector<HeapEntry> heap;         // keys: min-heap by until (std::push_heap with greater)
-    std::vector<HeapEntry> pheap;        // projects (HeapEntry::slot is the project's index)
-    std::vector<KeyModel> keys;          // per slot
-    std::vector<ProjectModel> projects;  // per project
-    QuotaLimits flag_limits;             // --limit for this model
-    size_t usable_keys = 0;              // keys in the project rings
+    std::vector<HeapEntry> heap;   // keys: min-heap by until (std::push_heap with greater)
+    std::vector<HeapEntry> pheap;  // projects (HeapEntry::slot is the project's index)
+    HugeVector<KeyModel> keys;     // per slot
+    // Per slot: the last request that took the key for this model (a dense array, not a
+    // field of KeyModel: the one per-key word a pick reads). A tracked model's picks stamp
+    // only this; the slot's own stamp is copied in when the model is tracked and back when
+    // it is dropped.
+    HugeVector<uint64_t> last_request;
+    HugeVector<ProjectModel> projects;  // per project
+    QuotaLimits flag_limits;            // --limit for this model
+    size_t usable_keys = 0;             // keys in the project rings
     // Kept exact by SetUnusable/ClearState/RejoinDue/SetFlags: keys neither removed nor
     // invalid that are cooling or exhausted for this model. A key that is not usable has no
     // live heap entry and is not counted.
@@ -339,7 +354,7 @@ class KeyPool {
     bool invalid = false;
     std::string reason;
     int32_t shared_pos = -1;    // place in shared_ring_; -1 when not usable
-    uint64_t last_request = 0;  // the last request that picked it from shared_ring_
+    uint64_t last_request = 0;  // the last request that took it for a model not tracked
   };
   struct StringHash {
     using is_transparent = void;
@@ -416,7 +431,7 @@ class KeyPool {
   mutable std::mutex mu_;
   QuotaClock clock_;
   PoolOptions options_;
-  std::vector<Slot> slots_;
+  HugeVector<Slot> slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_by_id_;
   ModelMap models_;
   size_t probation_ = 0;  // tracked models not confirmed
