@@ -89,7 +89,7 @@ using PickResult = std::variant<PickedKey, NoKey>;
 struct PoolOptions {
   Millis transient_base{1000};  // first cooldown after a transient failure
   Millis transient_cap{30000};  // the doubling stops here
-  // Models with per-key state (each costs ~200 bytes per key): Google lists about fifty.
+  // Models with per-key state (each costs ~250 bytes per key): Google lists about fifty.
   size_t max_models = 256;
   // Of those, models Google has not yet answered with a success, a cooling or an exhaustion
   // (only with a 400, a 5xx, an invalid key...).
@@ -253,13 +253,22 @@ class KeyPool {
   // they are large (common/huge_pages.h).
   template <typename T>
   using HugeVector = std::vector<T, HugePageAllocator<T>>;
+  // A key in its project's ring: what a pick of it reads, in the ring itself (in rotation
+  // order, not at the key's place in arrays of 100,000): the slot, the key it hands out,
+  // and the last request that took it for this model. While the key is in the ring, this
+  // stamp is the one in force; ModelPool::last_request keeps it while the key is out.
+  struct RingKey {
+    std::shared_ptr<const ApiKey> key;
+    uint32_t slot = 0;
+    uint64_t last_request = 0;
+  };
   // A (project, model): its keys' ring, its state, its pacing windows. What a pick reads and
   // writes (the ring, the limits, the windows) comes first and fits the first two cache lines
   // of an aligned record; the rest is read when the state changes or for the admin views.
   struct ProjectModel {
-    // Usable slots of the project's keys; those of a project of one or two keys (a plain key
-    // is a project of its own) in the record itself, not in a block of their own elsewhere.
-    boost::container::small_vector<uint32_t, 2> ring;
+    // The project's usable keys; that of a project of one key (a plain key is a project of
+    // its own) in the record itself, not in a block of its own elsewhere.
+    boost::container::small_vector<RingKey, 1> ring;
     uint64_t cursor = 0;
     QuotaLimits learned;
     // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
@@ -326,10 +335,10 @@ class KeyPool {
     std::vector<HeapEntry> heap;   // keys: min-heap by until (std::push_heap with greater)
     std::vector<HeapEntry> pheap;  // projects (HeapEntry::slot is the project's index)
     HugeVector<KeyModel> keys;     // per slot
-    // Per slot: the last request that took the key for this model (a dense array, not a
-    // field of KeyModel: the one per-key word a pick reads). A tracked model's picks stamp
-    // only this; the slot's own stamp is copied in when the model is tracked and back when
-    // it is dropped.
+    // Per slot: the last request that took the key for this model, while the key is out of
+    // its project's ring (RingKey holds it while it is in: StampOf finds it). A tracked
+    // model's picks stamp only these; the slot's own stamp is copied in when the model is
+    // tracked and back when it is dropped.
     HugeVector<uint64_t> last_request;
     HugeVector<ProjectModel> projects;  // per project
     QuotaLimits flag_limits;            // --limit for this model
@@ -390,6 +399,8 @@ class KeyPool {
   // The quota day of `now`, cached with its bounds.
   int32_t DayLocked(TimePoint now) const;
   void RingInsert(ModelPool& m, uint32_t slot);
+  // The last request that took `slot` for `m` (in its ring entry, or kept while it is out).
+  uint64_t& StampOf(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void ProjectInsert(ModelPool& m, uint32_t project);
   uint8_t BucketOf(const ModelPool& m, const ProjectModel& pm) const;
@@ -397,8 +408,8 @@ class KeyPool {
   // that used its budget, else re-ranked (least_used). Every pick path reserves here.
   void Reserve(ModelPool& m, uint32_t project, TimePoint now);
   // A key of `project` is taken for `request`: stamps, counts, re-ranks.
-  std::optional<uint32_t> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
-                                          TimePoint now, bool& tried_some);
+  std::optional<PickedKey> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
+                                           TimePoint now, bool& tried_some);
   void ProjectErase(ModelPool& m, uint32_t project);
   void RejoinDue(ModelPool& m, TimePoint now);
   // Projects: the index of `name` (created, with its place in every model), its limits in
@@ -416,8 +427,8 @@ class KeyPool {
   void Learn(ModelPool& m, uint32_t project, const std::vector<QuotaFact>& facts, TimePoint now);
   void MoveSlot(uint32_t slot, uint32_t project, TimePoint now);
   // Picks from the project rings: one pass over the usable projects in rotation order.
-  std::optional<uint32_t> PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
-                                        bool& tried_some);
+  std::optional<PickedKey> PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
+                                         bool& tried_some);
   void CountState(ModelPool& m, State state, int delta);
   void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until, std::string reason);
   void ClearState(ModelPool& m, uint32_t slot);
