@@ -263,8 +263,8 @@ class KeyPool {
     uint64_t last_request = 0;
   };
   // A (project, model): its keys' ring, its state, its pacing windows. What a pick reads and
-  // writes (the ring, the limits, the windows) comes first and fits the first two cache lines
-  // of an aligned record; the rest is read when the state changes or for the admin views.
+  // writes (the ring, the limits, the windows) comes first, in about two cache lines; the
+  // rest is read when the state changes or for the admin views.
   struct ProjectModel {
     // The project's usable keys; that of a project of one key (a plain key is a project of
     // its own) in the record itself, not in a block of its own elsewhere.
