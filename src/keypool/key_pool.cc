@@ -243,6 +243,7 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   m->confirmed = confirmed;
   m->position.assign(slots_.size(), kNotInRing);
   m->keys.resize(slots_.size());
+  m->last_request.resize(slots_.size());
   m->projects.resize(projects_.size());
   m->first.Resize(projects_.size());
   if (options_.strategy == PoolStrategy::kLeastUsed) m->buckets.resize(64);
@@ -256,11 +257,11 @@ KeyPool::ModelPool* KeyPool::TrackLocked(std::string_view model, bool confirmed,
   }
   // The ring starts as a copy of the shared one and its cursor where the shared one is,
   // so the rotation goes on across the change instead of restarting at the first key.
+  // A request that picked a key before the model was tracked does not get it again.
+  for (uint32_t s = 0; s < slots_.size(); ++s) m->last_request[s] = slots_[s].last_request;
   m->pring.reserve(shared_ring_.size());
   for (uint32_t s : shared_ring_) RingInsert(*m, s);
   m->cursor = shared_cursor_;
-  // A request that picked a key before the model was tracked does not get it again.
-  for (uint32_t s = 0; s < slots_.size(); ++s) m->keys[s].last_request = slots_[s].last_request;
   if (auto c = restored_cursors_.find(m->name); c != restored_cursors_.end()) {
     m->cursor = static_cast<uint64_t>(c->second);
   }
@@ -288,31 +289,45 @@ void KeyPool::DropLocked(ModelMap::iterator it) {
     c->second = static_cast<int64_t>(m.cursor);
   }
   if (!m.confirmed) --probation_;
+  // A request in flight that took a key for this model does not get it again from the
+  // shared ring (request numbers only grow).
+  for (uint32_t s = 0; s < slots_.size(); ++s) {
+    slots_[s].last_request = std::max(slots_[s].last_request, StampOf(m, s));
+  }
   models_.erase(it);
 }
 
 namespace {
 
 // A ring: items in a vector, each item's place kept by `place(item)`, a cursor that the
-// picks advance. Removal swaps with the last item: O(1).
-template <typename Place>
-void Insert(std::vector<uint32_t>& ring, uint32_t item, Place place) {
+// picks advance. Removal swaps with the last item: O(1). An entry is the item (a project's
+// index) or holds it (RingKey's slot).
+uint32_t ItemOf(uint32_t entry) { return entry; }
+template <typename Entry>
+uint32_t ItemOf(const Entry& entry) {
+  return entry.slot;
+}
+
+template <typename Ring, typename Entry, typename Place>
+void Insert(Ring& ring, Entry entry, Place place) {
+  const uint32_t item = ItemOf(entry);
   if (place(item) != kNotInRing) return;
   place(item) = static_cast<int32_t>(ring.size());
-  ring.push_back(item);
+  ring.push_back(std::move(entry));
 }
 
 // Returns true when the cursor moved.
-template <typename Place>
-bool Erase(std::vector<uint32_t>& ring, uint64_t& cursor, uint32_t item, Place place) {
+template <typename Ring, typename Place>
+bool Erase(Ring& ring, uint64_t& cursor, uint32_t item, Place place) {
   int32_t pos = place(item);
   if (pos == kNotInRing) return false;
   const size_t n = ring.size();
   const auto at = static_cast<size_t>(pos);
   const bool just_picked = (cursor + n - 1) % n == at;
-  uint32_t last = ring.back();
-  ring[pos] = last;
-  place(last) = pos;
+  if (at + 1 != n) {
+    ring[pos] = std::move(ring.back());
+    place(ItemOf(ring[pos])) = pos;
+  }
   ring.pop_back();
   place(item) = kNotInRing;
   if (just_picked && n > 1) {
@@ -392,7 +407,8 @@ void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
   if (m.position[slot] != kNotInRing) return;
   const uint32_t p = slots_[slot].project;
   ProjectModel& pm = m.projects[p];
-  Insert(pm.ring, slot, [&m](uint32_t i) -> int32_t& { return m.position[i]; });
+  Insert(pm.ring, RingKey{slots_[slot].key, slot, m.last_request[slot]},
+         [&m](uint32_t i) -> int32_t& { return m.position[i]; });
   ++m.usable_keys;
   if (pm.state == State::kOk) ProjectInsert(m, p);
 }
@@ -401,9 +417,16 @@ void KeyPool::RingErase(ModelPool& m, uint32_t slot) {
   if (m.position[slot] == kNotInRing) return;
   const uint32_t p = slots_[slot].project;
   ProjectModel& pm = m.projects[p];
+  m.last_request[slot] = pm.ring[m.position[slot]].last_request;
   Erase(pm.ring, pm.cursor, slot, [&m](uint32_t i) -> int32_t& { return m.position[i]; });
   --m.usable_keys;
   if (pm.ring.empty()) ProjectErase(m, p);
+}
+
+uint64_t& KeyPool::StampOf(ModelPool& m, uint32_t slot) {
+  const int32_t pos = m.position[slot];
+  if (pos == kNotInRing) return m.last_request[slot];
+  return m.projects[slots_[slot].project].ring[pos].last_request;
 }
 
 void KeyPool::RejoinDue(ModelPool& m, TimePoint now) {
@@ -609,9 +632,7 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
     return NothingUsable(nullptr, now, tried_some);
   }
   RejoinDue(*m, now);
-  if (auto slot = PickFromRings(*m, request, now, tried_some)) {
-    return PickedKey{*slot, slots_[*slot].key};
-  }
+  if (auto picked = PickFromRings(*m, request, now, tried_some)) return std::move(*picked);
   return NothingUsable(m, now, tried_some);
 }
 
@@ -628,29 +649,26 @@ void KeyPool::Reserve(ModelPool& m, uint32_t p, TimePoint now) {
   }
 }
 
-std::optional<uint32_t> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint64_t request,
-                                                 TimePoint now, bool& tried_some) {
+std::optional<PickedKey> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint64_t request,
+                                                  TimePoint now, bool& tried_some) {
   if (!HasBudget(m, p, now)) return std::nullopt;  // it left the rotation until its window ends
   ProjectModel& pm = m.projects[p];
   for (size_t k = pm.ring.size(); k > 0; --k) {
     ++last_pick_steps_;
-    const uint32_t slot = pm.ring[pm.cursor++ % pm.ring.size()];
-    KeyModel& km = m.keys[slot];
-    Slot& s = slots_[slot];
-    if (km.last_request == request || s.last_request == request) {
+    RingKey& e = pm.ring[pm.cursor++ % pm.ring.size()];
+    if (e.last_request == request) {
       tried_some = true;
       continue;
     }
-    km.last_request = request;
-    s.last_request = request;
+    e.last_request = request;
     Reserve(m, p, now);
-    return slot;
+    return PickedKey{e.slot, e.key};
   }
   return std::nullopt;
 }
 
-std::optional<uint32_t> KeyPool::PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
-                                               bool& tried_some) {
+std::optional<PickedKey> KeyPool::PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
+                                                bool& tried_some) {
   switch (options_.strategy) {
     case PoolStrategy::kRoundRobin:
       for (size_t n = m.pring.size(); n > 0 && !m.pring.empty(); --n) {
@@ -722,22 +740,20 @@ KeyPool::ById KeyPool::TakeByIdLocked(std::string_view key_id, std::string_view 
     r.problem = ById::Problem::kInvalid;
     return r;
   }
-  KeyModel* km = nullptr;
   if ((r.model = FindLocked(model)) != nullptr) {
     RejoinDue(*r.model, now);
-    km = &r.model->keys[r.slot];
-    if (km->state != State::kOk || r.model->projects[s.project].state != State::kOk ||
-        !HasBudget(*r.model, s.project, now)) {
+    if (r.model->keys[r.slot].state != State::kOk ||
+        r.model->projects[s.project].state != State::kOk || !HasBudget(*r.model, s.project, now)) {
       r.problem = ById::Problem::kState;
       return r;
     }
   }
-  if ((km && km->last_request == request) || s.last_request == request) {
+  uint64_t& last = r.model ? StampOf(*r.model, r.slot) : s.last_request;
+  if (last == request) {
     r.problem = ById::Problem::kTried;
     return r;
   }
-  if (km) km->last_request = request;
-  s.last_request = request;
+  last = request;
   if (r.model != nullptr) Reserve(*r.model, s.project, now);
   return r;
 }
@@ -1113,6 +1129,7 @@ std::pair<size_t, size_t> KeyPool::Reload(std::vector<ApiKey> keys, bool revive_
       for (auto& [name, m] : models_) {
         m->position.push_back(kNotInRing);
         m->keys.emplace_back();
+        m->last_request.push_back(0);
       }
       SetFlags(s, false, false, now);
       ++changes.first;

@@ -51,7 +51,10 @@
 #include <variant>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "common/api_key.h"
+#include "common/huge_pages.h"
 #include "common/quota_limits.h"
 #include "common/state_records.h"
 #include "common/time.h"
@@ -86,7 +89,7 @@ using PickResult = std::variant<PickedKey, NoKey>;
 struct PoolOptions {
   Millis transient_base{1000};  // first cooldown after a transient failure
   Millis transient_cap{30000};  // the doubling stops here
-  // Models with per-key state (each costs ~200 bytes per key): Google lists about fifty.
+  // Models with per-key state (each costs ~250 bytes per key): Google lists about fifty.
   size_t max_models = 256;
   // Of those, models Google has not yet answered with a success, a cooling or an exhaustion
   // (only with a 400, a 5xx, an invalid key...).
@@ -246,17 +249,27 @@ class KeyPool {
     }
   };
   enum class State : uint8_t { kOk, kCooling, kExhausted };
-  // A (project, model): its keys' ring, its state, its pacing windows.
+  // The per-key and per-project arrays a pick reads at scattered places: on huge pages once
+  // they are large (common/huge_pages.h).
+  template <typename T>
+  using HugeVector = std::vector<T, HugePageAllocator<T>>;
+  // A key in its project's ring: what a pick of it reads, in the ring itself (in rotation
+  // order, not at the key's place in arrays of 100,000): the slot, the key it hands out,
+  // and the last request that took it for this model. While the key is in the ring, this
+  // stamp is the one in force; ModelPool::last_request keeps it while the key is out.
+  struct RingKey {
+    std::shared_ptr<const ApiKey> key;
+    uint32_t slot = 0;
+    uint64_t last_request = 0;
+  };
+  // A (project, model): its keys' ring, its state, its pacing windows. What a pick reads and
+  // writes (the ring, the limits, the windows) comes first, in about two cache lines; the
+  // rest is read when the state changes or for the admin views.
   struct ProjectModel {
-    std::vector<uint32_t> ring;  // usable slots of the project's keys
+    // The project's usable keys; that of a project of one key (a plain key is a project of
+    // its own) in the record itself, not in a block of its own elsewhere.
+    boost::container::small_vector<RingKey, 1> ring;
     uint64_t cursor = 0;
-    int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
-    uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
-    State state = State::kOk;
-    bool paced = false;  // the state comes from pacing, not from Google
-    TimePoint until{};
-    std::string reason;
-    uint64_t heap_generation = 0;
     QuotaLimits learned;
     // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
     // wall-clock minute) and the quota day `day`, with what was sent in them.
@@ -264,8 +277,12 @@ class KeyPool {
     int64_t minute = INT64_MIN;
     int64_t minute_requests = 0;
     int64_t minute_tokens = 0;
-    int32_t day = -1;
     int64_t day_requests = 0;
+    int32_t day = -1;
+    int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
+    uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
+    State state = State::kOk;
+    bool paced = false;  // the state comes from pacing, not from Google
     // Shared minute windows (SPEC 6): this instance's sends not yet taken by TakeMinuteCounts
     // (for window `unsent_minute`), and the other instances' part of minute_requests /
     // minute_tokens (for window `others_minute`).
@@ -276,6 +293,9 @@ class KeyPool {
     int64_t others_minute = INT64_MIN;
     int64_t others_requests = 0;
     int64_t others_tokens = 0;
+    TimePoint until{};
+    std::string reason;
+    uint64_t heap_generation = 0;
   };
   struct KeyModel {
     State state = State::kOk;
@@ -283,7 +303,6 @@ class KeyPool {
     std::string reason;
     uint32_t transient_streak = 0;
     uint64_t heap_generation = 0;
-    uint64_t last_request = 0;
     int32_t day = -1;  // the quota day `today` counts
     Counters today;
     int32_t unflushed_day = -1;
@@ -309,16 +328,21 @@ class KeyPool {
     };
     std::vector<Bucket> buckets;
     uint64_t bucket_mask = 0;
-    size_t projects_in = 0;         // projects in the rotation
-    std::vector<int32_t> position;  // per slot: place in its project's ring; -1 when out
-    uint64_t cursor = 0;            // of pring
+    size_t projects_in = 0;        // projects in the rotation
+    HugeVector<int32_t> position;  // per slot: place in its project's ring; -1 when out
+    uint64_t cursor = 0;           // of pring
     bool cursor_dirty = false;
-    std::vector<HeapEntry> heap;         // keys: min-heap by until (std::push_heap with greater)
-    std::vector<HeapEntry> pheap;        // projects (HeapEntry::slot is the project's index)
-    std::vector<KeyModel> keys;          // per slot
-    std::vector<ProjectModel> projects;  // per project
-    QuotaLimits flag_limits;             // --limit for this model
-    size_t usable_keys = 0;              // keys in the project rings
+    std::vector<HeapEntry> heap;   // keys: min-heap by until (std::push_heap with greater)
+    std::vector<HeapEntry> pheap;  // projects (HeapEntry::slot is the project's index)
+    HugeVector<KeyModel> keys;     // per slot
+    // Per slot: the last request that took the key for this model, while the key is out of
+    // its project's ring (RingKey holds it while it is in: StampOf finds it). A tracked
+    // model's picks stamp only these; the slot's own stamp is copied in when the model is
+    // tracked and back when it is dropped.
+    HugeVector<uint64_t> last_request;
+    HugeVector<ProjectModel> projects;  // per project
+    QuotaLimits flag_limits;            // --limit for this model
+    size_t usable_keys = 0;             // keys in the project rings
     // Kept exact by SetUnusable/ClearState/RejoinDue/SetFlags: keys neither removed nor
     // invalid that are cooling or exhausted for this model. A key that is not usable has no
     // live heap entry and is not counted.
@@ -339,7 +363,7 @@ class KeyPool {
     bool invalid = false;
     std::string reason;
     int32_t shared_pos = -1;    // place in shared_ring_; -1 when not usable
-    uint64_t last_request = 0;  // the last request that picked it from shared_ring_
+    uint64_t last_request = 0;  // the last request that took it for a model not tracked
   };
   struct StringHash {
     using is_transparent = void;
@@ -375,6 +399,8 @@ class KeyPool {
   // The quota day of `now`, cached with its bounds.
   int32_t DayLocked(TimePoint now) const;
   void RingInsert(ModelPool& m, uint32_t slot);
+  // The last request that took `slot` for `m` (in its ring entry, or kept while it is out).
+  uint64_t& StampOf(ModelPool& m, uint32_t slot);
   void RingErase(ModelPool& m, uint32_t slot);
   void ProjectInsert(ModelPool& m, uint32_t project);
   uint8_t BucketOf(const ModelPool& m, const ProjectModel& pm) const;
@@ -382,8 +408,8 @@ class KeyPool {
   // that used its budget, else re-ranked (least_used). Every pick path reserves here.
   void Reserve(ModelPool& m, uint32_t project, TimePoint now);
   // A key of `project` is taken for `request`: stamps, counts, re-ranks.
-  std::optional<uint32_t> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
-                                          TimePoint now, bool& tried_some);
+  std::optional<PickedKey> TakeFromProject(ModelPool& m, uint32_t project, uint64_t request,
+                                           TimePoint now, bool& tried_some);
   void ProjectErase(ModelPool& m, uint32_t project);
   void RejoinDue(ModelPool& m, TimePoint now);
   // Projects: the index of `name` (created, with its place in every model), its limits in
@@ -401,8 +427,8 @@ class KeyPool {
   void Learn(ModelPool& m, uint32_t project, const std::vector<QuotaFact>& facts, TimePoint now);
   void MoveSlot(uint32_t slot, uint32_t project, TimePoint now);
   // Picks from the project rings: one pass over the usable projects in rotation order.
-  std::optional<uint32_t> PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
-                                        bool& tried_some);
+  std::optional<PickedKey> PickFromRings(ModelPool& m, uint64_t request, TimePoint now,
+                                         bool& tried_some);
   void CountState(ModelPool& m, State state, int delta);
   void SetUnusable(ModelPool& m, uint32_t slot, State state, TimePoint until, std::string reason);
   void ClearState(ModelPool& m, uint32_t slot);
@@ -416,7 +442,7 @@ class KeyPool {
   mutable std::mutex mu_;
   QuotaClock clock_;
   PoolOptions options_;
-  std::vector<Slot> slots_;
+  HugeVector<Slot> slots_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> slot_by_id_;
   ModelMap models_;
   size_t probation_ = 0;  // tracked models not confirmed

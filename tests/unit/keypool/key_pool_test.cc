@@ -375,6 +375,57 @@ TEST(KeyPoolModels, AnUnknownModelStillNeverGetsTheSameKeyTwice) {
   EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
 }
 
+// A request's stamp on a key lives in the key's ring entry while the key is in its
+// project's ring, and is kept aside while it is out: it survives the key leaving and coming
+// back, is seen by a pick by id, and by the shared ring once the model is dropped.
+TEST(KeyPoolModels, TheStampOfARequestFollowsTheKeyOutOfItsRingAndBack) {
+  KeyPool pool(MakeKeys(2), LosAngeles());
+  Serve(pool, "m", 200, Outcome::kSuccess, kNoon);
+  ASSERT_TRUE(pool.Tracks("m"));
+  uint64_t req = pool.NewRequest();
+  uint32_t a = MustPick(pool, "m", req, kNoon);
+  pool.Report(a, "m", 429, V(Outcome::kCooling, "per-minute quota", 1000ms), {}, kNoon);
+  // A minute on, `a` is back in the rotation; the request still may not have it again.
+  uint32_t b = MustPick(pool, "m", req, kNoon + 61s);
+  EXPECT_NE(a, b);
+  auto r = pool.Pick("m", req, kNoon + 61s);
+  ASSERT_TRUE(std::holds_alternative<NoKey>(r));
+  EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
+  // Nor by id, for the key in the ring (b) and the one that came back (a).
+  for (uint32_t slot : {a, b}) {
+    r = pool.PickById(KeyIdOf("test-key-" + std::to_string(slot)), "m", req, kNoon + 61s);
+    ASSERT_TRUE(std::holds_alternative<NoKey>(r)) << slot;
+    EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
+  }
+  // A key taken by id is skipped by the rotation for that request.
+  uint64_t req2 = pool.NewRequest();
+  r = pool.PickById(KeyIdOf("test-key-" + std::to_string(a)), "m", req2, kNoon + 61s);
+  ASSERT_TRUE(std::holds_alternative<PickedKey>(r));
+  EXPECT_EQ(MustPick(pool, "m", req2, kNoon + 61s), b);
+  r = pool.Pick("m", req2, kNoon + 61s);
+  ASSERT_TRUE(std::holds_alternative<NoKey>(r));
+}
+
+TEST(KeyPoolModels, ARequestKeepsItsStampsWhenItsModelIsDropped) {
+  PoolOptions o;
+  o.max_models = 8;
+  o.max_probation_models = 1;
+  KeyPool pool(MakeKeys(2), LosAngeles(), o);
+  Serve(pool, "p1", 400, Outcome::kClientError, kNoon);  // tracked on probation
+  ASSERT_TRUE(pool.Tracks("p1"));
+  uint64_t req = pool.NewRequest();
+  uint32_t a = MustPick(pool, "p1", req, kNoon);
+  // Another request's 400 for p2 takes p1's place (a key holds one stamp: had that request
+  // picked `a` from the shared ring, its stamp would have replaced this one's).
+  pool.Report(a, "p2", 400, V(Outcome::kClientError), {}, kNoon);
+  ASSERT_FALSE(pool.Tracks("p1"));
+  // p1's picks now come from the shared ring: the request gets the other key, then none.
+  EXPECT_NE(MustPick(pool, "p1", req, kNoon), a);
+  auto r = pool.Pick("p1", req, kNoon);
+  ASSERT_TRUE(std::holds_alternative<NoKey>(r));
+  EXPECT_EQ(std::get<NoKey>(r).why, NoKey::Why::kTried);
+}
+
 // The first pick of a model not yet tracked comes from the shared ring; the model's own
 // rotation then goes on from there, and a key leaving mid-cycle does not bring its
 // neighbour twice in a row.
