@@ -465,11 +465,11 @@ class FastReader {
     do {
       std::string_view key;
       if (!Key(&key)) return false;
-      if (key == "candidates") {
+      if (Is(key, "candidates")) {
         if (!Candidates()) return false;
-      } else if (key == "usageMetadata") {
+      } else if (Is(key, "usageMetadata")) {
         if (!Usage()) return false;
-      } else if (key == "error" || key == "promptFeedback") {
+      } else if (Is(key, "error") || Is(key, "promptFeedback")) {
         return false;
       } else if (!Skip(0)) {
         return false;
@@ -507,12 +507,19 @@ class FastReader {
     return p;
   }
 
-  void Ws() {
-    if (p_<end_&& static_cast<unsigned char>(*p_)> ' ') return;
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  // A key compared with a literal: the length first, then a compare of known size.
+  template <size_t N>
+  static bool Is(std::string_view key, const char (&lit)[N]) {
+    return key.size() == N - 1 && std::memcmp(key.data(), lit, N - 1) == 0;
   }
 
-  bool Lit(char c) {
+  static bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+  [[gnu::always_inline]] void Ws() {
+    while (p_ != end_ && IsSpace(*p_)) ++p_;
+  }
+
+  [[gnu::always_inline]] bool Lit(char c) {
     Ws();
     if (p_ < end_ && *p_ == c) {
       ++p_;
@@ -521,7 +528,7 @@ class FastReader {
     return false;
   }
 
-  bool Peek(char c) {
+  [[gnu::always_inline]] bool Peek(char c) {
     Ws();
     return p_ < end_ && *p_ == c;
   }
@@ -732,21 +739,21 @@ class FastReader {
     do {
       std::string_view key;
       if (!Key(&key)) return false;
-      if (key == "content") {
+      if (Is(key, "content")) {
         c.parts.clear();
         if (!Content(&c)) return false;
-      } else if (key == "finishReason") {
+      } else if (Is(key, "finishReason")) {
         c.finish.reset();
         std::string_view s;
         if (!Str(&s)) return false;
         c.finish.emplace(s);
-      } else if (key == "index") {
+      } else if (Is(key, "index")) {
         c.has_index = true;
         c.index.reset();
         int64_t i;
         if (!Int(&i)) return false;
         c.index = i;
-      } else if (chat_ && (key == "groundingMetadata" || key == "logprobsResult")) {
+      } else if (chat_ && (Is(key, "groundingMetadata") || Is(key, "logprobsResult"))) {
         return false;
       } else if (!Skip(0)) {
         return false;
@@ -761,7 +768,7 @@ class FastReader {
     do {
       std::string_view key;
       if (!Key(&key)) return false;
-      if (key == "parts") {
+      if (Is(key, "parts")) {
         c->parts.clear();
         if (!Lit('[')) return false;
         if (!Lit(']')) {
@@ -788,28 +795,29 @@ class FastReader {
     GeminiUsage& u = ev_->usage;
     u.present = true;
     if (!Lit('}')) {
-      static constexpr std::string_view kCounts[] = {
-          "promptTokenCount",        "candidatesTokenCount",    "thoughtsTokenCount",
-          "toolUsePromptTokenCount", "cachedContentTokenCount", "totalTokenCount"};
-      int64_t* const fields[] = {&u.prompt_tokens,   &u.candidates_tokens,
-                                 &u.thoughts_tokens, &u.tool_use_prompt_tokens,
-                                 &u.cached_tokens,   &u.total_tokens};
       do {
         std::string_view key;
         if (!Key(&key)) return false;
-        int field = -1;
-        for (int i = 0; i < 6; ++i) {
-          if (key == kCounts[i]) {
-            field = i;
-            break;
-          }
+        int64_t* field = nullptr;
+        if (Is(key, "promptTokenCount")) {
+          field = &u.prompt_tokens;
+        } else if (Is(key, "candidatesTokenCount")) {
+          field = &u.candidates_tokens;
+        } else if (Is(key, "thoughtsTokenCount")) {
+          field = &u.thoughts_tokens;
+        } else if (Is(key, "toolUsePromptTokenCount")) {
+          field = &u.tool_use_prompt_tokens;
+        } else if (Is(key, "cachedContentTokenCount")) {
+          field = &u.cached_tokens;
+        } else if (Is(key, "totalTokenCount")) {
+          field = &u.total_tokens;
+          total_seen = true;
         }
-        if (field < 0) {
+        if (field == nullptr) {
           if (!Skip(0)) return false;
           continue;
         }
-        if (!Int(fields[field])) return false;
-        if (field == 5) total_seen = true;
+        if (!Int(field)) return false;
       } while (Lit(','));
       if (!Lit('}')) return false;
     }
