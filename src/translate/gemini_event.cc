@@ -456,7 +456,12 @@ class Handler {
 class FastReader {
  public:
   FastReader(std::string_view text, GeminiEvent* ev, const json::storage_ptr& sp, bool chat)
-      : p_(text.data()), end_(text.data() + text.size()), ev_(ev), sp_(sp), chat_(chat) {}
+      : begin_(text.data()),
+        p_(text.data()),
+        end_(text.data() + text.size()),
+        ev_(ev),
+        sp_(sp),
+        chat_(chat) {}
 
   bool Read() {
     if (!Lit('{')) return false;
@@ -481,29 +486,45 @@ class FastReader {
  private:
   static constexpr int kMaxDepth = 16;
 
+  // Only space after the object; and the text valid UTF-8 (all ASCII when no string held
+  // a byte from 0x80 up: every byte outside the strings was matched against ASCII).
   bool End() {
     Ws();
-    return p_ == end_;
+    return p_ == end_ && (!high_ || FirstInvalidUtf8(std::string_view(begin_, end_ - begin_)) ==
+                                        std::string_view::npos);
   }
 
   // The first quote, backslash or control character (below 0x20) from p on, or end: eight
-  // bytes at a time while eight are left.
-  static const char* Plain(const char* p, const char* end) {
+  // bytes at a time while eight are left. Bytes from 0x80 up (UTF-8 beyond ASCII) are
+  // passed over and noted in high_, for one check of the whole text at the end.
+  const char* Plain(const char* p) {
     constexpr uint64_t kOnes = 0x0101010101010101ull;
     constexpr uint64_t kHigh = 0x8080808080808080ull;
-    while (end - p >= 8) {
+    uint64_t high = high_ ? 0 : kHigh;  // stop at a high byte until one is seen
+    while (end_ - p >= 8) {
       uint64_t w;
       std::memcpy(&w, p, 8);
       const uint64_t quote = w ^ (kOnes * '"');
       const uint64_t slash = w ^ (kOnes * '\\');
-      const uint64_t hit =
-          (((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | ((w - kOnes * 0x20) & ~w)) &
-          kHigh;
-      // The lowest marked byte is a true one (a borrow only runs upward).
-      if (hit != 0) return p + (std::countr_zero(hit) >> 3);
+      const uint64_t hit = (((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) |
+                            ((w - kOnes * 0x20) & ~w) | (w & high)) &
+                           kHigh;
+      if (hit != 0) {
+        // The lowest marked byte is a true one (a borrow only runs upward).
+        const char* q = p + (std::countr_zero(hit) >> 3);
+        if (static_cast<unsigned char>(*q) < 0x80) return q;
+        high_ = true;
+        high = 0;
+        p = q + 1;
+        continue;
+      }
       p += 8;
     }
-    while (p < end && *p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20) ++p;
+    for (; p < end_; ++p) {
+      const unsigned char c = static_cast<unsigned char>(*p);
+      if (c == '"' || c == '\\' || c < 0x20) break;
+      if (c >= 0x80) high_ = true;
+    }
     return p;
   }
 
@@ -537,7 +558,7 @@ class FastReader {
   bool Key(std::string_view* out) {
     if (!Lit('"')) return false;
     const char* s = p_;
-    p_ = Plain(p_, end_);
+    p_ = Plain(p_);
     if (p_ == end_ || *p_ != '"') return false;
     *out = std::string_view(s, static_cast<size_t>(p_ - s));
     ++p_;
@@ -548,7 +569,7 @@ class FastReader {
   bool Str(std::string_view* out) {
     if (!Lit('"')) return false;
     const char* s = p_;
-    p_ = Plain(p_, end_);
+    p_ = Plain(p_);
     if (p_ == end_ || static_cast<unsigned char>(*p_) < 0x20) return false;
     if (*p_ == '"') {
       *out = std::string_view(s, static_cast<size_t>(p_ - s));
@@ -565,6 +586,7 @@ class FastReader {
       }
       if (c < 0x20) return false;
       if (c != '\\') {
+        if (c >= 0x80) high_ = true;
         buf_.push_back(static_cast<char>(c));
         ++p_;
         continue;
@@ -828,11 +850,13 @@ class FastReader {
     return true;
   }
 
+  const char* begin_;
   const char* p_;
   const char* end_;
   GeminiEvent* ev_;
   const json::storage_ptr& sp_;
   bool chat_;
+  bool high_ = false;  // a byte from 0x80 up seen in a string
   std::string buf_;
 };
 
@@ -865,13 +889,13 @@ bool ReadGeminiEventSax(std::string_view text, GeminiEvent* event, std::string* 
 
 bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
                      json::storage_ptr storage, bool chat) {
+  if (ReadGeminiEventFast(text, event, storage, chat)) return true;
   const size_t bad = FirstInvalidUtf8(text);
   if (bad != std::string_view::npos) {
     *event = GeminiEvent{};
     *error = "invalid UTF-8 at byte " + std::to_string(bad);
     return false;
   }
-  if (ReadGeminiEventFast(text, event, storage, chat)) return true;
   return ReadGeminiEventSax(text, event, error, std::move(storage), chat);
 }
 

@@ -58,8 +58,8 @@ bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* err
 
 // ReadGeminiEvent's two halves, for the tests that hold them to each other. The fast one
 // scans the shape Gemini sends (small non-negative integers, the short escapes, parts
-// without repeated keys, no error or promptFeedback) and gives false on anything else, the
-// event then half read; the SAX one reads any JSON text (its UTF-8 already checked).
+// without repeated keys, no error or promptFeedback, valid UTF-8) and gives false on anything
+// else, the event then half read; the SAX one reads any JSON text (its UTF-8 already checked).
 bool ReadGeminiEventFast(std::string_view text, GeminiEvent* event,
                          const json::storage_ptr& storage, bool chat);
 bool ReadGeminiEventSax(std::string_view text, GeminiEvent* event, std::string* error,
