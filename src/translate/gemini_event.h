@@ -11,13 +11,13 @@
 // refused with the same message.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "translate/chat_common.h"  // GeminiUsage
 
@@ -28,8 +28,9 @@ namespace json = boost::json;
 struct GeminiEventCandidate {
   size_t position = 0;  // in the candidates array
   bool has_index = false;
-  std::optional<int64_t> index;          // "index" as AsInt reads it, when present
-  std::vector<json::value> parts;        // content.parts' objects, in order
+  std::optional<int64_t> index;  // "index" as AsInt reads it, when present
+  // content.parts' objects, in order (inline up to two: no allocation for the usual event)
+  boost::container::small_vector<json::value, 2> parts;
   std::optional<std::string> finish;     // finishReason, when a string
   std::optional<json::value> grounding;  // groundingMetadata, when present (`chat` only)
   std::optional<json::value> logprobs;   // logprobsResult, when present (`chat` only)
@@ -40,10 +41,11 @@ struct GeminiEvent {
   std::optional<json::value> error;  // "error": an object, or null for any other value
   bool has_usage = false;            // "usageMetadata" present; usage as ReadUsage reads it
   GeminiUsage usage;
-  bool candidates_array = false;                 // "candidates" is an array...
-  size_t candidate_count = 0;                    // ...of this many values...
-  std::vector<GeminiEventCandidate> candidates;  // ...of which these are objects
-  bool blocked = false;                          // promptFeedback is an object holding blockReason
+  bool candidates_array = false;  // "candidates" is an array...
+  size_t candidate_count = 0;     // ...of this many values...
+  // ...of which these are objects (one inline: no allocation for the usual event)
+  boost::container::small_vector<GeminiEventCandidate, 1> candidates;
+  bool blocked = false;  // promptFeedback is an object holding blockReason
 
   // What `if (cands is a non-empty array)` tests on the parsed event.
   bool has_candidates() const { return candidates_array && candidate_count > 0; }
