@@ -469,7 +469,10 @@ class FastReader {
     if (Lit('}')) return End();
     do {
       std::string_view key;
-      if (!Key(&key)) return false;
+      if (!Known("candidates", &key) && !Known("usageMetadata", &key) &&
+          !Known("modelVersion", &key) && !Known("responseId", &key) && !Key(&key)) {
+        return false;
+      }
       if (Is(key, "candidates")) {
         if (!Candidates()) return false;
       } else if (Is(key, "usageMetadata")) {
@@ -552,6 +555,26 @@ class FastReader {
   [[gnu::always_inline]] bool Peek(char c) {
     Ws();
     return p_ < end_ && *p_ == c;
+  }
+
+  // A key expected here (Gemini writes its keys in one order), taken without scanning when
+  // the text holds it: the quoted name, then the colon. False leaves the text as it was, for
+  // Key.
+  template <size_t N>
+  bool Known(const char (&name)[N], std::string_view* key) {
+    Ws();
+    if (static_cast<size_t>(end_ - p_) < N + 1 || p_[0] != '"' || p_[N] != '"' ||
+        std::memcmp(p_ + 1, name, N - 1) != 0) {
+      return false;
+    }
+    const char* at = p_;
+    p_ += N + 1;
+    if (!Lit(':')) {
+      p_ = at;
+      return false;
+    }
+    *key = std::string_view(name, N - 1);
+    return true;
   }
 
   // A key without escapes, and its colon.
@@ -698,7 +721,7 @@ class FastReader {
         if (Lit('}')) return true;
         do {
           std::string_view key;
-          if (!Key(&key)) return false;
+          if (!Known("text", &key) && !Key(&key)) return false;
           json::value v(sp_);
           if (!Build(&v, depth + 1)) return false;
           if (!o.emplace(key, std::move(v)).second) return false;  // a key met twice
@@ -760,7 +783,10 @@ class FastReader {
     if (Lit('}')) return true;
     do {
       std::string_view key;
-      if (!Key(&key)) return false;
+      if (!Known("content", &key) && !Known("index", &key) && !Known("finishReason", &key) &&
+          !Key(&key)) {
+        return false;
+      }
       if (Is(key, "content")) {
         c.parts.clear();
         if (!Content(&c)) return false;
@@ -789,7 +815,7 @@ class FastReader {
     if (Lit('}')) return true;
     do {
       std::string_view key;
-      if (!Key(&key)) return false;
+      if (!Known("parts", &key) && !Known("role", &key) && !Key(&key)) return false;
       if (Is(key, "parts")) {
         c->parts.clear();
         if (!Lit('[')) return false;
@@ -819,7 +845,10 @@ class FastReader {
     if (!Lit('}')) {
       do {
         std::string_view key;
-        if (!Key(&key)) return false;
+        if (!Known("promptTokenCount", &key) && !Known("candidatesTokenCount", &key) &&
+            !Known("totalTokenCount", &key) && !Known("thoughtsTokenCount", &key) && !Key(&key)) {
+          return false;
+        }
         int64_t* field = nullptr;
         if (Is(key, "promptTokenCount")) {
           field = &u.prompt_tokens;
