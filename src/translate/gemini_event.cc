@@ -648,11 +648,12 @@ class FastReader {
   bool Int(int64_t* out) {
     Ws();
     const char* s = p_;
-    int64_t n = 0;
-    while (p_ < end_ && *p_ >= '0' && *p_ <= '9') n = n * 10 + (*p_++ - '0');
+    while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     const size_t len = static_cast<size_t>(p_ - s);
     if (len == 0 || len > 18 || (len > 1 && *s == '0')) return false;
     if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    int64_t n = 0;  // at most 18 digits: no overflow
+    for (const char* d = s; d < p_; ++d) n = n * 10 + (*d - '0');
     *out = n;
     return true;
   }
