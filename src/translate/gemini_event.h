@@ -1,10 +1,10 @@
 // Internal to translate/: one event of a Gemini stream read without building it as a JSON
 // tree. The stream translators need few parts of an event (error, usageMetadata, each
 // candidate's index, content.parts, finishReason and, for chat, groundingMetadata and
-// logprobsResult, and
-// promptFeedback.blockReason); a SAX handler on Boost.JSON's basic_parser keeps those and
-// skips the rest (modelVersion, responseId, the wrappers), so that a stream's events cost
-// the scan of their text and the parts only.
+// logprobsResult, and promptFeedback.blockReason); the rest (modelVersion, responseId, the
+// wrappers) is skipped, so that a stream's events cost the scan of their text and the parts
+// only. Two readers: a hand-written scanner for the shape Gemini sends, which gives up on
+// anything unusual, and behind it a SAX handler on Boost.JSON's basic_parser for any text.
 //
 // What is kept is what a lookup in the parsed object would give, duplicate keys included
 // (the last one wins, as in Boost.JSON's objects), and a text that ParseJson refuses is
