@@ -2,7 +2,7 @@
 //
 //   node bench/requests.mjs --port P --token T --shape SHAPE --count N
 //
-// SHAPE: native, openai, openai-stream, anthropic, anthropic-stream, responses, responses-stream.
+// SHAPE: native, native-stream, openai, openai-stream, anthropic, anthropic-stream, responses, responses-stream.
 //
 // Four kept-alive connections, one request in flight on each; the bodies are the ones
 // bench/wrk/request.lua sends. Exit code 1 (with the reason on stderr) when an answer is not
@@ -30,6 +30,11 @@ function parse(argv) {
 const shapes = {
   native: {
     path: '/v1beta/models/gemini-2.5-flash:generateContent',
+    auth: (t) => ({ 'x-goog-api-key': t }),
+    body: '{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}',
+  },
+  'native-stream': {
+    path: '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
     auth: (t) => ({ 'x-goog-api-key': t }),
     body: '{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}',
   },

@@ -1,7 +1,9 @@
 #include "translate/gemini_event.h"
 
+#include <bit>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -445,16 +447,464 @@ class Handler {
   std::string text_;  // a wanted string that came in pieces
 };
 
-}  // namespace
+// The fast reader: a scanner for the events Gemini sends (an object of candidates whose
+// parts are small objects, usage counts as plain integers, strings with the short escapes),
+// which gives up (false) on anything else: the error and promptFeedback members, numbers
+// that are not small non-negative integers, \u escapes, a key met twice in a part, a
+// container where a scalar is wanted or the other way round, deep nesting, text after the
+// object. What it keeps is what the SAX reader would keep for the same text.
+class FastReader {
+ public:
+  FastReader(std::string_view text, GeminiEvent* ev, const json::storage_ptr& sp, bool chat)
+      : begin_(text.data()),
+        p_(text.data()),
+        end_(text.data() + text.size()),
+        ev_(ev),
+        sp_(sp),
+        chat_(chat) {}
 
-bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
-                     json::storage_ptr storage, bool chat) {
-  *event = GeminiEvent{};
-  const size_t bad = FirstInvalidUtf8(text);
-  if (bad != std::string_view::npos) {
-    *error = "invalid UTF-8 at byte " + std::to_string(bad);
+  bool Read() {
+    if (!Lit('{')) return false;
+    ev_->object = true;
+    if (Lit('}')) return End();
+    do {
+      std::string_view key;
+      if (!Known("candidates", &key) && !Known("usageMetadata", &key) &&
+          !Known("modelVersion", &key) && !Known("responseId", &key) && !Key(&key)) {
+        return false;
+      }
+      if (Is(key, "candidates")) {
+        if (!Candidates()) return false;
+      } else if (Is(key, "usageMetadata")) {
+        if (!Usage()) return false;
+      } else if (Is(key, "error") || Is(key, "promptFeedback")) {
+        return false;
+      } else if (!Skip(0)) {
+        return false;
+      }
+    } while (Lit(','));
+    return Lit('}') && End();
+  }
+
+ private:
+  static constexpr int kMaxDepth = 16;
+
+  // Only space after the object; and the text valid UTF-8 (all ASCII when no string held
+  // a byte from 0x80 up: every byte outside the strings was matched against ASCII).
+  bool End() {
+    Ws();
+    return p_ == end_ && (!high_ || FirstInvalidUtf8(std::string_view(begin_, end_ - begin_)) ==
+                                        std::string_view::npos);
+  }
+
+  // The first quote, backslash or control character (below 0x20) from p on, or end: eight
+  // bytes at a time while eight are left. Bytes from 0x80 up (UTF-8 beyond ASCII) are
+  // passed over and noted in high_, for one check of the whole text at the end.
+  const char* Plain(const char* p) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x8080808080808080ull;
+    uint64_t high = high_ ? 0 : kHigh;  // stop at a high byte until one is seen
+    while (end_ - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      const uint64_t quote = w ^ (kOnes * '"');
+      const uint64_t slash = w ^ (kOnes * '\\');
+      const uint64_t hit = (((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) |
+                            ((w - kOnes * 0x20) & ~w) | (w & high)) &
+                           kHigh;
+      if (hit != 0) {
+        // The lowest marked byte is a true one (a borrow only runs upward).
+        const char* q = p + (std::countr_zero(hit) >> 3);
+        if (static_cast<unsigned char>(*q) < 0x80) return q;
+        high_ = true;
+        high = 0;
+        p = q + 1;
+        continue;
+      }
+      p += 8;
+    }
+    for (; p < end_; ++p) {
+      const unsigned char c = static_cast<unsigned char>(*p);
+      if (c == '"' || c == '\\' || c < 0x20) break;
+      if (c >= 0x80) high_ = true;
+    }
+    return p;
+  }
+
+  // A key compared with a literal: the length first, then a compare of known size.
+  template <size_t N>
+  static bool Is(std::string_view key, const char (&lit)[N]) {
+    return key.size() == N - 1 && std::memcmp(key.data(), lit, N - 1) == 0;
+  }
+
+  static bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+  [[gnu::always_inline]] void Ws() {
+    while (p_ != end_ && IsSpace(*p_)) ++p_;
+  }
+
+  [[gnu::always_inline]] bool Lit(char c) {
+    Ws();
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
     return false;
   }
+
+  [[gnu::always_inline]] bool Peek(char c) {
+    Ws();
+    return p_ < end_ && *p_ == c;
+  }
+
+  // A key expected here (Gemini writes its keys in one order), taken without scanning when
+  // the text holds it: the quoted name, then the colon. False leaves the text as it was, for
+  // Key.
+  template <size_t N>
+  bool Known(const char (&name)[N], std::string_view* key) {
+    Ws();
+    if (static_cast<size_t>(end_ - p_) < N + 1 || p_[0] != '"' || p_[N] != '"' ||
+        std::memcmp(p_ + 1, name, N - 1) != 0) {
+      return false;
+    }
+    const char* at = p_;
+    p_ += N + 1;
+    if (!Lit(':')) {
+      p_ = at;
+      return false;
+    }
+    *key = std::string_view(name, N - 1);
+    return true;
+  }
+
+  // A key without escapes, and its colon.
+  bool Key(std::string_view* out) {
+    if (!Lit('"')) return false;
+    const char* s = p_;
+    p_ = Plain(p_);
+    if (p_ == end_ || *p_ != '"') return false;
+    *out = std::string_view(s, static_cast<size_t>(p_ - s));
+    ++p_;
+    return Lit(':');
+  }
+
+  // A string; its text (decoded into buf_ when it has escapes) in *out until the next call.
+  bool Str(std::string_view* out) {
+    if (!Lit('"')) return false;
+    const char* s = p_;
+    p_ = Plain(p_);
+    if (p_ == end_ || static_cast<unsigned char>(*p_) < 0x20) return false;
+    if (*p_ == '"') {
+      *out = std::string_view(s, static_cast<size_t>(p_ - s));
+      ++p_;
+      return true;
+    }
+    buf_.assign(s, static_cast<size_t>(p_ - s));
+    while (p_ < end_) {
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        *out = buf_;
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        if (c >= 0x80) high_ = true;
+        buf_.push_back(static_cast<char>(c));
+        ++p_;
+        continue;
+      }
+      if (++p_ == end_) return false;
+      switch (*p_) {
+        case '"':
+        case '\\':
+        case '/':
+          buf_.push_back(*p_);
+          break;
+        case 'b':
+          buf_.push_back('\b');
+          break;
+        case 'f':
+          buf_.push_back('\f');
+          break;
+        case 'n':
+          buf_.push_back('\n');
+          break;
+        case 'r':
+          buf_.push_back('\r');
+          break;
+        case 't':
+          buf_.push_back('\t');
+          break;
+        default:  // \u and anything else: the SAX reader decides
+          return false;
+      }
+      ++p_;
+    }
+    return false;
+  }
+
+  // A non-negative integer of at most 18 digits, as JSON writes it (no fraction or exponent).
+  bool Int(int64_t* out) {
+    Ws();
+    const char* s = p_;
+    while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    const size_t len = static_cast<size_t>(p_ - s);
+    if (len == 0 || len > 18 || (len > 1 && *s == '0')) return false;
+    if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    int64_t n = 0;  // at most 18 digits: no overflow
+    for (const char* d = s; d < p_; ++d) n = n * 10 + (*d - '0');
+    *out = n;
+    return true;
+  }
+
+  bool Word(std::string_view w) {
+    Ws();
+    if (static_cast<size_t>(end_ - p_) < w.size() || std::string_view(p_, w.size()) != w)
+      return false;
+    p_ += w.size();
+    return true;
+  }
+
+  // Any value, read and dropped.
+  bool Skip(int depth) {
+    if (depth > kMaxDepth) return false;
+    Ws();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"': {
+        std::string_view s;
+        return Str(&s);
+      }
+      case '{':
+        ++p_;
+        if (Lit('}')) return true;
+        do {
+          std::string_view key;
+          if (!Key(&key) || !Skip(depth + 1)) return false;
+        } while (Lit(','));
+        return Lit('}');
+      case '[':
+        ++p_;
+        if (Lit(']')) return true;
+        do {
+          if (!Skip(depth + 1)) return false;
+        } while (Lit(','));
+        return Lit(']');
+      case 't':
+        return Word("true");
+      case 'f':
+        return Word("false");
+      case 'n':
+        return Word("null");
+      default: {
+        int64_t n;
+        return Int(&n);
+      }
+    }
+  }
+
+  // Any value, built in sp_ as the SAX reader's value_stack would build it.
+  bool Build(json::value* out, int depth) {
+    if (depth > kMaxDepth) return false;
+    Ws();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"': {
+        std::string_view s;
+        if (!Str(&s)) return false;
+        *out = json::string(s, sp_);
+        return true;
+      }
+      case '{': {
+        ++p_;
+        json::object& o = out->emplace_object();
+        if (Lit('}')) return true;
+        do {
+          std::string_view key;
+          if (!Known("text", &key) && !Key(&key)) return false;
+          json::value v(sp_);
+          if (!Build(&v, depth + 1)) return false;
+          if (!o.emplace(key, std::move(v)).second) return false;  // a key met twice
+        } while (Lit(','));
+        return Lit('}');
+      }
+      case '[': {
+        ++p_;
+        json::array& a = out->emplace_array();
+        if (Lit(']')) return true;
+        do {
+          json::value& v = a.emplace_back(nullptr);
+          if (!Build(&v, depth + 1)) return false;
+        } while (Lit(','));
+        return Lit(']');
+      }
+      case 't':
+        if (!Word("true")) return false;
+        *out = true;
+        return true;
+      case 'f':
+        if (!Word("false")) return false;
+        *out = false;
+        return true;
+      case 'n':
+        if (!Word("null")) return false;
+        *out = nullptr;
+        return true;
+      default: {
+        int64_t n;
+        if (!Int(&n)) return false;
+        *out = n;
+        return true;
+      }
+    }
+  }
+
+  bool Candidates() {
+    ev_->candidates_array = false;
+    ev_->candidate_count = 0;
+    ev_->candidates.clear();
+    if (!Lit('[')) return false;
+    ev_->candidates_array = true;
+    size_t n = 0;
+    if (!Lit(']')) {
+      do {
+        if (!Candidate(n++)) return false;
+      } while (Lit(','));
+      if (!Lit(']')) return false;
+    }
+    ev_->candidate_count = n;
+    return true;
+  }
+
+  bool Candidate(size_t position) {
+    if (!Lit('{')) return false;
+    GeminiEventCandidate& c = ev_->candidates.emplace_back();
+    c.position = position;
+    if (Lit('}')) return true;
+    do {
+      std::string_view key;
+      if (!Known("content", &key) && !Known("index", &key) && !Known("finishReason", &key) &&
+          !Key(&key)) {
+        return false;
+      }
+      if (Is(key, "content")) {
+        c.parts.clear();
+        if (!Content(&c)) return false;
+      } else if (Is(key, "finishReason")) {
+        c.finish.reset();
+        std::string_view s;
+        if (!Str(&s)) return false;
+        c.finish.emplace(s);
+      } else if (Is(key, "index")) {
+        c.has_index = true;
+        c.index.reset();
+        int64_t i;
+        if (!Int(&i)) return false;
+        c.index = i;
+      } else if (chat_ && (Is(key, "groundingMetadata") || Is(key, "logprobsResult"))) {
+        return false;
+      } else if (!Skip(0)) {
+        return false;
+      }
+    } while (Lit(','));
+    return Lit('}');
+  }
+
+  bool Content(GeminiEventCandidate* c) {
+    if (!Lit('{')) return false;
+    if (Lit('}')) return true;
+    do {
+      std::string_view key;
+      if (!Known("parts", &key) && !Known("role", &key) && !Key(&key)) return false;
+      if (Is(key, "parts")) {
+        c->parts.clear();
+        if (!Lit('[')) return false;
+        if (!Lit(']')) {
+          do {
+            if (!Peek('{')) return false;
+            json::value v(sp_);
+            if (!Build(&v, 0)) return false;
+            c->parts.push_back(std::move(v));
+          } while (Lit(','));
+          if (!Lit(']')) return false;
+        }
+      } else if (!Skip(0)) {
+        return false;
+      }
+    } while (Lit(','));
+    return Lit('}');
+  }
+
+  bool Usage() {
+    ev_->has_usage = true;
+    ev_->usage = GeminiUsage{};
+    bool total_seen = false;
+    if (!Lit('{')) return false;
+    GeminiUsage& u = ev_->usage;
+    u.present = true;
+    if (!Lit('}')) {
+      do {
+        std::string_view key;
+        if (!Known("promptTokenCount", &key) && !Known("candidatesTokenCount", &key) &&
+            !Known("totalTokenCount", &key) && !Known("thoughtsTokenCount", &key) && !Key(&key)) {
+          return false;
+        }
+        int64_t* field = nullptr;
+        if (Is(key, "promptTokenCount")) {
+          field = &u.prompt_tokens;
+        } else if (Is(key, "candidatesTokenCount")) {
+          field = &u.candidates_tokens;
+        } else if (Is(key, "thoughtsTokenCount")) {
+          field = &u.thoughts_tokens;
+        } else if (Is(key, "toolUsePromptTokenCount")) {
+          field = &u.tool_use_prompt_tokens;
+        } else if (Is(key, "cachedContentTokenCount")) {
+          field = &u.cached_tokens;
+        } else if (Is(key, "totalTokenCount")) {
+          field = &u.total_tokens;
+          total_seen = true;
+        }
+        if (field == nullptr) {
+          if (!Skip(0)) return false;
+          continue;
+        }
+        if (!Int(field)) return false;
+      } while (Lit(','));
+      if (!Lit('}')) return false;
+    }
+    if (!total_seen) {
+      u.total_tokens =
+          u.prompt_tokens + u.candidates_tokens + u.thoughts_tokens + u.tool_use_prompt_tokens;
+    }
+    return true;
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+  GeminiEvent* ev_;
+  const json::storage_ptr& sp_;
+  bool chat_;
+  bool high_ = false;  // a byte from 0x80 up seen in a string
+  std::string buf_;
+};
+
+}  // namespace
+
+bool ReadGeminiEventFast(std::string_view text, GeminiEvent* event,
+                         const json::storage_ptr& storage, bool chat) {
+  *event = GeminiEvent{};
+  try {
+    return FastReader(text, event, storage, chat).Read();
+  } catch (const std::exception&) {  // allocation failure: the SAX reader says it
+    return false;
+  }
+}
+
+bool ReadGeminiEventSax(std::string_view text, GeminiEvent* event, std::string* error,
+                        json::storage_ptr storage, bool chat) {
+  *event = GeminiEvent{};
   try {
     json::basic_parser<Handler> p(JsonParseOptions(), event, std::move(storage), chat);
     json::error_code ec;
@@ -465,6 +915,18 @@ bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* err
     *error = std::string("unreadable JSON: ") + e.what();
   }
   return false;
+}
+
+bool ReadGeminiEvent(std::string_view text, GeminiEvent* event, std::string* error,
+                     json::storage_ptr storage, bool chat) {
+  if (ReadGeminiEventFast(text, event, storage, chat)) return true;
+  const size_t bad = FirstInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    *event = GeminiEvent{};
+    *error = "invalid UTF-8 at byte " + std::to_string(bad);
+    return false;
+  }
+  return ReadGeminiEventSax(text, event, error, std::move(storage), chat);
 }
 
 }  // namespace gkm::translate_internal

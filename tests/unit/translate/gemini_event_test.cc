@@ -184,5 +184,66 @@ TEST(ReadGeminiEvent, RefusesWhatParseJsonRefusesWithItsMessage) {
   }
 }
 
+// Events the fast reader is meant for: Gemini's usual shape, with space, the short escapes,
+// text beyond ASCII, every scalar kind in a part.
+const char* kUsualEvents[] = {
+    R"({"candidates":[{"content":{"parts":[{"text":"ok"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":9,"thoughtsTokenCount":5},"modelVersion":"gemini-2.5-flash","responseId":"r0"})",
+    R"({"candidates": [{"content": {"parts": [{"text": "a\n\"b\" \\ \/ \t\r\b\f"}], "role": "model"}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 12, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}]}}
+)",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"caf\xc3\xa9 "
+    "\xe2\x82\xac\",\"thought\":true,\"n\":null,\"f\":false,\"i\":0}]}}]}",
+    R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":[1,{"b":null}],"c":"d\"e"}},"thoughtSignature":"c2ln"},{"text":""}]},"index":1},{"content":{"parts":[]},"index":0}]})",
+    R"({"candidates":[{"content":{"parts":[{"text":"one"}]},"content":{"parts":[{"text":"two"}],"parts":[{"text":"three"}]},"finishReason":"A","finishReason":"B"}]})",
+    R"({"usageMetadata":{"promptTokenCount":5,"promptTokenCount":6,"totalTokenCount":1,"totalTokenCount":2},"usageMetadata":{"cachedContentTokenCount":123456789012345678}})",
+    R"({"candidates":[],"modelVersion":"m","x":[true,false,null,{},[],""]})",
+    R"({})",
+};
+
+TEST(ReadGeminiEvent, FastReaderTakesTheUsualShape) {
+  for (const char* text : kUsualEvents) {
+    ScratchJson scratch;
+    GeminiEvent ev;
+    EXPECT_TRUE(ReadGeminiEventFast(text, &ev, scratch.storage(), false)) << text;
+  }
+}
+
+// The fast reader, wherever it reads an event, gives what the SAX reader gives: over the
+// events above and every text made from them by deleting one byte or setting one byte to a
+// JSON token (most of them broken or unusual, which it must leave to the SAX reader).
+TEST(ReadGeminiEvent, FastReaderAgreesWithTheSaxReader) {
+  std::vector<std::string> texts;
+  for (const char* t : kEvents) texts.emplace_back(t);
+  for (const char* t : kUsualEvents) texts.emplace_back(t);
+  const size_t originals = texts.size();
+  for (size_t k = 0; k < originals; ++k) {
+    const std::string t = texts[k];
+    for (size_t i = 0; i < t.size(); ++i) {
+      texts.push_back(t.substr(0, i) + t.substr(i + 1));
+      for (const char c : std::string_view("\"\\{}[],:0-.e \x80\xc3")) {
+        std::string m = t;
+        m[i] = c;
+        texts.push_back(std::move(m));
+      }
+    }
+  }
+  size_t fast = 0;
+  for (bool chat : {false, true}) {
+    for (const std::string& text : texts) {
+      ScratchJson fast_scratch;
+      GeminiEvent a;
+      if (!ReadGeminiEventFast(text, &a, fast_scratch.storage(), chat)) continue;
+      ++fast;
+      ASSERT_EQ(FirstInvalidUtf8(text), std::string_view::npos) << text;
+      ScratchJson scratch;
+      GeminiEvent b;
+      std::string err;
+      ASSERT_TRUE(ReadGeminiEventSax(text, &b, &err, scratch.storage(), chat)) << text;
+      EXPECT_EQ(FromEvent(a, chat), FromEvent(b, chat)) << text;
+      EXPECT_EQ(a.candidate_count, b.candidate_count) << text;
+    }
+  }
+  EXPECT_GT(fast, texts.size() / 4);  // the check ran over many texts, not none
+}
+
 }  // namespace
 }  // namespace gkm
