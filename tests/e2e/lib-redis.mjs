@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
-import { freePort, sleep } from './harness.mjs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { BIN, freePort, sleep } from './harness.mjs';
 
 export const PW = 'redis-test-pw';
 
@@ -96,4 +96,15 @@ export function steadyLoad(proxies, model) {
       return { sent, failures };
     },
   };
+}
+
+// Runs the binary with these flags (and a key file of `keys`) and expects it to refuse to
+// start: returns spawnSync's result (status, stderr).
+export function refusedStart(args, keys = ['test-key-refused-0001']) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-redis-refused-'));
+  fs.writeFileSync(path.join(dir, 'key.txt'), keys.join('\n') + '\n');
+  const r = spawnSync(BIN, ['--keys', path.join(dir, 'key.txt'), '--listen', '127.0.0.1:0', '--token', 't',
+    '--state-dir', dir, '--log-dir', dir, ...args], { encoding: 'utf8', timeout: 20000 });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return r;
 }

@@ -6,12 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { startMock } from '../mock/mock-gemini.mjs';
-import { startProxy, sleep, eventually, keyEntry, modelEntry, BIN, rawRequest } from './harness.mjs';
-import { startRedisServer, steadyLoad, PW } from './lib-redis.mjs';
+import { startProxy, sleep, eventually, keyEntry, modelEntry, rawRequest } from './harness.mjs';
+import { startRedisServer, steadyLoad, refusedStart, PW } from './lib-redis.mjs';
 
 const DB = 3;
 const KEYS = ['test-key-t001', 'test-key-t002', 'test-key-t003', 'test-key-t004'];
@@ -26,16 +24,6 @@ async function instance(extra = []) {
     args: ['--redis', redis.url(), '--redis-ca', redis.ca, '--flush-interval-ms', '200', ...extra] });
   proxies.push(p);
   return p;
-}
-
-// Runs the binary with these flags and expects it to refuse to start.
-function refusedStart(args) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-redis-tls-'));
-  fs.writeFileSync(path.join(dir, 'key.txt'), KEYS.join('\n') + '\n');
-  const r = spawnSync(BIN, ['--keys', path.join(dir, 'key.txt'), '--listen', '127.0.0.1:0', '--token', 't',
-    '--state-dir', dir, '--log-dir', dir, ...args], { encoding: 'utf8', timeout: 20000 });
-  fs.rmSync(dir, { recursive: true, force: true });
-  return r;
 }
 
 function oneLine(r, status) {

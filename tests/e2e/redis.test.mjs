@@ -4,13 +4,10 @@
 // and a bad --redis fails the start with one line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { startMock } from '../mock/mock-gemini.mjs';
-import { startProxy, freePort, sleep, eventually, keyEntry, modelEntry, BIN, rawRequest } from './harness.mjs';
-import { startRedisServer, steadyLoad, PW } from './lib-redis.mjs';
+import { startProxy, freePort, sleep, eventually, keyEntry, modelEntry, rawRequest } from './harness.mjs';
+import { startRedisServer, steadyLoad, refusedStart, PW } from './lib-redis.mjs';
 
 const DB = 3;
 const KEYS = ['test-key-r001', 'test-key-r002', 'test-key-r003', 'test-key-r004'];
@@ -30,16 +27,6 @@ async function instance(extra = [], keys = KEYS) {
   return p;
 }
 
-// Runs the binary with --redis and expects it to refuse to start.
-function refusedStart(redisUrl) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gkm-redis-'));
-  fs.writeFileSync(path.join(dir, 'key.txt'), KEYS.join('\n') + '\n');
-  const r = spawnSync(BIN, ['--keys', path.join(dir, 'key.txt'), '--listen', '127.0.0.1:0', '--token', 't',
-    '--state-dir', dir, '--log-dir', dir, '--redis', redisUrl], { encoding: 'utf8', timeout: 20000 });
-  fs.rmSync(dir, { recursive: true, force: true });
-  return r;
-}
-
 const sumRequests = (admin, model) => admin.keys.reduce((n, k) => n + (k.models?.[model]?.requests ?? 0), 0);
 const mockCount = (model, key) => mock.requests.filter((e) => e.model === model && (!key || e.key === key)).length;
 
@@ -56,23 +43,23 @@ after(async () => {
 });
 
 test('start: a wrong password, an unreachable server and a bad db index are one line and exit 1', async () => {
-  const wrong = refusedStart(url(DB, 'not-the-password'));
+  const wrong = refusedStart(['--redis', url(DB, 'not-the-password')]);
   assert.equal(wrong.status, 1, wrong.stderr);
   assert.match(wrong.stderr, /--redis: authentication refused by 127\.0\.0\.1:\d+/);
   assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
   assert.ok(!wrong.stderr.includes('not-the-password'), 'the password is never echoed');
 
-  const nowhere = refusedStart(url(DB, PW, await freePort()));
+  const nowhere = refusedStart(['--redis', url(DB, PW, await freePort())]);
   assert.equal(nowhere.status, 1, nowhere.stderr);
   assert.match(nowhere.stderr, /--redis: cannot connect to 127\.0\.0\.1:\d+/);
   assert.equal(nowhere.stderr.trim().split('\n').length, 1, nowhere.stderr);
 
-  const baddb = refusedStart(url(99999));
+  const baddb = refusedStart(['--redis', url(99999)]);
   assert.equal(baddb.status, 1, baddb.stderr);
   assert.match(baddb.stderr, /selecting the db .*DB index is out of range/);
 
   // rediss:// to a plain-text Redis: the handshake fails (redis-tls.test.mjs has the rest).
-  const tls = refusedStart(`rediss://:${PW}@127.0.0.1:${redisPort}/3`);
+  const tls = refusedStart(['--redis', `rediss://:${PW}@127.0.0.1:${redisPort}/3`]);
   assert.equal(tls.status, 1, tls.stderr);
   assert.match(tls.stderr, new RegExp(`--redis: TLS handshake with 127\\.0\\.0\\.1:${redisPort} failed: `));
   assert.equal(tls.stderr.trim().split('\n').length, 1, tls.stderr);
