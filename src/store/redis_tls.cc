@@ -22,6 +22,8 @@
 #include <thread>
 #include <utility>
 
+#include "common/tls_client.h"
+
 namespace gkm {
 
 namespace asio = boost::asio;
@@ -67,23 +69,7 @@ RedisTls::~RedisTls() = default;
 
 std::shared_ptr<const RedisTls> RedisTls::Make(const std::string& ca_file, std::string* error) {
   auto ctx = std::make_unique<Context>();
-  error_code ec;
-  ctx->ssl.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                       asio::ssl::context::no_tlsv1_1);
-  ctx->ssl.set_verify_mode(asio::ssl::verify_peer, ec);
-  ctx->ssl.set_default_verify_paths(ec);
-  if (ec) {
-    *error = "cannot load the system CA certificates: " + ec.message();
-    return nullptr;
-  }
-  if (!ca_file.empty()) {
-    ctx->ssl.load_verify_file(ca_file, ec);
-    if (ec) {
-      *error = "--redis-ca: cannot load '" + ca_file + "': " + ec.message();
-      return nullptr;
-    }
-  }
+  if (!ConfigureTlsClient(ctx->ssl, ca_file, "--redis-ca", error)) return nullptr;
   return std::shared_ptr<const RedisTls>(new RedisTls(std::move(ctx)));
 }
 

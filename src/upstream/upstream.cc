@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "common/tls_client.h"
 #include "upstream/tunnel.h"
 
 namespace gkm {
@@ -20,22 +21,8 @@ using tcp = asio::ip::tcp;
 std::shared_ptr<asio::ssl::context> MakeUpstreamTls(const Config& config, std::string* error) {
   if (!config.upstream.tls) return nullptr;
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  boost::system::error_code ec;
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                   asio::ssl::context::no_tlsv1_1);
-  ctx->set_verify_mode(asio::ssl::verify_peer, ec);
-  ctx->set_default_verify_paths(ec);
-  if (ec) {
-    *error = "cannot load the system CA certificates: " + ec.message();
+  if (!ConfigureTlsClient(*ctx, config.upstream_ca.value_or(""), "--upstream-ca", error)) {
     return nullptr;
-  }
-  if (config.upstream_ca) {
-    ctx->load_verify_file(*config.upstream_ca, ec);
-    if (ec) {
-      *error = "--upstream-ca: cannot load '" + *config.upstream_ca + "': " + ec.message();
-      return nullptr;
-    }
   }
   return ctx;
 }
