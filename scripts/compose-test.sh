@@ -213,15 +213,20 @@ import json, sys
 rows = [r for r in json.load(sys.stdin)["rows"] if r["day"] == sys.argv[1]]
 print(sum(r["requests"] for r in rows), sum(r["rate_limited"] for r in rows))' "$day"
 }
-for where in "$gkm1" "$gkm2" "$lb"; do
-  # Counts reach Redis a second or so after the request.
+# Polls `where`'s /admin/usage every 0.1 s, at most `tries` times, until today's counts are the
+# mock's; leaves the last answer in $got.
+wait_usage() {  # where tries
   got=""
-  for _ in $(seq 50); do
-    got="$(usage "$where")"
-    [[ "$got" == "$sent $mock_429" ]] && break
+  for _ in $(seq "$2"); do
+    got="$(usage "$1")"
+    [[ "$got" == "$sent $mock_429" ]] && return 0
     sleep 0.1
   done
-  [[ "$got" == "$sent $mock_429" ]] ||
+  return 1
+}
+for where in "$gkm1" "$gkm2" "$lb"; do
+  # Counts reach Redis a second or so after the request.
+  wait_usage "$where" 50 ||
     fail "$where/admin/usage today: requests and rate_limited '$got', not '$sent $mock_429'"
 done
 step "/admin/usage for $day on gkm-1, gkm-2 and through nginx: $sent requests, $mock_429 rate limited (as the mock counted)"
@@ -254,12 +259,7 @@ done
 [[ -n "$ok" ]] || fail "Redis or the instances did not come back within 10 s of a Redis restart"
 for where in "$gkm1" "$gkm2"; do
   # An instance answers from its own rows until it has read Redis again.
-  for _ in $(seq 100); do
-    got="$(usage "$where")"
-    [[ "$got" == "$sent $mock_429" ]] && break
-    sleep 0.1
-  done
-  [[ "$got" == "$sent $mock_429" ]] ||
+  wait_usage "$where" 100 ||
     fail "after a Redis restart, today's requests and rate_limited on $where are '$got', not '$sent $mock_429' (Redis: $(podman exec "${project}_redis_1" redis-cli -a "$REDIS_PASSWORD" --no-auth-warning --scan | tr '\n' ' '))"
 done
 step "Redis restarted: today's $sent requests and $mock_429 rate limited kept"
