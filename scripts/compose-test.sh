@@ -85,7 +85,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_mock --log-requests
+# As harsh as Google: every answer gzipped, asked or not, with a 103 Early Hints first.
+start_mock --log-requests --force-gzip --informational 103
 mock="http://127.0.0.1:$mock_port"
 
 # Made-up keys (the mock takes any key; never a real one), given to the image's user as the
