@@ -317,8 +317,8 @@ void Insert(Ring& ring, Entry entry, Place place) {
 }
 
 // Returns true when the cursor moved.
-template <typename Ring, typename Place>
-bool Erase(Ring& ring, uint64_t& cursor, uint32_t item, Place place) {
+template <typename Ring, typename Cursor, typename Place>
+bool Erase(Ring& ring, Cursor& cursor, uint32_t item, Place place) {
   int32_t pos = place(item);
   if (pos == kNotInRing) return false;
   const size_t n = ring.size();
@@ -334,11 +334,14 @@ bool Erase(Ring& ring, uint64_t& cursor, uint32_t item, Place place) {
     // The item just picked leaves (its answer made it unusable): the next pick is the item
     // that followed it, wherever the swap put it, so no item comes twice in a row.
     size_t follower = (at + 1) % n;
-    cursor = follower == n - 1 ? at : follower;
+    cursor = static_cast<Cursor>(follower == n - 1 ? at : follower);
     return true;
   }
   return false;
 }
+
+// A count kept in 32 bits (ProjectModel's first cache line), clamped rather than wrapped.
+int32_t Clamp32(int64_t v) { return static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX)); }
 
 // Minute windows: window i starts at i * 60 s + phase past the epoch.
 constexpr int64_t kMinuteMs = 60000;
@@ -407,7 +410,7 @@ void KeyPool::RingInsert(ModelPool& m, uint32_t slot) {
   if (m.position[slot] != kNotInRing) return;
   const uint32_t p = slots_[slot].project;
   ProjectModel& pm = m.projects[p];
-  Insert(pm.ring, RingKey{slots_[slot].key, slot, m.last_request[slot]},
+  Insert(pm.ring, RingKey{slots_[slot].key.get(), m.last_request[slot], slot},
          [&m](uint32_t i) -> int32_t& { return m.position[i]; });
   ++m.usable_keys;
   if (pm.state == State::kOk) ProjectInsert(m, p);
@@ -499,13 +502,13 @@ void KeyPool::QueueProjectState(const ModelPool& m, uint32_t p) {
 }
 
 QuotaLimits KeyPool::LimitsOf(const ModelPool& m, const ProjectModel& pm) const {
-  return pm.learned.Over(m.flag_limits);
+  return QuotaLimits(pm.learned).Over(m.flag_limits);
 }
 
 void KeyPool::Roll(ProjectModel& pm, TimePoint now) {
   const int64_t minute = MinuteIndex(now, pm.phase_ms);
   if (minute != pm.minute) {
-    pm.minute = minute;
+    pm.minute = Clamp32(minute);
     pm.minute_requests = 0;
     pm.minute_tokens = 0;
   }
@@ -547,11 +550,11 @@ void KeyPool::Learn(ModelPool& m, uint32_t p, const std::vector<QuotaFact>& fact
   for (const QuotaFact& f : facts) {
     const bool minute = f.window == QuotaFact::Window::kMinute;
     const bool tokens = f.metric == QuotaFact::Metric::kInputTokens;
-    int64_t* slot = minute ? (tokens ? &pm.learned.tpm : &pm.learned.rpm)
-                           : (tokens ? nullptr : &pm.learned.rpd);
+    QuotaLimits& known = learned_[m.name][projects_[p].name];
+    int64_t* slot = minute ? (tokens ? &known.tpm : &known.rpm) : (tokens ? nullptr : &known.rpd);
     if (slot == nullptr || *slot == f.value) continue;  // no per-day token budget to pace
     *slot = f.value;
-    learned_[m.name][projects_[p].name] = pm.learned;
+    pm.learned = known;
     pending_limits_.push_back(LearnedLimit{projects_[p].name, m.name, minute ? "minute" : "day",
                                            tokens ? "input_tokens" : "requests", f.value,
                                            ToUnixMs(now)});
@@ -627,7 +630,7 @@ PickResult KeyPool::Pick(std::string_view model, uint64_t request, TimePoint now
         continue;
       }
       s.last_request = request;
-      return PickedKey{slot, s.key};
+      return PickedKey{slot, s.key.get()};
     }
     return NothingUsable(nullptr, now, tried_some);
   }
@@ -653,9 +656,11 @@ std::optional<PickedKey> KeyPool::TakeFromProject(ModelPool& m, uint32_t p, uint
                                                   TimePoint now, bool& tried_some) {
   if (!HasBudget(m, p, now)) return std::nullopt;  // it left the rotation until its window ends
   ProjectModel& pm = m.projects[p];
-  for (size_t k = pm.ring.size(); k > 0; --k) {
+  for (uint32_t k = pm.ring.size(); k > 0; --k) {
     ++last_pick_steps_;
-    RingKey& e = pm.ring[pm.cursor++ % pm.ring.size()];
+    const uint32_t at = pm.cursor % pm.ring.size();
+    pm.cursor = at + 1;
+    RingKey& e = pm.ring[at];
     if (e.last_request == request) {
       tried_some = true;
       continue;
@@ -764,7 +769,7 @@ PickResult KeyPool::PickById(std::string_view key_id, std::string_view model, ui
   ById r = TakeByIdLocked(key_id, model, request, now);
   switch (r.problem) {
     case ById::Problem::kNone:
-      return PickedKey{r.slot, slots_[r.slot].key};
+      return PickedKey{r.slot, slots_[r.slot].key.get()};
     case ById::Problem::kGone:
       return NoKey{NoKey::Why::kAffinityUnusable, Millis(0),
                    "the key that created this resource is no longer in the key pool"};
@@ -794,7 +799,7 @@ std::optional<PickedKey> KeyPool::PickPreferred(std::string_view key_id, std::st
   std::lock_guard lock(mu_);
   ById r = TakeByIdLocked(key_id, model, request, now);
   if (r.problem != ById::Problem::kNone) return std::nullopt;
-  return PickedKey{r.slot, slots_[r.slot].key};
+  return PickedKey{r.slot, slots_[r.slot].key.get()};
 }
 
 NoKey KeyPool::NothingUsable(ModelPool* m, TimePoint now, bool tried_some) {
@@ -963,9 +968,9 @@ bool KeyPool::Report(uint32_t slot, std::string_view model, int status, const Ve
           // started a millisecond early would let one request too many through.
           const int64_t end_s = (ToUnixMs(now + verdict.retry_delay) + 500) / 1000;
           pm.phase_ms = (end_s * 1000 % kMinuteMs + kMinuteMs) % kMinuteMs;
-          pm.minute = MinuteIndex(now, pm.phase_ms);
+          pm.minute = Clamp32(MinuteIndex(now, pm.phase_ms));
           const QuotaLimits l = LimitsOf(*m, pm);
-          if (l.rpm > pm.minute_requests) pm.minute_requests = l.rpm;
+          if (l.rpm > pm.minute_requests) pm.minute_requests = Clamp32(l.rpm);
         }
         if (project_wide) {
           SetProjectUnusable(*m, p, State::kCooling, CoolingUntil(now, verdict.retry_delay),
@@ -1350,6 +1355,8 @@ CapacityView KeyPool::Capacity(TimePoint now) {
     RejoinDue(*m, now);
     ModelCapacity mc;
     mc.model = m->name;
+    // The learned limits whole (ProjectModel keeps them in 32 bits).
+    auto known = learned_.find(m->name);
     for (uint32_t p = 0; p < projects_.size(); ++p) {
       if (projects_[p].keys == 0) continue;
       ProjectModel& pm = m->projects[p];
@@ -1361,8 +1368,13 @@ CapacityView KeyPool::Capacity(TimePoint now) {
         pc.key_id = projects_[p].name.substr(1);
       }
       pc.keys = usable[p];
-      pc.limits = LimitsOf(*m, pm);
-      pc.learned = pm.learned;
+      pc.learned = QuotaLimits{};
+      if (known != learned_.end()) {
+        if (auto l = known->second.find(projects_[p].name); l != known->second.end()) {
+          pc.learned = l->second;
+        }
+      }
+      pc.limits = pc.learned.Over(m->flag_limits);
       pc.used_today = pm.day_requests;
       pc.minute_used = pm.minute_requests;
       pc.state = std::string(StateName(static_cast<int>(pm.state)));
@@ -1508,7 +1520,7 @@ namespace gkm {
 
 void KeyPool::AddOwnMinute(ModelPool& m, uint32_t p, int64_t requests, int64_t tokens) {
   ProjectModel& pm = m.projects[p];
-  pm.minute_requests += requests;
+  pm.minute_requests = Clamp32(pm.minute_requests + requests);
   pm.minute_tokens += tokens;
   if (!on_minute_) return;  // not shared
   const QuotaLimits l = LimitsOf(m, pm);
@@ -1557,8 +1569,8 @@ void KeyPool::SetSharedMinuteCounts(const std::vector<MinuteCount>& others, Time
     Roll(pm, now);
     if (c.minute != pm.minute) continue;
     const bool same = pm.others_minute == pm.minute;
-    pm.minute_requests =
-        std::max<int64_t>(0, pm.minute_requests + c.requests - (same ? pm.others_requests : 0));
+    pm.minute_requests = Clamp32(
+        std::max<int64_t>(0, pm.minute_requests + c.requests - (same ? pm.others_requests : 0)));
     pm.minute_tokens =
         std::max<int64_t>(0, pm.minute_tokens + c.tokens - (same ? pm.others_tokens : 0));
     pm.others_minute = pm.minute;

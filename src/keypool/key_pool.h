@@ -39,6 +39,7 @@
 // does I/O. Never reads the clock: `now` comes from the caller.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -51,7 +52,8 @@
 #include <variant>
 #include <vector>
 
-#include <boost/container/small_vector.hpp>
+#include <boost/container/options.hpp>
+#include <boost/container/vector.hpp>
 
 #include "common/api_key.h"
 #include "common/huge_pages.h"
@@ -72,8 +74,11 @@ struct TokenUsage {
 };
 
 struct PickedKey {
-  uint32_t slot;                      // the key's place in the pool
-  std::shared_ptr<const ApiKey> key;  // stays valid even if a reload removes the key
+  uint32_t slot;  // the key's place in the pool
+  // Valid as long as the pool: the pool never frees a key it has held (a key a reload
+  // removes keeps its slot). A pick touches no reference count, so I/O threads that pick
+  // the same key do not contend on it.
+  const ApiKey* key;
 };
 
 // Why no key could be picked.
@@ -258,27 +263,41 @@ class KeyPool {
   // and the last request that took it for this model. While the key is in the ring, this
   // stamp is the one in force; ModelPool::last_request keeps it while the key is out.
   struct RingKey {
-    std::shared_ptr<const ApiKey> key;
-    uint32_t slot = 0;
+    const ApiKey* key = nullptr;
     uint64_t last_request = 0;
+    uint32_t slot = 0;
   };
-  // A (project, model): its keys' ring, its state, its pacing windows. What a pick reads and
-  // writes (the ring, the limits, the windows) comes first, in about two cache lines; the
-  // rest is read when the state changes or for the admin views.
-  struct ProjectModel {
-    // The project's usable keys; that of a project of one key (a plain key is a project of
-    // its own) in the record itself, not in a block of its own elsewhere.
-    boost::container::small_vector<RingKey, 1> ring;
-    uint64_t cursor = 0;
-    QuotaLimits learned;
-    // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
-    // wall-clock minute) and the quota day `day`, with what was sent in them.
-    int64_t phase_ms = 0;
-    int64_t minute = INT64_MIN;
-    int64_t minute_requests = 0;
+  // Learned limits as a pick reads them, in 12 bytes. A limit of INT32_MAX or more (2^31
+  // requests or input tokens in one project's minute or day: beyond any quota Google grants,
+  // and beyond what a pool sends) does not pace; learned_ and the store keep it whole, and
+  // the admin views show it from there.
+  struct PackedLimits {
+    int32_t rpm = -1, rpd = -1, tpm = -1;
+    PackedLimits() = default;
+    PackedLimits(const QuotaLimits& l) : rpm(Pack(l.rpm)), rpd(Pack(l.rpd)), tpm(Pack(l.tpm)) {}
+    operator QuotaLimits() const { return QuotaLimits{Unpack(rpm), Unpack(rpd), Unpack(tpm)}; }
+    static int32_t Pack(int64_t v) { return static_cast<int32_t>(std::min<int64_t>(v, INT32_MAX)); }
+    static int64_t Unpack(int32_t v) { return v == INT32_MAX ? -1 : v; }
+  };
+  // A project's keys in rotation order; 16 bytes (32-bit size and capacity).
+  using KeyRing = boost::container::vector<
+      RingKey, void, boost::container::vector_options_t<boost::container::stored_size<uint32_t>>>;
+  // A (project, model): its keys' ring, its state, its pacing windows. Everything a pick reads
+  // and writes (the ring, the limits, the windows) is in the first cache line, which the
+  // record starts on; the rest is read when the state changes, or for the admin views.
+  struct alignas(64) ProjectModel {
+    KeyRing ring;             // the project's usable keys
+    uint32_t cursor = 0;      // in [0, ring.size()] (ring.size() means 0)
+    int32_t day = -1;         // the quota day `day_requests` counts
     int64_t minute_tokens = 0;
     int64_t day_requests = 0;
-    int32_t day = -1;
+    // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
+    // wall-clock minute) and the quota day `day`, with what was sent in them.
+    int32_t minute_requests = 0;
+    int32_t minute = INT32_MIN;  // minutes since the epoch (32 bits last until the year 6053)
+    PackedLimits learned;
+    int32_t phase_ms = 0;
+    // ---- cold: state changes, views, shared minute counts
     int32_t pos = -1;    // place in its rotation (pring, or its bucket's ring); -1 when out
     uint8_t bucket = 0;  // least_used: the share of its per-day limit used, in 64ths
     State state = State::kOk;

@@ -52,7 +52,7 @@ boost::asio::awaitable<ProbeResult> ProbeKey(UpstreamPool& up, std::shared_ptr<c
   const std::string head = ProbeHead(up, *key, options, body);
   ProbeResult r;
   Answer a;
-  a.picked = PickedKey{0, key};
+  a.picked = PickedKey{0, key.get()};  // `key` lives as long as this frame
   const auto t0 = std::chrono::steady_clock::now();
   auto done = [&] {
     r.latency_ms =

@@ -284,6 +284,51 @@ TEST(Pacing, InputTokensPerMinute) {
   EXPECT_TRUE(TryPick(*pool, "m", kNoon + 60s));
 }
 
+// The pool keeps learned limits in 32 bits (ProjectModel's first cache line). One of 2^31
+// or more does not pace, is shown whole, and is stored whole; one just below paces exactly.
+TEST(Pacing, LearnedLimitsBeyond32BitsDoNotPaceAndAreShownWhole) {
+  Fleet f;
+  f.Add("a", 1);
+  f.Add("b", 1);
+  auto pool = MakePool(f);
+  const int64_t huge = int64_t{5000000000};
+  const int64_t below = int64_t{INT32_MAX} - 1;
+  auto k = TryPick(*pool, "m", kNoon);
+  ASSERT_EQ(ProjectOf(*k), "a");
+  pool->Report(k->slot, "m", 429, Judge(Body429({{kTokensMinute, huge}}, "3s")), {}, kNoon);
+  k = TryPick(*pool, "m", kNoon);
+  ASSERT_EQ(ProjectOf(*k), "b");
+  pool->Report(k->slot, "m", 429, Judge(Body429({{kTokensMinute, below}}, "3s")), {}, kNoon);
+  Batch b = pool->TakeBatch(kNoon);
+  ASSERT_EQ(b.limits.size(), 2u);
+  EXPECT_EQ(b.limits[0].value, huge);
+  EXPECT_EQ(b.limits[1].value, below);
+
+  // The next minute: 3e9 input tokens through a, and INT32_MAX - 1 through b.
+  const TimePoint next = kNoon + 1min;
+  for (int i = 0; i < 2; ++i) {
+    k = TryPick(*pool, "m", next);
+    ASSERT_TRUE(k.has_value());
+    const bool a = ProjectOf(*k) == "a";
+    pool->Report(k->slot, "m", 200, Ok(), TokenUsage{a ? 3000000000 : below, 1, 0}, next);
+  }
+  // a still serves (its limit is too large to pace); b is at its limit.
+  for (int i = 0; i < 3; ++i) {
+    k = TryPick(*pool, "m", next + 1s);
+    ASSERT_TRUE(k.has_value());
+    EXPECT_EQ(ProjectOf(*k), "a");
+    pool->Report(k->slot, "m", 200, Ok(), {}, next + 1s);
+  }
+  CapacityView cap = pool->Capacity(next + 1s);
+  ASSERT_EQ(cap.models.size(), 1u);
+  ASSERT_EQ(cap.models[0].projects.size(), 2u);
+  for (const ProjectCapacity& pc : cap.models[0].projects) {
+    EXPECT_EQ(pc.learned.tpm, pc.project == "a" ? huge : below) << pc.project;
+    EXPECT_EQ(pc.limits.tpm, pc.learned.tpm) << pc.project;
+    EXPECT_EQ(pc.state, pc.project == "a" ? "ok" : "cooling") << pc.project;
+  }
+}
+
 TEST(Pacing, LearnedLimitsAndProjectStatesSurviveARestart) {
   Fleet f;
   f.Add("a", 2);
