@@ -181,8 +181,14 @@ test('a client that leaves while waiting leaves the queue; its request never goe
 });
 
 test('requests waiting for a model are served in the order they came', async () => {
-  await withProxy(['--max-queue-wait', '5'], async (p) => {
+  // The line hands the key out in arrival order; the three then go upstream at once, each on
+  // a connection of its own. On one I/O thread with idle connections ready, they are sent in
+  // the order they got the key; new connections would race (a connect that finishes first
+  // sends first), which once reordered them under load.
+  await withProxy(['--max-queue-wait', '5', '--threads', '1'], async (p) => {
     const model = 'queue-fifo';
+    const warm = await Promise.all([1, 2, 3].map(() => p.generate('queue-warm-up')));
+    assert.deepEqual(warm.map((r) => r.status), [200, 200, 200]);
     await coolKey(p, model, 1);
     const names = ['first', 'second', 'third'];
     const pending = [];
