@@ -341,7 +341,9 @@ bool Erase(Ring& ring, Cursor& cursor, uint32_t item, Place place) {
 }
 
 // A count kept in 32 bits (ProjectModel's first cache line), clamped rather than wrapped.
-int32_t Clamp32(int64_t v) { return static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX)); }
+int32_t Clamp32(int64_t v) {
+  return static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX));
+}
 
 // Minute windows: window i starts at i * 60 s + phase past the epoch.
 constexpr int64_t kMinuteMs = 60000;

@@ -286,9 +286,9 @@ class KeyPool {
   // and writes (the ring, the limits, the windows) is in the first cache line, which the
   // record starts on; the rest is read when the state changes, or for the admin views.
   struct alignas(64) ProjectModel {
-    KeyRing ring;             // the project's usable keys
-    uint32_t cursor = 0;      // in [0, ring.size()] (ring.size() means 0)
-    int32_t day = -1;         // the quota day `day_requests` counts
+    KeyRing ring;         // the project's usable keys
+    uint32_t cursor = 0;  // in [0, ring.size()] (ring.size() means 0)
+    int32_t day = -1;     // the quota day `day_requests` counts
     int64_t minute_tokens = 0;
     int64_t day_requests = 0;
     // Pacing windows: the minute window `minute` (windows start `phase_ms` past each
