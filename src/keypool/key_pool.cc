@@ -552,9 +552,11 @@ void KeyPool::Learn(ModelPool& m, uint32_t p, const std::vector<QuotaFact>& fact
   for (const QuotaFact& f : facts) {
     const bool minute = f.window == QuotaFact::Window::kMinute;
     const bool tokens = f.metric == QuotaFact::Metric::kInputTokens;
+    if (!minute && tokens) continue;  // no per-day token budget to pace
+    // learned_ holds the limits whole (pm.learned keeps them in 32 bits).
     QuotaLimits& known = learned_[m.name][projects_[p].name];
-    int64_t* slot = minute ? (tokens ? &known.tpm : &known.rpm) : (tokens ? nullptr : &known.rpd);
-    if (slot == nullptr || *slot == f.value) continue;  // no per-day token budget to pace
+    int64_t* slot = minute ? (tokens ? &known.tpm : &known.rpm) : &known.rpd;
+    if (*slot == f.value) continue;
     *slot = f.value;
     pm.learned = known;
     pending_limits_.push_back(LearnedLimit{projects_[p].name, m.name, minute ? "minute" : "day",
