@@ -15,7 +15,7 @@ import { startProxy, eventually, sleep, GEN } from './harness.mjs';
 const KEY = 'test-key-0001';
 
 let mock;
-before(async () => { mock = await startMock(); });
+before(async () => { mock = await startMock({ forceGzip: true, informational: [103] }); });
 after(async () => { await mock?.close(); });
 beforeEach(() => mock.reset());
 
